@@ -1,0 +1,98 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "weir",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "weir", targets: ["weir"]),
+        .executable(name: "weir-sim", targets: ["weir-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+    ],
+    targets: [
+        // C libraries: thin system library targets. Only their one Swift wrapper module imports them.
+        .systemLibrary(
+            name: "CMosquitto", pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(
+            name: "CRocksDB", pkgConfig: "rocksdb",
+            providers: [.apt(["librocksdb-dev"])]),
+        .systemLibrary(
+            name: "CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]),
+
+        .target(name: "WeirCore", swiftSettings: swiftSettings),
+        .target(
+            name: "WeirRules",
+            dependencies: ["WeirCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "WeirMQTT",
+            dependencies: ["CMosquitto", "WeirCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .target(name: "WeirRocksDB", dependencies: ["CRocksDB"], swiftSettings: swiftSettings),
+        .target(name: "WeirZstd", dependencies: ["CZstd"], swiftSettings: swiftSettings),
+        .target(
+            name: "WeirFunctions",
+            dependencies: [
+                "WeirCore", "WeirRules", "WeirMQTT",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "WeirDaemon",
+            dependencies: [
+                "WeirCore", "WeirRules", "WeirMQTT", "WeirFunctions", "WeirRocksDB", "WeirZstd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "weir",
+            dependencies: [
+                "WeirDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "weir-sim",
+            dependencies: [
+                "WeirCore", "WeirMQTT",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+
+        .testTarget(name: "WeirCoreTests", dependencies: ["WeirCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "WeirRulesTests", dependencies: ["WeirRules"], swiftSettings: swiftSettings),
+        .testTarget(name: "WeirMQTTTests", dependencies: ["WeirMQTT"], swiftSettings: swiftSettings),
+        .testTarget(name: "WeirRocksDBTests", dependencies: ["WeirRocksDB"], swiftSettings: swiftSettings),
+        .testTarget(name: "WeirZstdTests", dependencies: ["WeirZstd"], swiftSettings: swiftSettings),
+        .testTarget(name: "WeirFunctionsTests", dependencies: ["WeirFunctions"], swiftSettings: swiftSettings),
+        .testTarget(name: "WeirDaemonTests", dependencies: ["WeirDaemon"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore"],
+            swiftSettings: swiftSettings),
+    ]
+)

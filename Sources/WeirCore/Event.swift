@@ -1,0 +1,36 @@
+/// One message taken from the broker, copied out of libmosquitto's buffers.
+///
+/// The payload stays raw bytes until a rule needs it: topics with no matching rule never pay for a JSON parse.
+public struct Event: Sendable {
+    public var topic: String
+    public var payload: [UInt8]
+    public var qos: Int
+    public var retained: Bool
+    /// Milliseconds since the Unix epoch when Weir received the message.
+    public var receivedAt: Int64
+    /// How many function hops produced this event (0 for events from devices); bounds chains.
+    public var hops: Int
+
+    public init(topic: String, payload: [UInt8], qos: Int = 0, retained: Bool = false, receivedAt: Int64, hops: Int = 0) {
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retained = retained
+        self.receivedAt = receivedAt
+        self.hops = hops
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+public func currentTimeMillis() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+/// Monotonic nanoseconds, for durations and latency.
+public func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
