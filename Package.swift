@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "weir", targets: ["weir"]),
         .executable(name: "weir-sim", targets: ["weir-sim"]),
+        .executable(name: "weir-bench", targets: ["weir-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
     ],
     targets: [
         // C libraries: thin system library targets. Only their one Swift wrapper module imports them.
@@ -34,7 +36,10 @@ let package = Package(
             name: "CZstd", pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]),
 
-        .target(name: "WeirCore", swiftSettings: swiftSettings),
+        .target(
+            name: "WeirCore",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: swiftSettings),
         .target(
             name: "WeirRules",
             dependencies: ["WeirCore", .product(name: "Yams", package: "Yams")],
@@ -48,7 +53,7 @@ let package = Package(
         .target(
             name: "WeirFunctions",
             dependencies: [
-                "WeirCore", "WeirRules", "WeirMQTT",
+                "WeirCore", "WeirRules",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -61,6 +66,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -82,17 +88,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "weir-bench",
+            dependencies: [
+                "WeirCore", "WeirMQTT",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
 
         .testTarget(name: "WeirCoreTests", dependencies: ["WeirCore"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirRulesTests", dependencies: ["WeirRules"], swiftSettings: swiftSettings),
-        .testTarget(name: "WeirMQTTTests", dependencies: ["WeirMQTT"], swiftSettings: swiftSettings),
+        .target(name: "WeirTestSupport", path: "Tests/WeirTestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "WeirMQTTTests", dependencies: ["WeirMQTT", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirRocksDBTests", dependencies: ["WeirRocksDB"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirZstdTests", dependencies: ["WeirZstd"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirFunctionsTests", dependencies: ["WeirFunctions"], swiftSettings: swiftSettings),
-        .testTarget(name: "WeirDaemonTests", dependencies: ["WeirDaemon"], swiftSettings: swiftSettings),
+        .testTarget(name: "WeirDaemonTests", dependencies: ["WeirDaemon", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore"],
+            dependencies: ["WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore", "WeirTestSupport"],
             swiftSettings: swiftSettings),
     ]
 )

@@ -1,0 +1,130 @@
+import Foundation
+import WeirCore
+import WeirFunctions
+import WeirMQTT
+import WeirRules
+
+/// Reads and validates `weir.yaml`. Unknown keys and wrong types are errors at their position.
+public enum ConfigLoader {
+    public static func load(path: String) throws(Diagnostic) -> WeirConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Diagnostic(SourceLocation(file: path, line: 1, column: 1), "cannot read configuration file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw Diagnostic(SourceLocation(file: path, line: 1, column: 1), "configuration file is not UTF-8")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(Diagnostic) -> WeirConfig {
+        var config = WeirConfig()
+        config.path = file
+        let documents = try YAMLFile.documents(text, file: file)
+        guard documents.count <= 1 else { throw documents[1].error("the configuration must be a single YAML document") }
+        guard let root = documents.first, !root.isNull else { return config }
+        let map = try root.mapping("the configuration")
+        try map.checkKeys(
+            ["gateway_id", "rules_dir", "state_dir", "log_level", "mqtt", "pool", "admin", "shutdown_timeout", "rules_watch_interval"],
+            in: "the configuration")
+        if let node = map["gateway_id"] {
+            config.gatewayID = try node.string("'gateway_id'")
+            guard !config.gatewayID.isEmpty, config.gatewayID.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+                throw node.error("'gateway_id' may contain only letters, digits, '-', '_' and '.'")
+            }
+        }
+        if let node = map["rules_dir"] { config.rulesDir = try node.string("'rules_dir'") }
+        if let node = map["state_dir"] { config.stateDir = try node.string("'state_dir'") }
+        if let node = map["log_level"] {
+            config.logLevel = try node.string("'log_level'")
+            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+            guard levels.contains(config.logLevel) else {
+                throw node.error("unknown log level '\(config.logLevel)' (expected one of: \(levels.joined(separator: ", ")))")
+            }
+        }
+        if let node = map["mqtt"] { config.mqtt = try parseMQTT(node) }
+        if let node = map["pool"] { config.pool = try parsePool(node) }
+        if let node = map["admin"] { config.admin = try parseAdmin(node) }
+        if let node = map["shutdown_timeout"] { config.shutdownTimeout = try duration(node, "'shutdown_timeout'") }
+        if let node = map["rules_watch_interval"] { config.rulesWatchInterval = try duration(node, "'rules_watch_interval'") }
+        return config
+    }
+
+    static func parseMQTT(_ node: YAMLNode) throws(Diagnostic) -> WeirConfig.MQTT {
+        var mqtt = WeirConfig.MQTT()
+        let map = try node.mapping("'mqtt'")
+        try map.checkKeys(
+            ["host", "port", "client_id", "username", "password_file", "qos", "clean_session", "keepalive", "tls", "buffer", "max_payload"],
+            in: "'mqtt'")
+        if let n = map["host"] { mqtt.host = try n.string("'host'") }
+        if let n = map["port"] { mqtt.port = try bounded(n, "'port'", 1...65535) }
+        if let n = map["client_id"] { mqtt.clientID = try n.string("'client_id'") }
+        if let n = map["username"] { mqtt.username = try n.string("'username'") }
+        if let n = map["password_file"] { mqtt.passwordFile = try n.string("'password_file'") }
+        if let n = map["qos"] { mqtt.qos = try bounded(n, "'qos'", 0...2) }
+        if let n = map["clean_session"] { mqtt.cleanSession = try n.bool("'clean_session'") }
+        if let n = map["keepalive"] { mqtt.keepAliveSeconds = Int(try duration(n, "'keepalive'").milliseconds / 1000) }
+        if let n = map["buffer"] { mqtt.buffer = try bounded(n, "'buffer'", 1...1_000_000) }
+        if let n = map["max_payload"] { mqtt.maxPayloadBytes = try byteSize(n, "'max_payload'") }
+        if let n = map["tls"] { mqtt.tls = try parseTLS(n) }
+        return mqtt
+    }
+
+    static func parseTLS(_ node: YAMLNode) throws(Diagnostic) -> MQTTConfiguration.TLS {
+        var tls = MQTTConfiguration.TLS()
+        let map = try node.mapping("'tls'")
+        try map.checkKeys(["ca_file", "ca_path", "cert_file", "key_file", "insecure"], in: "'tls'")
+        if let n = map["ca_file"] { tls.caFile = try n.string("'ca_file'") }
+        if let n = map["ca_path"] { tls.caPath = try n.string("'ca_path'") }
+        if let n = map["cert_file"] { tls.certFile = try n.string("'cert_file'") }
+        if let n = map["key_file"] { tls.keyFile = try n.string("'key_file'") }
+        if let n = map["insecure"] { tls.insecureSkipVerify = try n.bool("'insecure'") }
+        guard tls.caFile != nil || tls.caPath != nil else { throw node.error("'tls' needs 'ca_file' or 'ca_path' to verify the broker") }
+        guard (tls.certFile == nil) == (tls.keyFile == nil) else { throw node.error("'cert_file' and 'key_file' go together") }
+        return tls
+    }
+
+    static func parsePool(_ node: YAMLNode) throws(Diagnostic) -> FunctionPool.Configuration {
+        var pool = FunctionPool.Configuration()
+        let map = try node.mapping("'pool'")
+        try map.checkKeys(["max_concurrency", "max_queued"], in: "'pool'")
+        if let n = map["max_concurrency"] { pool.maxConcurrency = try bounded(n, "'max_concurrency'", 1...4096) }
+        if let n = map["max_queued"] { pool.maxQueued = try bounded(n, "'max_queued'", 1...10_000_000) }
+        return pool
+    }
+
+    static func parseAdmin(_ node: YAMLNode) throws(Diagnostic) -> WeirConfig.Admin {
+        var admin = WeirConfig.Admin()
+        let map = try node.mapping("'admin'")
+        try map.checkKeys(["listen"], in: "'admin'")
+        guard let n = map["listen"] else { return admin }
+        let listen = try n.string("'listen'")
+        if listen == "off" || listen.isEmpty {
+            admin.host = nil
+            return admin
+        }
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw n.error("'listen' must be HOST:PORT (for example 127.0.0.1:9110) or 'off'")
+        }
+        admin.host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        admin.port = port
+        return admin
+    }
+
+    static func bounded(_ node: YAMLNode, _ what: String, _ range: ClosedRange<Int>) throws(Diagnostic) -> Int {
+        let value = try node.int(what)
+        guard range.contains(value) else { throw node.error("\(what) must be between \(range.lowerBound) and \(range.upperBound), found \(value)") }
+        return value
+    }
+
+    static func duration(_ node: YAMLNode, _ what: String) throws(Diagnostic) -> Duration {
+        let text = try node.string(what)
+        guard let value = parseDuration(text) else { throw node.error("\(what) must be a duration such as 500ms, 10s, 5m, found '\(text)'") }
+        return value
+    }
+
+    static func byteSize(_ node: YAMLNode, _ what: String) throws(Diagnostic) -> Int {
+        let text = try node.string(what)
+        guard let value = parseByteSize(text) else { throw node.error("\(what) must be a size such as 512KiB or 1MiB, found '\(text)'") }
+        return value
+    }
+}

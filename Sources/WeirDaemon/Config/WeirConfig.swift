@@ -1,0 +1,52 @@
+import WeirCore
+import WeirFunctions
+import WeirMQTT
+
+/// The daemon's configuration, read from `/etc/weir/weir.yaml`.
+public struct WeirConfig: Sendable {
+    public struct MQTT: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 1883
+        public var clientID: String?
+        public var username: String?
+        public var passwordFile: String?
+        public var qos = 1
+        public var cleanSession = false
+        public var keepAliveSeconds = 30
+        public var tls: MQTTConfiguration.TLS?
+        /// Events buffered between the network thread and the rule engine before the reader slows.
+        public var buffer = 1024
+        /// Larger payloads are counted as invalid and skipped.
+        public var maxPayloadBytes = 256 * 1024
+
+        public init() {}
+    }
+
+    public struct Admin: Sendable {
+        /// `nil` turns the admin server off.
+        public var host: String? = "127.0.0.1"
+        public var port = 9110
+
+        public init() {}
+    }
+
+    public var gatewayID = "weir"
+    public var rulesDir = "/etc/weir/rules"
+    public var stateDir = "/var/lib/weir"
+    public var logLevel = "info"
+    public var mqtt = MQTT()
+    public var pool = FunctionPool.Configuration()
+    public var admin = Admin()
+    /// How long a graceful stop may take before in-flight work is cancelled.
+    public var shutdownTimeout: Duration = .seconds(10)
+    /// How often the rules directory is checked for changes; zero turns watching off (SIGHUP still works).
+    public var rulesWatchInterval: Duration = .seconds(2)
+    /// Where the configuration was read from, for messages.
+    public var path = "<defaults>"
+
+    public init() {}
+
+    /// The MQTT client id: configured, or derived from the gateway id so it is stable across restarts
+    /// (a persistent session needs a stable id).
+    public var effectiveClientID: String { mqtt.clientID ?? "weir-\(gatewayID)" }
+}

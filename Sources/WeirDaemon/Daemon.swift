@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import WeirCore
+import WeirFunctions
+import WeirMQTT
+import WeirRules
+
+/// A fully composed Weir daemon. `weir run` builds one with `buildDaemon` and runs it; tests do the same.
+public struct Daemon: Sendable {
+    public let config: WeirConfig
+    public let metrics: DaemonMetrics
+    public let rules: LiveRules
+    public let pool: FunctionPool
+    public let readiness: Readiness
+    public let admin: AdminServer?
+    let group: ServiceGroup
+
+    /// Runs until SIGTERM/SIGINT (when signal handling is on) or `shutdown()`.
+    public func run() async throws {
+        try await group.run()
+    }
+
+    /// Starts a graceful shutdown: ingest stops first, the pool drains, then the outbound connection closes.
+    public func shutdown() async {
+        await group.triggerGracefulShutdown()
+    }
+}
+
+/// Composes the daemon from its configuration.
+///
+/// - Parameters:
+///   - handleSignals: trap SIGTERM/SIGINT (graceful stop) and SIGHUP (reload); off in tests that
+///     run several daemons in one process.
+/// - Throws: `DiagnosticList` when the rules do not load, or a configuration error.
+public func buildDaemon(
+    config: WeirConfig, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment,
+    handleSignals: Bool = true
+) throws -> Daemon {
+    let metrics = DaemonMetrics()
+    let initialRules = try RuleLoader.load(directory: config.rulesDir)
+    let rules = LiveRules(initial: initialRules, directory: config.rulesDir, logger: logger, metrics: metrics)
+    let password = try config.mqtt.passwordFile.map(readSecret)
+
+    let publisherClient = try MQTTClient(
+        configuration: MQTTConfiguration(
+            host: config.mqtt.host, port: config.mqtt.port, clientID: config.effectiveClientID + "-pub",
+            username: config.mqtt.username, password: password, keepAliveSeconds: config.mqtt.keepAliveSeconds,
+            cleanSession: true, tls: config.mqtt.tls),
+        logger: logger)
+    let pool = FunctionPool(
+        configuration: config.pool, executor: BuiltinActions(publisher: publisherClient, logger: logger),
+        logger: logger, metricsFactory: metrics.factory)
+    let readiness = Readiness()
+    let ingest = try IngestService(
+        config: config, password: password, rules: rules, pool: pool, metrics: metrics, readiness: readiness, logger: logger)
+
+    var admin: AdminServer?
+    if let host = config.admin.host {
+        admin = AdminServer(
+            host: host, port: config.admin.port, metrics: metrics,
+            health: {
+                let connected = ingest.client.isConnected
+                let body = "{\"status\":\"\(connected ? "ok" : "degraded")\",\"mqtt_connected\":\(connected),\"rules\":\(rules.current.rules.count),\"queued\":\(pool.queued)}\n"
+                return AdminServer.Health(healthy: connected, body: body)
+            },
+            logger: logger)
+    }
+
+    // Shutdown runs in reverse: notifier (STOPPING=1), watcher, ingest, pool, publisher, admin.
+    var services: [any Service] = []
+    if let admin { services.append(admin) }
+    services.append(PublisherService(client: publisherClient))
+    services.append(PoolService(pool: pool))
+    services.append(ingest)
+    services.append(RuleWatcher(rules: rules, interval: config.rulesWatchInterval, handleSIGHUP: handleSignals, logger: logger))
+    services.append(SystemdNotifier(environment: environment, readiness: readiness, logger: logger))
+
+    var groupConfig = ServiceGroupConfiguration(
+        services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+        gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+        logger: logger)
+    groupConfig.maximumGracefulShutdownDuration = config.shutdownTimeout
+    groupConfig.maximumCancellationDuration = .seconds(5)
+    let group = ServiceGroup(configuration: groupConfig)
+    return Daemon(config: config, metrics: metrics, rules: rules, pool: pool, readiness: readiness, admin: admin, group: group)
+}
+
+/// Reads a secret file (password, token), dropping one trailing newline.
+func readSecret(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path), var text = String(data: data, encoding: .utf8) else {
+        throw ConfigurationError(description: "\(path): cannot read secret file")
+    }
+    while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+    return text
+}
+
+/// A configuration problem found while composing the daemon.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+}

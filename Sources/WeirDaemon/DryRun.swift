@@ -1,0 +1,49 @@
+import WeirCore
+import WeirRules
+
+/// `weir test`: what the rules would do with one message, without connecting anywhere.
+public enum DryRun {
+    public static func report(rules: RuleSet, topic: String, payload: [UInt8], qos: Int = 0, maxPayloadBytes: Int = 256 * 1024) -> (text: String, matched: Int) {
+        let event = Event(topic: topic, payload: payload, qos: qos, receivedAt: currentTimeMillis())
+        let outcome = rules.process(event, maxPayloadBytes: maxPayloadBytes)
+        var lines: [String] = []
+        if outcome.candidates == 0 {
+            lines.append("no rule subscribes to topic '\(topic)'")
+            return (lines.joined(separator: "\n"), 0)
+        }
+        if let error = outcome.payloadError {
+            lines.append("payload rejected: \(error)")
+            return (lines.joined(separator: "\n"), 0)
+        }
+        for failure in outcome.failures {
+            lines.append("rule \(failure.rule): error: \(failure.error)")
+        }
+        let matchedNames = Set(outcome.matches.map(\.rule.name))
+        for rule in rules.candidates(for: topic) where !matchedNames.contains(rule.name) && !outcome.failures.contains(where: { $0.rule == rule.name }) {
+            lines.append("rule \(rule.name): topic matches, WHERE does not")
+        }
+        for match in outcome.matches {
+            lines.append("rule \(match.rule.name): matched")
+            lines.append("  row: \(JSONValue.object(match.row))")
+            for action in match.rule.actions {
+                lines.append("  action: \(describe(action, row: match.row))")
+            }
+        }
+        return (lines.joined(separator: "\n"), outcome.matches.count)
+    }
+
+    static func describe(_ action: ActionSpec, row: JSONObject) -> String {
+        switch action {
+        case .publish(let topic, let qos, let retain):
+            let rendered: String
+            do {
+                rendered = try topic.render(row)
+            } catch {
+                return "publish would fail: \(error)"
+            }
+            return "publish to '\(rendered)' qos=\(qos) retain=\(retain)"
+        case .log(let level):
+            return "log at \(level.rawValue)"
+        }
+    }
+}

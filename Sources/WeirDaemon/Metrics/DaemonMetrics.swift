@@ -1,0 +1,84 @@
+import Metrics
+import Prometheus
+import Synchronization
+
+/// The daemon's own Prometheus registry and the event-path metrics.
+///
+/// Each daemon owns its registry (no process-global bootstrap needed), so tests can build several.
+public final class DaemonMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    public let factory: PrometheusMetricsFactory
+
+    let eventsIn: Counter
+    let eventsUnmatched: Counter
+    let ingestDropped: Counter
+    let ingestBuffered: Gauge
+    let mqttConnected: Gauge
+    let mqttReconnects: Counter
+    let rulesLoaded: Gauge
+    private let perRule: Mutex<[String: (matched: Counter, errors: Counter)]>
+    private let invalid: Mutex<[String: Counter]>
+    private let reloads: Mutex<[String: Counter]>
+    private let connects = Mutex(0)
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        factory = PrometheusMetricsFactory(registry: registry)
+        eventsIn = Counter(label: "weir_events_in_total", factory: factory)
+        eventsUnmatched = Counter(label: "weir_events_unmatched_total", factory: factory)
+        ingestDropped = Counter(label: "weir_ingest_dropped_total", factory: factory)
+        ingestBuffered = Gauge(label: "weir_ingest_buffered", factory: factory)
+        mqttConnected = Gauge(label: "weir_mqtt_connected", factory: factory)
+        mqttReconnects = Counter(label: "weir_mqtt_reconnects_total", factory: factory)
+        rulesLoaded = Gauge(label: "weir_rules_loaded", factory: factory)
+        perRule = Mutex([:])
+        invalid = Mutex([:])
+        reloads = Mutex([:])
+    }
+
+    private func rule(_ name: String) -> (matched: Counter, errors: Counter) {
+        perRule.withLock { cache in
+            if let found = cache[name] { return found }
+            let made = (
+                Counter(label: "weir_rule_matched_total", dimensions: [("rule", name)], factory: factory),
+                Counter(label: "weir_rule_errors_total", dimensions: [("rule", name)], factory: factory)
+            )
+            cache[name] = made
+            return made
+        }
+    }
+
+    /// Every connection after the first is a reconnect.
+    func mqttDidConnect() {
+        mqttConnected.record(1)
+        let count = connects.withLock { c in
+            c += 1
+            return c
+        }
+        if count > 1 { mqttReconnects.increment() }
+    }
+
+    func matched(rule name: String) { rule(name).matched.increment() }
+    func failed(rule name: String) { rule(name).errors.increment() }
+
+    func invalidEvent(reason: String) {
+        invalid.withLock { cache in
+            if cache[reason] == nil {
+                cache[reason] = Counter(label: "weir_events_invalid_total", dimensions: [("reason", reason)], factory: factory)
+            }
+            return cache[reason]!
+        }.increment()
+    }
+
+    func reload(result: String) {
+        reloads.withLock { cache in
+            if cache[result] == nil {
+                cache[result] = Counter(label: "weir_rule_reloads_total", dimensions: [("result", result)], factory: factory)
+            }
+            return cache[result]!
+        }.increment()
+    }
+
+    /// The Prometheus text exposition of every metric.
+    public func exposition() -> String { registry.emitToString() }
+}

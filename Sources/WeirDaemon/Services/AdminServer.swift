@@ -1,0 +1,123 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// The admin HTTP endpoint: `/metrics` (Prometheus text format) and `/healthz`.
+///
+/// Plain SwiftNIO HTTP/1 on one event-loop thread: two read-only routes do not need a web framework,
+/// and this keeps the daemon's threads and memory small.
+public final class AdminServer: Service, Sendable {
+    public struct Health: Sendable {
+        public var healthy: Bool
+        public var body: String
+    }
+
+    let host: String
+    let requestedPort: Int
+    let metrics: DaemonMetrics
+    let health: @Sendable () -> Health
+    let logger: Logger
+    private let bound = Mutex<Int?>(nil)
+    private let boundWaiters = Mutex<[CheckedContinuation<Int?, Never>]>([])
+
+    init(host: String, port: Int, metrics: DaemonMetrics, health: @escaping @Sendable () -> Health, logger: Logger) {
+        self.host = host
+        self.requestedPort = port
+        self.metrics = metrics
+        self.health = health
+        self.logger = logger
+    }
+
+    /// The port actually bound (useful with port 0 in tests); waits for the bind.
+    public func boundPort() async -> Int? {
+        await withCheckedContinuation { continuation in
+            let port: Int?? = bound.withLock { port in
+                if let port { return .some(port) }
+                boundWaiters.withLock { $0.append(continuation) }
+                return nil
+            }
+            if let port { continuation.resume(returning: port) }
+        }
+    }
+
+    private func publishBound(_ port: Int?) {
+        bound.withLock { $0 = port }
+        let waiters = boundWaiters.withLock { w in
+            defer { w.removeAll() }
+            return w
+        }
+        for waiter in waiters { waiter.resume(returning: port) }
+    }
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let metrics = self.metrics
+        let health = self.health
+        do {
+            let channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                        try channel.pipeline.syncOperations.addHandler(AdminHandler(metrics: metrics, health: health))
+                    }
+                }
+                .bind(host: host, port: requestedPort).get()
+            let port = channel.localAddress?.port
+            publishBound(port)
+            logger.info("admin server listening", metadata: ["address": "\(host):\(port ?? requestedPort)"])
+            try? await gracefulShutdown()
+            try? await channel.close()
+        } catch {
+            publishBound(nil)
+            try? await group.shutdownGracefully()
+            throw AdminServerError(description: "cannot listen on \(host):\(requestedPort) for the admin server: \(error)")
+        }
+        try await group.shutdownGracefully()
+    }
+}
+
+struct AdminServerError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Serves one request per exchange; the routes are tiny and read-only.
+final class AdminHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let metrics: DaemonMetrics
+    let health: @Sendable () -> AdminServer.Health
+
+    init(metrics: DaemonMetrics, health: @escaping @Sendable () -> AdminServer.Health) {
+        self.metrics = metrics
+        self.health = health
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(let request) = unwrapInboundIn(data) else { return }
+        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        let (status, contentType, body): (HTTPResponseStatus, String, String)
+        switch (request.method, path) {
+        case (.GET, "/metrics"):
+            (status, contentType, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition())
+        case (.GET, "/healthz"):
+            let h = health()
+            (status, contentType, body) = (h.healthy ? .ok : .serviceUnavailable, "application/json", h.body)
+        case (_, "/metrics"), (_, "/healthz"):
+            (status, contentType, body) = (.methodNotAllowed, "text/plain", "method not allowed\n")
+        default:
+            (status, contentType, body) = (.notFound, "text/plain", "not found: try /metrics or /healthz\n")
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+    }
+}

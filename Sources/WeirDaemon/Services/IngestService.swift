@@ -1,0 +1,134 @@
+import Logging
+import ServiceLifecycle
+import WeirCore
+import WeirFunctions
+import WeirMQTT
+import WeirRules
+
+/// MQTT ingest and rule evaluation: events flow broker → bounded buffer → rules → pool.
+///
+/// libmosquitto's network thread copies each message into `buffer`, blocking while it is full; this
+/// service's loop evaluates rules and submits invocations, suspending while the pool is full. So a
+/// slow function slows the reader and, through TCP, the broker: nothing is dropped for lack of room.
+public final class IngestService: Service, Sendable {
+    let client: MQTTClient
+    let buffer: BoundedQueue<Event>
+    let rules: LiveRules
+    let pool: FunctionPool
+    let metrics: DaemonMetrics
+    let readiness: Readiness
+    let maxPayloadBytes: Int
+    let logger: Logger
+
+    init(config: WeirConfig, password: String?, rules: LiveRules, pool: FunctionPool, metrics: DaemonMetrics, readiness: Readiness, logger: Logger) throws {
+        let buffer = BoundedQueue<Event>(capacity: config.mqtt.buffer)
+        let mqttConfig = MQTTConfiguration(
+            host: config.mqtt.host, port: config.mqtt.port, clientID: config.effectiveClientID,
+            username: config.mqtt.username, password: password, keepAliveSeconds: config.mqtt.keepAliveSeconds,
+            cleanSession: config.mqtt.cleanSession, tls: config.mqtt.tls)
+        let ingestLogger = logger
+        client = try MQTTClient(
+            configuration: mqttConfig, subscribeQoS: config.mqtt.qos, logger: logger,
+            onMessage: { event in
+                if !buffer.sendBlocking(event) {
+                    // Only after shutdown began: the message was already acknowledged by libmosquitto.
+                    metrics.ingestDropped.increment()
+                    ingestLogger.error("event arrived after ingest stopped; dropped", metadata: ["topic": "\(event.topic)"])
+                }
+            },
+            onConnection: { change in
+                switch change {
+                case .connected:
+                    metrics.mqttDidConnect()
+                case .disconnected, .connectFailed:
+                    metrics.mqttConnected.record(0)
+                case .subscribed:
+                    break
+                }
+            })
+        self.buffer = buffer
+        self.rules = rules
+        self.pool = pool
+        self.metrics = metrics
+        self.readiness = readiness
+        self.maxPayloadBytes = config.mqtt.maxPayloadBytes
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try client.setSubscriptions(rules.current.topicFilters)
+        let client = self.client
+        let logger = self.logger
+        rules.onChange { fresh in
+            do {
+                try client.setSubscriptions(fresh.topicFilters)
+            } catch {
+                logger.error("updating subscriptions failed", metadata: ["error": "\(error)"])
+            }
+        }
+        client.start()
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await client.waitUntilReady()
+                if client.isConnected { self.readiness.markReady() }
+            }
+            await withGracefulShutdownHandler {
+                await consume()
+            } onGracefulShutdown: {
+                // Disconnecting joins libmosquitto's thread, which may be blocked on a full buffer
+                // that this service is still draining: do it on a thread of its own.
+                startOSThread(name: "weir-ingest-stop") { [client, buffer] in
+                    client.shutdown()
+                    buffer.finish()
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Evaluates events until the buffer is finished and drained.
+    func consume() async {
+        var throttle = LogThrottle()
+        while let event = await buffer.next() {
+            metrics.eventsIn.increment()
+            let outcome = rules.current.process(event, maxPayloadBytes: maxPayloadBytes)
+            if outcome.candidates == 0 {
+                metrics.eventsUnmatched.increment()
+                continue
+            }
+            if let error = outcome.payloadError, let reason = outcome.payloadErrorReason {
+                metrics.invalidEvent(reason: reason)
+                if throttle.allow(reason) {
+                    logger.warning("invalid event skipped", metadata: ["topic": "\(event.topic)", "error": "\(error)"])
+                }
+                continue
+            }
+            for failure in outcome.failures {
+                metrics.failed(rule: failure.rule)
+                if throttle.allow("rule:" + failure.rule) {
+                    logger.warning("rule failed on event", metadata: ["rule": "\(failure.rule)", "topic": "\(event.topic)", "error": "\(failure.error)"])
+                }
+            }
+            for match in outcome.matches {
+                metrics.matched(rule: match.rule.name)
+                for action in match.rule.actions {
+                    await pool.submit(Invocation(rule: match.rule.name, action: action, row: match.row, topic: event.topic, receivedAt: event.receivedAt))
+                }
+            }
+        }
+    }
+}
+
+/// Lets one log line per key through per interval, so a flood of bad events is counted in metrics
+/// but does not flood the journal.
+struct LogThrottle {
+    private var last: [String: UInt64] = [:]
+    let interval: UInt64 = 5_000_000_000
+
+    mutating func allow(_ key: String) -> Bool {
+        let now = monotonicNanos()
+        if let previous = last[key], now - previous < interval { return false }
+        last[key] = now
+        return true
+    }
+}

@@ -1,0 +1,15 @@
+import ServiceLifecycle
+import WeirFunctions
+
+/// Runs the function pool's workers; on graceful shutdown it stops taking work and drains the queue.
+struct PoolService: Service {
+    let pool: FunctionPool
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await pool.run()
+        } onGracefulShutdown: {
+            pool.finish()
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import ServiceLifecycle
+import WeirCore
+import WeirFunctions
+import WeirMQTT
+
+/// The local-broker connection that `publish` actions use.
+///
+/// Separate from the ingest connection so that on shutdown ingest can stop first while queued
+/// publishes still go out; this one closes only after the pool has drained.
+struct PublisherService: Service {
+    let client: MQTTClient
+
+    func run() async throws {
+        client.start()
+        try? await gracefulShutdown()
+        let client = self.client
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            // shutdown() joins the network thread: keep that off the cooperative pool.
+            startOSThread(name: "weir-pub-stop") {
+                client.shutdown()
+                done.resume()
+            }
+        }
+    }
+}
+
+extension MQTTClient: MessagePublisher {}

@@ -1,0 +1,40 @@
+import Metrics
+import Synchronization
+
+/// The pool's metrics, created against an explicit factory so each daemon instance (and each test)
+/// has its own registry.
+struct PoolMetrics: Sendable {
+    let factory: any MetricsFactory
+    let queueDepth: Gauge
+    let inFlight: Gauge
+    let rejected: Counter
+    let latency: Metrics.Timer
+    private let perKind: Mutex<[String: (run: Counter, failed: Counter, duration: Metrics.Timer)]>
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        queueDepth = Gauge(label: "weir_pool_queue_depth", factory: factory)
+        inFlight = Gauge(label: "weir_pool_in_flight", factory: factory)
+        rejected = Counter(label: "weir_pool_rejected_total", factory: factory)
+        latency = Metrics.Timer(label: "weir_event_to_action_seconds", factory: factory)
+        perKind = Mutex([:])
+    }
+
+    private func metrics(_ kind: String) -> (run: Counter, failed: Counter, duration: Metrics.Timer) {
+        perKind.withLock { cache in
+            if let found = cache[kind] { return found }
+            let dims = [("action", kind)]
+            let made = (
+                Counter(label: "weir_actions_run_total", dimensions: dims, factory: factory),
+                Counter(label: "weir_actions_failed_total", dimensions: dims, factory: factory),
+                Metrics.Timer(label: "weir_action_duration_seconds", dimensions: dims, factory: factory)
+            )
+            cache[kind] = made
+            return made
+        }
+    }
+
+    func actionsRun(_ kind: String) -> Counter { metrics(kind).run }
+    func actionsFailed(_ kind: String) -> Counter { metrics(kind).failed }
+    func duration(_ kind: String) -> Metrics.Timer { metrics(kind).duration }
+}

@@ -1,0 +1,89 @@
+import CMosquitto
+import WeirCore
+
+// Callbacks run on the network thread. They copy what they need out of libmosquitto's structures,
+// which are freed as soon as the callback returns.
+extension MQTTClient {
+    func handleConnect(rc: Int32, sessionPresent: Bool) {
+        guard rc == 0 else {
+            let reason = MQTTConnectionRefused(code: rc).description
+            logger.error("MQTT connection refused", metadata: ["reason": "\(reason)"])
+            onConnection?(.connectFailed(reason: reason))
+            return
+        }
+        let filters = state.withLock { s in
+            s.connected = true
+            s.subscribed = false
+            s.connects += 1
+            return Array(s.filters).sorted()
+        }
+        logger.info(
+            "MQTT connected", metadata: ["broker": "\(configuration.host):\(configuration.port)", "session_present": "\(sessionPresent)"])
+        onConnection?(.connected(sessionPresent: sessionPresent))
+        // Subscribe even with a session present: the broker may have lost the session, and the rule
+        // set may have changed while we were away.
+        if filters.isEmpty {
+            releaseReadyWaiters()
+        } else {
+            do {
+                let mid = try sendSubscribe(filters)
+                state.withLock { $0.subscribeMid = mid }
+            } catch {
+                logger.error("MQTT subscribe failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    func handleDisconnect(rc: Int32) {
+        state.withLock { s in
+            s.connected = false
+            s.subscribed = false
+        }
+        let reason = rc == 0 ? "client disconnected" : mosquittoMessage(rc)
+        if rc != 0 {
+            logger.warning("MQTT connection lost", metadata: ["reason": "\(reason)"])
+        }
+        onConnection?(.disconnected(reason: reason))
+    }
+
+    func handleSubscribe(mid: Int32, granted: [Int32]) {
+        let refused = granted.filter { $0 == 0x80 }.count
+        if refused > 0 {
+            logger.error("broker refused \(refused) subscription(s); check its ACL")
+        }
+        let isInitial = state.withLock { s in
+            guard mid == s.subscribeMid else { return false }
+            s.subscribed = true
+            return true
+        }
+        if isInitial {
+            onConnection?(.subscribed(filters: granted.count))
+            releaseReadyWaiters()
+        }
+    }
+
+    func handlePublished(mid: Int32) {
+        let continuation = state.withLock { $0.pendingAcks.removeValue(forKey: mid) }
+        continuation?.resume()
+    }
+
+    func handleMessage(_ message: mosquitto_message) {
+        guard let onMessage, let topicPointer = message.topic else { return }
+        let count = Int(message.payloadlen)
+        let payload: [UInt8] =
+            count > 0 && message.payload != nil
+            ? Array(UnsafeRawBufferPointer(start: message.payload, count: count)) : []
+        let event = Event(
+            topic: String(cString: topicPointer), payload: payload, qos: Int(message.qos), retained: message.retain,
+            receivedAt: currentTimeMillis())
+        onMessage(event)
+    }
+
+    func releaseReadyWaiters() {
+        let waiters = state.withLock { s in
+            defer { s.readyWaiters.removeAll() }
+            return s.readyWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}

@@ -1,0 +1,59 @@
+/// How to reach an MQTT broker.
+public struct MQTTConfiguration: Sendable, Equatable {
+    public struct TLS: Sendable, Equatable {
+        public var caFile: String?
+        public var caPath: String?
+        public var certFile: String?
+        public var keyFile: String?
+        /// Certificate verification is on unless an operator turns it off explicitly.
+        public var insecureSkipVerify: Bool
+
+        public init(caFile: String? = nil, caPath: String? = nil, certFile: String? = nil, keyFile: String? = nil, insecureSkipVerify: Bool = false) {
+            self.caFile = caFile
+            self.caPath = caPath
+            self.certFile = certFile
+            self.keyFile = keyFile
+            self.insecureSkipVerify = insecureSkipVerify
+        }
+    }
+
+    public var host: String
+    public var port: Int
+    public var clientID: String
+    public var username: String?
+    public var password: String?
+    public var keepAliveSeconds: Int
+    /// `false` keeps a persistent session: the broker queues QoS 1/2 messages while Weir is away.
+    public var cleanSession: Bool
+    public var tls: TLS?
+    public var reconnectDelayMin: Int
+    public var reconnectDelayMax: Int
+    /// Outgoing QoS 1/2 messages in flight at once (libmosquitto queues the rest).
+    public var maxInflight: Int
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 1883, clientID: String, username: String? = nil,
+        password: String? = nil, keepAliveSeconds: Int = 30, cleanSession: Bool = false, tls: TLS? = nil,
+        reconnectDelayMin: Int = 1, reconnectDelayMax: Int = 30, maxInflight: Int = 100
+    ) {
+        self.host = host
+        self.port = port
+        self.clientID = clientID
+        self.username = username
+        self.password = password
+        self.keepAliveSeconds = keepAliveSeconds
+        self.cleanSession = cleanSession
+        self.tls = tls
+        self.reconnectDelayMin = reconnectDelayMin
+        self.reconnectDelayMax = reconnectDelayMax
+        self.maxInflight = maxInflight
+    }
+}
+
+/// Connection changes reported by `MQTTClient`, for logs, metrics and readiness.
+public enum MQTTConnectionEvent: Sendable, Equatable {
+    case connected(sessionPresent: Bool)
+    case subscribed(filters: Int)
+    case disconnected(reason: String)
+    case connectFailed(reason: String)
+}

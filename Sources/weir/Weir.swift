@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import Logging
+import WeirCore
+import WeirDaemon
+import WeirRules
+
+@main
+struct Weir: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "weir",
+        abstract: "IoT edge event processor: MQTT events -> SQL rules -> functions -> upstream.",
+        subcommands: [Run.self, Check.self, Test.self])
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Path of the configuration file.")
+    var config = "/etc/weir/weir.yaml"
+
+    func load() throws -> WeirConfig {
+        do {
+            return try ConfigLoader.load(path: config)
+        } catch {
+            throw CLIFailure(message: error.description)
+        }
+    }
+}
+
+/// Prints a message already written for the operator (diagnostics as `path:line:col: message`) to
+/// stderr, unadorned, and ends with exit status 1.
+func CLIFailure(message: String) -> ExitCode {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    return ExitCode.failure
+}
+
+extension Weir {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the daemon in the foreground (logs to stderr for journald).")
+
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let config = try options.load()
+            let level = Logger.Level(rawValue: config.logLevel) ?? .info
+            let journald = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil
+            LoggingSystem.bootstrap { StderrLogHandler(label: $0, level: level, journald: journald) }
+            let logger = Logger(label: "weir")
+            let daemon: Daemon
+            do {
+                daemon = try buildDaemon(config: config, logger: logger)
+            } catch let error as DiagnosticList {
+                throw CLIFailure(message: error.description + "\nweir: \(error.diagnostics.count) error(s) in rules; not starting")
+            }
+            logger.notice(
+                "weir starting",
+                metadata: ["config": "\(config.path)", "rules": "\(daemon.rules.current.rules.count)", "broker": "\(config.mqtt.host):\(config.mqtt.port)"])
+            try await daemon.run()
+            logger.notice("weir stopped")
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate the configuration and every rule; print each error as path:line:col: message.")
+
+        @OptionGroup var options: ConfigOption
+
+        func run() throws {
+            let config = try options.load()
+            do {
+                let rules = try RuleLoader.load(directory: config.rulesDir)
+                let files = (try? RuleLoader.ruleFiles(in: config.rulesDir).count) ?? 0
+                print("\(config.path): ok")
+                print("\(config.rulesDir): ok, \(rules.rules.count) rule(s) in \(files) file(s), \(rules.topicFilters.count) topic filter(s)")
+            } catch {
+                throw CLIFailure(message: error.description + "\nweir: \(error.diagnostics.count) error(s)")
+            }
+        }
+    }
+
+    struct Test: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Dry-run one message through the rules: which match, their rows and actions. Connects nowhere.")
+
+        @OptionGroup var options: ConfigOption
+        @Option(help: "Topic of the test message.") var topic: String
+        @Option(help: "Payload of the test message (JSON text).") var payload: String
+        @Option(help: "QoS the message is treated as having.") var qos = 0
+
+        func run() throws {
+            let config = try options.load()
+            let rules: RuleSet
+            do {
+                rules = try RuleLoader.load(directory: config.rulesDir)
+            } catch {
+                throw CLIFailure(message: error.description)
+            }
+            let report = DryRun.report(
+                rules: rules, topic: topic, payload: Array(payload.utf8), qos: qos, maxPayloadBytes: config.mqtt.maxPayloadBytes)
+            print(report.text)
+        }
+    }
+}

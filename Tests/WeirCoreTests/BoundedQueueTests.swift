@@ -1,0 +1,89 @@
+import Synchronization
+import Testing
+import WeirCore
+
+/// A shareable counter for tests (an `Atomic` cannot be captured by escaping closures).
+final class SharedCount: Sendable {
+    private let value = Mutex(0)
+    func add() { value.withLock { $0 += 1 } }
+    var current: Int { value.withLock { $0 } }
+}
+
+@Suite struct BoundedQueueTests {
+    @Test func deliversInOrderAndDrainsAfterFinish() async {
+        let queue = BoundedQueue<Int>(capacity: 3)
+        for i in 0..<3 { #expect(await queue.send(i)) }
+        #expect(!queue.trySend(99))
+        queue.finish()
+        #expect(await queue.send(4) == false)
+        var got: [Int] = []
+        while let x = await queue.next() { got.append(x) }
+        #expect(got == [0, 1, 2])
+    }
+
+    @Test func asyncSendWaitsForRoom() async {
+        let queue = BoundedQueue<Int>(capacity: 1)
+        await queue.send(1)
+        let sent = SharedCount()
+        let producer = Task {
+            await queue.send(2)
+            sent.add()
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+        #expect(sent.current == 0)
+        #expect(queue.count == 2)
+        #expect(await queue.next() == 1)
+        await producer.value
+        #expect(sent.current == 1)
+        #expect(await queue.next() == 2)
+    }
+
+    @Test func blockingProducersLoseNothingUnderContention() async {
+        let queue = BoundedQueue<Int>(capacity: 8)
+        let producers = 4
+        let perProducer = 2_000
+        for p in 0..<producers {
+            startOSThread(name: "producer") {
+                for i in 0..<perProducer { queue.sendBlocking(p * perProducer + i) }
+            }
+        }
+        var seen = Set<Int>()
+        var lastPerProducer = [Int](repeating: -1, count: producers)
+        for _ in 0..<(producers * perProducer) {
+            guard let x = await queue.next() else { break }
+            #expect(queue.count <= 8 + producers)
+            let p = x / perProducer
+            #expect(x > lastPerProducer[p], "per-producer order holds")
+            lastPerProducer[p] = x
+            seen.insert(x)
+        }
+        #expect(seen.count == producers * perProducer)
+    }
+
+    @Test func finishReleasesBlockedProducersAndWaitingConsumers() async {
+        let queue = BoundedQueue<Int>(capacity: 1)
+        queue.sendBlocking(1)
+        let released = SharedCount()
+        startOSThread(name: "blocked") {
+            if !queue.sendBlocking(2) { released.add() }
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+        queue.finish()
+        for _ in 0..<100 where released.current == 0 {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(released.current == 1)
+        #expect(await queue.next() == 1)
+        #expect(await queue.next() == nil)
+    }
+
+    @Test func cancelledConsumerGetsNil() async {
+        let queue = BoundedQueue<Int>(capacity: 1)
+        let consumer = Task { await queue.next() }
+        try? await Task.sleep(for: .milliseconds(20))
+        consumer.cancel()
+        #expect(await consumer.value == nil)
+        #expect(queue.trySend(5))
+        #expect(await queue.next() == 5)
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+
+/// A real mosquitto broker on a free loopback port, for integration tests.
+///
+/// Persistence is on, so a broker restarted on the same directory keeps persistent sessions and the
+/// QoS 1 messages queued for them, as a gateway's broker would.
+public final class MosquittoBroker: @unchecked Sendable {  // process handle guarded by `lock`
+    public let port: Int
+    public let directory: URL
+    private var process: Process?
+    private let lock = NSLock()
+
+    public init(port: Int? = nil, directory: URL? = nil) throws {
+        self.port = try port ?? freeLoopbackPort()
+        self.directory = try directory ?? makeTemporaryDirectory(prefix: "weir-broker")
+        try start()
+    }
+
+    deinit { stop() }
+
+    public static var executable: String {
+        for path in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+        where FileManager.default.isExecutableFile(atPath: path) {
+            return path
+        }
+        return "/usr/sbin/mosquitto"
+    }
+
+    /// Starts (or restarts) the broker and waits until it accepts connections.
+    public func start() throws {
+        let config = directory.appendingPathComponent("mosquitto.conf")
+        let text = """
+            listener \(port) 127.0.0.1
+            allow_anonymous true
+            persistence true
+            persistence_location \(directory.path)/
+            autosave_interval 1
+            max_queued_messages 1000000
+            max_inflight_messages 100
+            log_dest file \(directory.path)/mosquitto.log
+
+            """
+        try text.write(to: config, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = ["-c", config.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        lock.withLock { self.process = process }
+        for _ in 0..<100 {
+            if canConnect(port: port) { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw TestSupportError("mosquitto did not start on port \(port)")
+    }
+
+    /// Stops the broker (SIGTERM, so it saves its persistent state) and waits for it to exit.
+    public func stop() {
+        let process = lock.withLock { () -> Process? in
+            defer { self.process = nil }
+            return self.process
+        }
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+public struct TestSupportError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+public func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestSupportError("socket failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw TestSupportError("bind failed") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}
+
+/// A fresh directory under the system temp directory.
+public func makeTemporaryDirectory(prefix: String) throws -> URL {
+    var template = Array((NSTemporaryDirectory() + "/\(prefix).XXXXXX").utf8CString)
+    guard let path = mkdtemp(&template) else { throw TestSupportError("mkdtemp failed") }
+    return URL(fileURLWithPath: String(cString: path))
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+public func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
