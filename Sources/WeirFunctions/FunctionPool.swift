@@ -71,7 +71,7 @@ public final class FunctionPool: Sendable {
         while let invocation = await queue.next() {
             metrics.queueDepth.record(queue.count)
             let running = inFlight.add(1, ordering: .relaxed).newValue
-            peakInFlight.max(running, ordering: .relaxed)
+            peakInFlight.raise(to: running)
             metrics.inFlight.record(running)
             let started = monotonicNanos()
             let kind = invocation.action.kind
@@ -93,10 +93,11 @@ public final class FunctionPool: Sendable {
 }
 
 extension Atomic where Value == Int {
-    fileprivate func max(_ value: Int, ordering: AtomicUpdateOrdering) {
+    /// Stores `value` if it is larger than the current value.
+    fileprivate func raise(to value: Int) {
         var current = load(ordering: .relaxed)
         while value > current {
-            let (exchanged, original) = compareExchange(expected: current, desired: value, ordering: ordering)
+            let (exchanged, original) = compareExchange(expected: current, desired: value, ordering: .relaxed)
             if exchanged { return }
             current = original
         }

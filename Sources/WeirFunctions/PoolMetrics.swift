@@ -3,7 +3,7 @@ import Synchronization
 
 /// The pool's metrics, created against an explicit factory so each daemon instance (and each test)
 /// has its own registry.
-struct PoolMetrics: Sendable {
+final class PoolMetrics: Sendable {
     let factory: any MetricsFactory
     let queueDepth: Gauge
     let inFlight: Gauge

@@ -7,7 +7,7 @@ import Foundation
 public final class MosquittoBroker: @unchecked Sendable {  // process handle guarded by `lock`
     public let port: Int
     public let directory: URL
-    private var process: Process?
+    private var process: ChildProcess?
     private let lock = NSLock()
 
     public init(port: Int? = nil, directory: URL? = nil) throws {
@@ -41,12 +41,7 @@ public final class MosquittoBroker: @unchecked Sendable {  // process handle gua
 
             """
         try text.write(to: config, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["-c", config.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess(Self.executable, ["-c", config.path])
         lock.withLock { self.process = process }
         for _ in 0..<100 {
             if canConnect(port: port) { return }
@@ -57,13 +52,11 @@ public final class MosquittoBroker: @unchecked Sendable {  // process handle gua
 
     /// Stops the broker (SIGTERM, so it saves its persistent state) and waits for it to exit.
     public func stop() {
-        let process = lock.withLock { () -> Process? in
+        let process = lock.withLock { () -> ChildProcess? in
             defer { self.process = nil }
             return self.process
         }
-        guard let process, process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        process?.stop()
     }
 }
 

@@ -9,39 +9,39 @@ public final class DaemonMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let factory: PrometheusMetricsFactory
 
-    let eventsIn: Counter
-    let eventsUnmatched: Counter
-    let ingestDropped: Counter
-    let ingestBuffered: Gauge
-    let mqttConnected: Gauge
-    let mqttReconnects: Counter
-    let rulesLoaded: Gauge
-    private let perRule: Mutex<[String: (matched: Counter, errors: Counter)]>
-    private let invalid: Mutex<[String: Counter]>
-    private let reloads: Mutex<[String: Counter]>
+    let eventsIn: Metrics.Counter
+    let eventsUnmatched: Metrics.Counter
+    let ingestDropped: Metrics.Counter
+    let ingestBuffered: Metrics.Gauge
+    let mqttConnected: Metrics.Gauge
+    let mqttReconnects: Metrics.Counter
+    let rulesLoaded: Metrics.Gauge
+    private let perRule: Mutex<[String: (matched: Metrics.Counter, errors: Metrics.Counter)]>
+    private let invalid: Mutex<[String: Metrics.Counter]>
+    private let reloads: Mutex<[String: Metrics.Counter]>
     private let connects = Mutex(0)
 
     public init() {
         registry = PrometheusCollectorRegistry()
         factory = PrometheusMetricsFactory(registry: registry)
-        eventsIn = Counter(label: "weir_events_in_total", factory: factory)
-        eventsUnmatched = Counter(label: "weir_events_unmatched_total", factory: factory)
-        ingestDropped = Counter(label: "weir_ingest_dropped_total", factory: factory)
-        ingestBuffered = Gauge(label: "weir_ingest_buffered", factory: factory)
-        mqttConnected = Gauge(label: "weir_mqtt_connected", factory: factory)
-        mqttReconnects = Counter(label: "weir_mqtt_reconnects_total", factory: factory)
-        rulesLoaded = Gauge(label: "weir_rules_loaded", factory: factory)
+        eventsIn = Metrics.Counter(label: "weir_events_in_total", factory: factory)
+        eventsUnmatched = Metrics.Counter(label: "weir_events_unmatched_total", factory: factory)
+        ingestDropped = Metrics.Counter(label: "weir_ingest_dropped_total", factory: factory)
+        ingestBuffered = Metrics.Gauge(label: "weir_ingest_buffered", factory: factory)
+        mqttConnected = Metrics.Gauge(label: "weir_mqtt_connected", factory: factory)
+        mqttReconnects = Metrics.Counter(label: "weir_mqtt_reconnects_total", factory: factory)
+        rulesLoaded = Metrics.Gauge(label: "weir_rules_loaded", factory: factory)
         perRule = Mutex([:])
         invalid = Mutex([:])
         reloads = Mutex([:])
     }
 
-    private func rule(_ name: String) -> (matched: Counter, errors: Counter) {
+    private func rule(_ name: String) -> (matched: Metrics.Counter, errors: Metrics.Counter) {
         perRule.withLock { cache in
             if let found = cache[name] { return found }
             let made = (
-                Counter(label: "weir_rule_matched_total", dimensions: [("rule", name)], factory: factory),
-                Counter(label: "weir_rule_errors_total", dimensions: [("rule", name)], factory: factory)
+                Metrics.Counter(label: "weir_rule_matched_total", dimensions: [("rule", name)], factory: factory),
+                Metrics.Counter(label: "weir_rule_errors_total", dimensions: [("rule", name)], factory: factory)
             )
             cache[name] = made
             return made
@@ -64,7 +64,7 @@ public final class DaemonMetrics: Sendable {
     func invalidEvent(reason: String) {
         invalid.withLock { cache in
             if cache[reason] == nil {
-                cache[reason] = Counter(label: "weir_events_invalid_total", dimensions: [("reason", reason)], factory: factory)
+                cache[reason] = Metrics.Counter(label: "weir_events_invalid_total", dimensions: [("reason", reason)], factory: factory)
             }
             return cache[reason]!
         }.increment()
@@ -73,7 +73,7 @@ public final class DaemonMetrics: Sendable {
     func reload(result: String) {
         reloads.withLock { cache in
             if cache[result] == nil {
-                cache[result] = Counter(label: "weir_rule_reloads_total", dimensions: [("result", result)], factory: factory)
+                cache[result] = Metrics.Counter(label: "weir_rule_reloads_total", dimensions: [("result", result)], factory: factory)
             }
             return cache[result]!
         }.increment()

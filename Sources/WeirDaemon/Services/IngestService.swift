@@ -77,7 +77,7 @@ public final class IngestService: Service, Sendable {
             } onGracefulShutdown: {
                 // Disconnecting joins libmosquitto's thread, which may be blocked on a full buffer
                 // that this service is still draining: do it on a thread of its own.
-                startOSThread(name: "weir-ingest-stop") { [client, buffer] in
+                startOSThread(name: "weir-ingest-stop") { [client, buffer = self.buffer] in
                     client.shutdown()
                     buffer.finish()
                 }

@@ -1,0 +1,43 @@
+import WeirCore
+
+/// A compiled rule: which events it selects (SQL) and what runs for each output row.
+public struct Rule: Sendable {
+    public let name: String
+    public let sql: String
+    public let query: CompiledQuery
+    public let actions: [ActionSpec]
+    /// Where the rule is defined, for logs and diagnostics.
+    public let location: SourceLocation
+    /// A disabled rule is validated but neither subscribes nor matches.
+    public let enabled: Bool
+
+    public init(name: String, sql: String, query: CompiledQuery, actions: [ActionSpec], location: SourceLocation, enabled: Bool = true) {
+        self.enabled = enabled
+        self.name = name
+        self.sql = sql
+        self.query = query
+        self.actions = actions
+        self.location = location
+    }
+}
+
+/// Severity for the `log` action; the daemon maps it onto its logger.
+public enum LogLevel: String, Sendable, CaseIterable {
+    case debug, info, notice, warning, error
+}
+
+/// What a rule does with each output row. Every action is a function invoked in the bounded pool.
+public enum ActionSpec: Sendable, Equatable {
+    /// Publish the row as JSON to the local broker.
+    case publish(topic: Template, qos: Int, retain: Bool)
+    /// Write the row to the log (journald under systemd).
+    case log(level: LogLevel)
+
+    /// The action's kind as written in rule files, for metrics labels.
+    public var kind: String {
+        switch self {
+        case .publish: return "publish"
+        case .log: return "log"
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import WeirCore
+
+/// Loads every `*.yaml` / `*.yml` file under a rules directory into a `RuleSet`.
+///
+/// A file holds one rule (top-level `name`, `sql`, `actions`), a `rules:` list, or several YAML
+/// documents. Loading is all-or-nothing: any diagnostic rejects the whole set, so a reload with a bad
+/// file leaves the previous good set running.
+public enum RuleLoader {
+    static let ruleKeys: Set<String> = ["name", "sql", "actions", "description", "enabled"]
+
+    /// Loads the directory (recursively, in path order) and fails with every problem found.
+    public static func load(directory: String) throws(DiagnosticList) -> RuleSet {
+        let files: [String]
+        do {
+            files = try ruleFiles(in: directory)
+        } catch {
+            throw DiagnosticList([Diagnostic(SourceLocation(file: directory, line: 1, column: 1), "cannot read rules directory: \(error.localizedDescription)")])
+        }
+        var rules: [Rule] = []
+        var diagnostics: [Diagnostic] = []
+        for file in files {
+            guard let text = readText(file) else {
+                diagnostics.append(Diagnostic(SourceLocation(file: file, line: 1, column: 1), "cannot read file (missing, unreadable or not UTF-8)"))
+                continue
+            }
+            let (fileRules, fileDiagnostics) = parse(text, file: file)
+            rules += fileRules
+            diagnostics += fileDiagnostics
+        }
+        var seen: [String: SourceLocation] = [:]
+        for rule in rules {
+            if let first = seen[rule.name] {
+                diagnostics.append(Diagnostic(rule.location, "duplicate rule name '\(rule.name)' (first defined at \(first))"))
+            } else {
+                seen[rule.name] = rule.location
+            }
+        }
+        guard diagnostics.isEmpty else { throw DiagnosticList(diagnostics) }
+        return RuleSet(rules: rules)
+    }
+
+    /// The rule files under `directory`, sorted, skipping hidden files and editor leftovers.
+    public static func ruleFiles(in directory: String) throws -> [String] {
+        let root = URL(fileURLWithPath: directory)
+        guard let enumerator = FileManager.default.enumerator(
+            at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
+        else { throw CocoaError(.fileReadNoSuchFile) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CocoaError(.fileReadNoSuchFile)
+        }
+        var files: [String] = []
+        for case let url as URL in enumerator where ["yaml", "yml"].contains(url.pathExtension) {
+            files.append(url.path)
+        }
+        return files.sorted()
+    }
+
+    static func readText(_ path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return String(data: data, encoding: .utf8)
+    }
+
+    /// Parses one file's text; returns the good rules and the diagnostics of the bad ones.
+    public static func parse(_ text: String, file: String) -> ([Rule], [Diagnostic]) {
+        let documents: [YAMLNode]
+        do {
+            documents = try YAMLFile.documents(text, file: file)
+        } catch {
+            return ([], [error])
+        }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var rules: [Rule] = []
+        var diagnostics: [Diagnostic] = []
+        for document in documents where !document.isNull {
+            do {
+                let top = try document.mapping("a rule file")
+                var ruleNodes: [YAMLNode] = []
+                if let list = top["rules"] {
+                    try top.checkKeys(["rules"], in: "a rule file with a 'rules' list")
+                    ruleNodes = try list.sequence("'rules'")
+                } else {
+                    ruleNodes = [document]
+                }
+                for node in ruleNodes {
+                    do {
+                        rules.append(try parseRule(node, lines: lines))
+                    } catch {
+                        diagnostics.append(error)
+                    }
+                }
+            } catch {
+                diagnostics.append(error)
+            }
+        }
+        return (rules, diagnostics)
+    }
+
+    static func parseRule(_ node: YAMLNode, lines: [Substring]) throws(Diagnostic) -> Rule {
+        let map = try node.mapping("a rule")
+        try map.checkKeys(ruleKeys, in: "a rule")
+        let nameNode = try map.require("name", in: "the rule")
+        let name = try nameNode.string("'name'")
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw nameNode.error("rule name '\(name)' may contain only letters, digits, '-', '_' and '.'")
+        }
+        let sqlNode = try map.require("sql", in: "rule '\(name)'")
+        let sql = try sqlNode.string("'sql'")
+        let query: CompiledQuery
+        do {
+            query = try CompiledQuery(sql: sql)
+        } catch {
+            throw Diagnostic(ScalarPosition.locate(byteOffset: error.offset, in: sql, node: sqlNode, lines: lines), error.message)
+        }
+        for (filter, offset) in zip(query.topicFilters, query.filterOffsets) {
+            do {
+                _ = try TopicFilter(filter)
+            } catch {
+                throw Diagnostic(ScalarPosition.locate(byteOffset: offset + error.offset, in: sql, node: sqlNode, lines: lines), "invalid topic filter \"\(filter)\": \(error.message)")
+            }
+        }
+        // A disabled rule is still checked, so enabling it later cannot surprise anyone.
+        let enabled = try map["enabled"]?.bool("'enabled'") ?? true
+        let actions = try parseActions(map.require("actions", in: "rule '\(name)'"), query: query)
+        return Rule(name: name, sql: sql, query: query, actions: actions, location: node.location, enabled: enabled)
+    }
+}
+

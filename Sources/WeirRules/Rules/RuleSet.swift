@@ -1,0 +1,96 @@
+import WeirCore
+
+/// An immutable, indexed set of rules. Reloads build a new set and swap it in whole.
+public struct RuleSet: Sendable {
+    public let rules: [Rule]
+    private let index: TopicTrie<Int>
+    /// The union of all rules' FROM filters: what the MQTT client subscribes to.
+    public let topicFilters: Set<String>
+
+    public init(rules: [Rule]) {
+        self.rules = rules
+        var index = TopicTrie<Int>()
+        var filters: Set<String> = []
+        for (position, rule) in rules.enumerated() where rule.enabled {
+            for text in rule.query.topicFilters {
+                // Filters were validated when the rule was loaded.
+                if let filter = try? TopicFilter(text) {
+                    index.insert(filter, position)
+                    filters.insert(text)
+                }
+            }
+        }
+        self.index = index
+        self.topicFilters = filters
+    }
+
+    public static let empty = RuleSet(rules: [])
+
+    /// Rules whose FROM matches `topic`, each once, in definition order.
+    public func candidates(for topic: String) -> [Rule] {
+        var positions = index.matches(topic)
+        if positions.count > 1 {
+            positions.sort()
+            positions = positions.enumerated().filter { $0.offset == 0 || positions[$0.offset - 1] != $0.element }.map(\.element)
+        }
+        return positions.map { rules[$0] }
+    }
+
+    public func rule(named name: String) -> Rule? {
+        rules.first { $0.name == name }
+    }
+}
+
+/// One rule's output row for one event.
+public struct RuleMatch: Sendable {
+    public let rule: Rule
+    public let row: JSONObject
+}
+
+/// What happened to one event across all rules.
+public struct EventOutcome: Sendable {
+    /// Rules whose FROM matched the topic.
+    public var candidates = 0
+    public var matches: [RuleMatch] = []
+    /// Rules that failed on this event (type errors and the like), with the reason.
+    public var failures: [(rule: String, error: String)] = []
+    /// Set when the payload was not acceptable; no rule ran.
+    public var payloadError: String?
+    /// A short label for `payloadError` (`too_large`, `not_json`), for metrics.
+    public var payloadErrorReason: String?
+}
+
+extension RuleSet {
+    /// Runs every candidate rule on `event`. The payload is parsed once, and only if a rule's FROM
+    /// matched: traffic no rule cares about costs a trie walk and nothing more.
+    public func process(_ event: Event, maxPayloadBytes: Int = 256 * 1024) -> EventOutcome {
+        var outcome = EventOutcome()
+        let rules = candidates(for: event.topic)
+        outcome.candidates = rules.count
+        guard !rules.isEmpty else { return outcome }
+        guard event.payload.count <= maxPayloadBytes else {
+            outcome.payloadError = "payload of \(event.payload.count) bytes exceeds the limit of \(maxPayloadBytes)"
+            outcome.payloadErrorReason = "too_large"
+            return outcome
+        }
+        let payload: JSONValue
+        do {
+            payload = try JSONParser.parse(event.payload)
+        } catch {
+            outcome.payloadError = "payload is not valid JSON: \(error)"
+            outcome.payloadErrorReason = event.payload.isEmpty ? "empty" : "not_json"
+            return outcome
+        }
+        let context = EvaluationContext(payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt)
+        for rule in rules {
+            do {
+                if let row = try rule.query.evaluate(context) {
+                    outcome.matches.append(RuleMatch(rule: rule, row: row))
+                }
+            } catch {
+                outcome.failures.append((rule.name, error.message))
+            }
+        }
+        return outcome
+    }
+}

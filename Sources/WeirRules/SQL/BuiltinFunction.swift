@@ -1,0 +1,49 @@
+/// The functions rules may call, resolved by name once at compile time.
+enum BuiltinFunction: String, Sendable, CaseIterable {
+    case lower, upper, concat, length, substr, replace, trim, ltrim, rtrim, startswith, endswith
+    case regexMatch = "regex_match", regexReplace = "regex_replace"
+    case abs, round, floor, ceil, sqrt, pow, exp, ln, log10, mod, sign
+    case coalesce, nullif
+    case int, float, string, bool
+    case topic, timestamp, qos, newuuid
+
+    /// Alternative spellings from the AWS IoT and EMQX dialects.
+    static let aliases: [String: BuiltinFunction] = [
+        "substring": .substr, "power": .pow, "str": .string, "log": .log10, "ceiling": .ceil,
+        "tolower": .lower, "toupper": .upper, "len": .length,
+    ]
+
+    static func named(_ name: String) -> BuiltinFunction? {
+        let lower = name.lowercased()
+        return BuiltinFunction(rawValue: lower) ?? aliases[lower]
+    }
+
+    /// Allowed argument counts; `nil` upper bound means variadic.
+    var arity: (min: Int, max: Int?) {
+        switch self {
+        case .topic: return (0, 1)
+        case .timestamp, .qos, .newuuid: return (0, 0)
+        case .concat, .coalesce: return (1, nil)
+        case .substr: return (2, 3)
+        case .round: return (1, 2)
+        case .replace, .regexReplace: return (3, 3)
+        case .startswith, .endswith, .regexMatch, .pow, .mod, .nullif: return (2, 2)
+        default: return (1, 1)
+        }
+    }
+
+    func checkArity(_ count: Int, name: String, offset: Int) throws(SQLError) {
+        let (low, high) = arity
+        guard count >= low, high.map({ count <= $0 }) ?? true else {
+            let expected: String
+            if let high, high == low {
+                expected = "\(low) argument\(low == 1 ? "" : "s")"
+            } else if let high {
+                expected = "\(low) or \(high) arguments"
+            } else {
+                expected = "at least \(low) argument\(low == 1 ? "" : "s")"
+            }
+            throw SQLError("function '\(name.lowercased())' takes \(expected), got \(count)", at: offset)
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import WeirCore
+
+/// Resolves a parsed tree once: function names to `BuiltinFunction` with arity checked, literal
+/// LIKE and regex patterns precompiled. Nothing name-based is left for the per-event path.
+enum Compiler {
+    static func compile(_ node: SQLNode) throws(SQLError) -> SQLNode {
+        switch node {
+        case .literal, .path, .function, .likeCompiled, .regexMatch, .regexReplace:
+            return node
+        case .call(let name, let rawArgs, let offset):
+            guard let function = BuiltinFunction.named(name) else {
+                throw SQLError("unknown function '\(name)'", at: offset)
+            }
+            try function.checkArity(rawArgs.count, name: name, offset: offset)
+            var args: [SQLNode] = []
+            for arg in rawArgs { args.append(try compile(arg)) }
+            if function == .regexMatch || function == .regexReplace, case .literal(.string(let pattern)) = args[1] {
+                let regex: CompiledRegex
+                do {
+                    regex = try CompiledRegex(pattern)
+                } catch {
+                    throw SQLError("invalid regular expression '\(pattern)': \(error)", at: offset)
+                }
+                return function == .regexMatch ? .regexMatch(args[0], regex, offset: offset) : .regexReplace(args[0], regex, args[2], offset: offset)
+            }
+            if function == .topic, let first = args.first {
+                guard case .literal(.int(let level)) = first, level >= 1 else {
+                    throw SQLError("topic(n) takes a level number from 1", at: offset)
+                }
+            }
+            return .function(function, args, offset: offset)
+        case .cast(let value, let type):
+            return .cast(try compile(value), type)
+        case .negate(let value, let offset):
+            return .negate(try compile(value), offset: offset)
+        case .not(let value, let offset):
+            return .not(try compile(value), offset: offset)
+        case .binary(let op, let left, let right, let offset):
+            return .binary(op, try compile(left), try compile(right), offset: offset)
+        case .inList(let value, let list, let negated):
+            var compiled: [SQLNode] = []
+            for item in list { compiled.append(try compile(item)) }
+            return .inList(try compile(value), compiled, negated: negated)
+        case .between(let value, let low, let high, let negated, let offset):
+            return .between(try compile(value), try compile(low), try compile(high), negated: negated, offset: offset)
+        case .like(let value, let pattern, let negated, let offset):
+            if case .literal(.string(let text)) = pattern {
+                return .likeCompiled(try compile(value), LikePattern(text), negated: negated, offset: offset)
+            }
+            return .like(try compile(value), try compile(pattern), negated: negated, offset: offset)
+        case .isNull(let value, let negated):
+            return .isNull(try compile(value), negated: negated)
+        case .searchedCase(let branches, let otherwise):
+            var compiled: [(SQLNode, SQLNode)] = []
+            for (condition, result) in branches { compiled.append((try compile(condition), try compile(result))) }
+            return .searchedCase(compiled, otherwise: try otherwise.map { (n) throws(SQLError) in try compile(n) })
+        case .simpleCase(let subject, let branches, let otherwise):
+            var compiled: [(SQLNode, SQLNode)] = []
+            for (value, result) in branches { compiled.append((try compile(value), try compile(result))) }
+            return .simpleCase(try compile(subject), compiled, otherwise: try otherwise.map { (n) throws(SQLError) in try compile(n) })
+        }
+    }
+}
+
+/// The input of one evaluation: the event's parsed payload and its MQTT context.
+public struct EvaluationContext: Sendable {
+    public var payload: JSONValue
+    public var topic: String
+    public var qos: Int
+    /// Milliseconds since the Unix epoch (when the event was received).
+    public var timestamp: Int64
+
+    public init(payload: JSONValue, topic: String, qos: Int = 0, timestamp: Int64 = 0) {
+        self.payload = payload
+        self.topic = topic
+        self.qos = qos
+        self.timestamp = timestamp
+    }
+}
+
+/// A rule's SQL, parsed and compiled once, evaluated per event.
+public struct CompiledQuery: Sendable {
+    /// The FROM topic filters, in order.
+    public let topicFilters: [String]
+    /// The UTF-8 offset of each filter's text in the SQL, for diagnostics.
+    public let filterOffsets: [Int]
+    /// Whether the SELECT list contains `*`.
+    public let selectsStar: Bool
+    /// The named output columns (without `*`), in SELECT order.
+    public let columnNames: [String]
+    let items: [SelectItem]
+    let whereClause: SQLNode?
+
+    public init(sql: String) throws(SQLError) {
+        var parser = try Parser(sql)
+        let statement = try parser.parseStatement()
+        var items: [SelectItem] = []
+        for item in statement.items {
+            switch item {
+            case .star: items.append(.star)
+            case .column(let node, let name): items.append(.column(try Compiler.compile(node), name: name))
+            }
+        }
+        self.items = items
+        whereClause = try statement.whereClause.map { (n) throws(SQLError) in try Compiler.compile(n) }
+        topicFilters = statement.filters.map(\.0)
+        filterOffsets = statement.filters.map(\.1)
+        selectsStar = items.contains { if case .star = $0 { true } else { false } }
+        columnNames = items.compactMap { if case .column(_, let name) = $0 { name } else { nil } }
+    }
+
+    /// The output row, or `nil` when WHERE is false or null.
+    public func evaluate(_ context: EvaluationContext) throws(EvaluationError) -> JSONObject? {
+        if let whereClause {
+            guard case .bool(true) = try Evaluator.evaluate(whereClause, context) else { return nil }
+        }
+        var row = JSONObject()
+        for item in items {
+            switch item {
+            case .star:
+                if case .object(let object) = context.payload {
+                    for (key, value) in object.pairs { row[key] = value }
+                } else {
+                    row["payload"] = context.payload
+                }
+            case .column(let node, let name):
+                row[name] = try Evaluator.evaluate(node, context)
+            }
+        }
+        return row
+    }
+}

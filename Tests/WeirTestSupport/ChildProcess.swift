@@ -1,0 +1,71 @@
+import Foundation
+
+/// A child process started with `posix_spawn`, with a clean signal mask and default handlers.
+///
+/// Foundation's `Process` passes on the parent's blocked signals, and test runners block some: a
+/// broker started that way ignores SIGTERM. Spawning directly avoids that.
+public final class ChildProcess: @unchecked Sendable {  // pid is immutable; exit state behind `lock`
+    public let pid: pid_t
+    private let lock = NSLock()
+    private var exited = false
+
+    public init(_ executable: String, _ arguments: [String], output: String = "/dev/null") throws {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid = pid_t()
+        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard rc == 0 else { throw TestSupportError("posix_spawn \(executable) failed: \(String(cString: strerror(rc)))") }
+        self.pid = pid
+    }
+
+    /// Sends `signal` and waits for the process to exit (SIGKILL after `grace` seconds).
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM, grace: Double = 10) -> Int32? {
+        if lock.withLock({ exited }) { return nil }
+        kill(pid, signal)
+        let deadline = Date().addingTimeInterval(grace)
+        var status: Int32 = 0
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { break }
+            if r < 0 { break }
+            if Date() > deadline {
+                kill(pid, SIGKILL)
+                waitpid(pid, &status, 0)
+                break
+            }
+            usleep(10_000)
+        }
+        lock.withLock { exited = true }
+        return status
+    }
+
+    /// Whether the process has exited (reaping it if so).
+    public var hasExited: Bool {
+        if lock.withLock({ exited }) { return true }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid {
+            lock.withLock { exited = true }
+            return true
+        }
+        return false
+    }
+
+    deinit { stop(signal: SIGKILL) }
+}
