@@ -1,0 +1,170 @@
+import CRocksDB
+
+/// A RocksDB call that failed, naming the call and RocksDB's message.
+public struct RocksDBError: Error, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var message: String
+    public var description: String { "\(operation) failed: \(message)" }
+}
+
+/// The one funnel for RocksDB's `char** errptr` convention: a fresh error slot per call, the
+/// message copied and released with `rocksdb_free`, and a thrown error naming the call.
+@inline(__always)
+func rocksdb<R>(_ operation: StaticString, _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> R) throws(RocksDBError) -> R {
+    var error: UnsafeMutablePointer<CChar>?
+    let result = body(&error)
+    if let error {
+        let message = String(cString: error)
+        rocksdb_free(error)
+        throw RocksDBError(operation: "\(operation)", message: message)
+    }
+    return result
+}
+
+/// An open RocksDB database, sized for a small gateway.
+///
+/// `@unchecked Sendable`: RocksDB documents `rocksdb_t` as safe for concurrent reads and writes from
+/// many threads; the option and read/write-option handles are created once and only read. Calls
+/// block (disk I/O, fsync): async callers run them on a dedicated thread, not the cooperative pool.
+public final class RocksDB: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var writeBufferSize = 4 << 20
+        public var maxWriteBuffers: Int32 = 2
+        public var blockCacheSize = 8 << 20
+        /// Bounded: libmosquitto cannot poll descriptors at or above 1024.
+        public var maxOpenFiles: Int32 = 256
+        public var maxLogFileSize = 1 << 20
+        public var keepLogFiles = 2
+
+        public init() {}
+    }
+
+    private let handle: OpaquePointer
+    private let options: OpaquePointer
+    private let cache: OpaquePointer
+    private let tableOptions: OpaquePointer
+    private let readOptions: OpaquePointer
+    private let writeOptions: OpaquePointer
+    private let syncWriteOptions: OpaquePointer
+    public let path: String
+
+    /// Opens (creating if needed) the database at `path`. A corrupted database is reported, not repaired.
+    public init(path: String, options config: Options = Options()) throws {
+        let options = rocksdb_options_create()!
+        rocksdb_options_set_create_if_missing(options, 1)
+        rocksdb_options_set_paranoid_checks(options, 1)
+        rocksdb_options_set_write_buffer_size(options, config.writeBufferSize)
+        rocksdb_options_set_max_write_buffer_number(options, config.maxWriteBuffers)
+        rocksdb_options_set_max_open_files(options, config.maxOpenFiles)
+        rocksdb_options_set_max_log_file_size(options, config.maxLogFileSize)
+        rocksdb_options_set_keep_log_file_num(options, config.keepLogFiles)
+        // Values are zstd-compressed by Weir before they get here.
+        rocksdb_options_set_compression(options, Int32(rocksdb_no_compression))
+        let cache = rocksdb_cache_create_lru(config.blockCacheSize)!
+        let tableOptions = rocksdb_block_based_options_create()!
+        rocksdb_block_based_options_set_block_cache(tableOptions, cache)
+        rocksdb_options_set_block_based_table_factory(options, tableOptions)
+        let opened = Result { () in try rocksdb("rocksdb_open") { rocksdb_open(options, path, $0) } }
+        guard case .success(let handle?) = opened else {
+            rocksdb_block_based_options_destroy(tableOptions)
+            rocksdb_cache_destroy(cache)
+            rocksdb_options_destroy(options)
+            if case .failure(let error) = opened { throw error }
+            throw RocksDBError(operation: "rocksdb_open", message: "no handle returned")
+        }
+        self.handle = handle
+        self.options = options
+        self.cache = cache
+        self.tableOptions = tableOptions
+        self.path = path
+        readOptions = rocksdb_readoptions_create()
+        writeOptions = rocksdb_writeoptions_create()
+        syncWriteOptions = rocksdb_writeoptions_create()
+        rocksdb_writeoptions_set_sync(syncWriteOptions, 1)
+    }
+
+    deinit {
+        rocksdb_close(handle)
+        rocksdb_readoptions_destroy(readOptions)
+        rocksdb_writeoptions_destroy(writeOptions)
+        rocksdb_writeoptions_destroy(syncWriteOptions)
+        rocksdb_options_destroy(options)
+        rocksdb_block_based_options_destroy(tableOptions)
+        rocksdb_cache_destroy(cache)
+    }
+
+    public func put(_ key: [UInt8], _ value: [UInt8], sync: Bool = false) throws {
+        let options = sync ? syncWriteOptions : writeOptions
+        try key.withUnsafeBufferPointer { k in
+            try value.withUnsafeBufferPointer { v in
+                try rocksdb("rocksdb_put") { error in
+                    k.withMemoryRebound(to: CChar.self) { kc in
+                        v.withMemoryRebound(to: CChar.self) { vc in
+                            rocksdb_put(handle, options, kc.baseAddress, kc.count, vc.baseAddress, vc.count, error)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func get(_ key: [UInt8]) throws -> [UInt8]? {
+        var length = 0
+        let value = try key.withUnsafeBufferPointer { k in
+            try rocksdb("rocksdb_get") { error in
+                k.withMemoryRebound(to: CChar.self) { rocksdb_get(handle, readOptions, $0.baseAddress, $0.count, &length, error) }
+            }
+        }
+        guard let value else { return nil }
+        defer { rocksdb_free(value) }
+        return Array(UnsafeRawBufferPointer(start: value, count: length))
+    }
+
+    public func delete(_ key: [UInt8], sync: Bool = false) throws {
+        let options = sync ? syncWriteOptions : writeOptions
+        try key.withUnsafeBufferPointer { k in
+            try rocksdb("rocksdb_delete") { error in
+                k.withMemoryRebound(to: CChar.self) { rocksdb_delete(handle, options, $0.baseAddress, $0.count, error) }
+            }
+        }
+    }
+
+    /// Calls `body` for each key/value in `[lower, upper)` in key order, with the upper bound set on
+    /// the read options so RocksDB stops at it instead of scanning tombstones beyond. Return `false`
+    /// from `body` to stop early.
+    public func scan(from lower: [UInt8], upTo upper: [UInt8], _ body: ([UInt8], [UInt8]) -> Bool) throws {
+        let options = rocksdb_readoptions_create()!
+        defer { rocksdb_readoptions_destroy(options) }
+        try upper.withUnsafeBufferPointer { u in
+            // The bound buffer must outlive the iterator: both live inside this closure.
+            u.withMemoryRebound(to: CChar.self) { rocksdb_readoptions_set_iterate_upper_bound(options, $0.baseAddress, $0.count) }
+            let iterator = rocksdb_create_iterator(handle, options)!
+            defer { rocksdb_iter_destroy(iterator) }
+            lower.withUnsafeBufferPointer { l in
+                l.withMemoryRebound(to: CChar.self) { rocksdb_iter_seek(iterator, $0.baseAddress, $0.count) }
+            }
+            while rocksdb_iter_valid(iterator) != 0 {
+                var keyLength = 0
+                var valueLength = 0
+                let key = Array(UnsafeRawBufferPointer(start: rocksdb_iter_key(iterator, &keyLength), count: keyLength))
+                let value = Array(UnsafeRawBufferPointer(start: rocksdb_iter_value(iterator, &valueLength), count: valueLength))
+                if !body(key, value) { break }
+                rocksdb_iter_next(iterator)
+            }
+            try rocksdb("rocksdb_iter_get_error") { rocksdb_iter_get_error(iterator, $0) }
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// The big-endian bytes of `value`: such keys sort in numeric order.
+    public init(bigEndian value: UInt64) {
+        self = (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }
+    }
+
+    /// Reads a big-endian `UInt64` from the first eight bytes.
+    public var bigEndianUInt64: UInt64? {
+        guard count >= 8 else { return nil }
+        return self[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}
