@@ -99,7 +99,7 @@ let package = Package(
 
         .testTarget(name: "WeirCoreTests", dependencies: ["WeirCore"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirRulesTests", dependencies: ["WeirRules"], swiftSettings: swiftSettings),
-        .target(name: "WeirTestSupport", path: "Tests/WeirTestSupport", swiftSettings: swiftSettings),
+        .target(name: "WeirTestSupport", dependencies: ["WeirCore"], path: "Tests/WeirTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "WeirMQTTTests", dependencies: ["WeirMQTT", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirRocksDBTests", dependencies: ["WeirRocksDB"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirZstdTests", dependencies: ["WeirZstd"], swiftSettings: swiftSettings),

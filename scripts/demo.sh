@@ -18,7 +18,8 @@ cleanup() {
   wait 2>/dev/null || true
   echo "==> demo files kept in $WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 130" INT TERM
 
 PORT=$(weir_free_port)
 ADMIN=$(weir_free_port)

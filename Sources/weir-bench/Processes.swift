@@ -1,42 +1,9 @@
 import Foundation
 
-/// A child process the benchmark starts and always stops.
-final class Child {
-    let process = Process()
-    let name: String
-
-    init(_ name: String, _ executable: String, _ arguments: [String], log: URL? = nil) throws {
-        self.name = name
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let log {
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: log)
-            process.standardOutput = handle
-            process.standardError = handle
-        } else {
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-        }
-        try process.run()
-    }
-
-    var pid: Int32 { process.processIdentifier }
-
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
-
-    /// Waits for exit up to `timeout`; returns whether it exited.
-    func wait(timeout: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.002) }
-        return !process.isRunning
-    }
-
-    deinit { stop() }
+/// Counts newline-terminated lines in a file (what `mosquitto_sub` has printed so far).
+func lineCount(_ path: String) -> Int {
+    guard let data = FileManager.default.contents(atPath: path) else { return 0 }
+    return data.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
 }
 
 /// Resident set size figures of a process, from /proc, in KiB.

@@ -37,6 +37,8 @@ struct Simulator: AsyncParsableCommand {
         var generator = SystemRandomNumberGenerator()
         let deviceIDs = (0..<devices).map { String(format: "dev-%04d", $0) }
         var baseline = deviceIDs.map { _ in Double.random(in: 55...75, using: &generator) }
+        // Batteries start anywhere, so a few devices are already low when the demo begins.
+        var battery = deviceIDs.map { _ in Double.random(in: 5...100, using: &generator) }
         let interval = 1.0 / max(rate, 0.001)
         let start = monotonicNanos()
         var sent = 0
@@ -47,12 +49,13 @@ struct Simulator: AsyncParsableCommand {
             baseline[index] += Double.random(in: -1.5...1.5, using: &generator)
             baseline[index] = min(max(baseline[index], 40), 95)
             let spike = Double.random(in: 0..<1, using: &generator) < 0.03 ? Double.random(in: 10...25, using: &generator) : 0
+            battery[index] = max(battery[index] - 0.05, 0)
             let site = "site-\(index % max(sites, 1) + 1)"
             var fields: [(String, JSONValue)] = [
                 ("device", .string(deviceIDs[index])),
                 ("temp", .double((baseline[index] + spike).rounded(toPlaces: 1))),
                 ("humidity", .double(Double.random(in: 30...60, using: &generator).rounded(toPlaces: 1))),
-                ("battery", .int(Int64(100 - (sent / devices) % 100))),
+                ("battery", .int(Int64(battery[index].rounded()))),
                 ("ts", .int(currentTimeMillis())),
             ]
             if stamp { fields.append(("sent_ns", .int(Int64(monotonicNanos())))) }

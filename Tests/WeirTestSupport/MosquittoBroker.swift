@@ -1,4 +1,5 @@
 import Foundation
+import WeirCore
 
 /// A real mosquitto broker on a free loopback port, for integration tests.
 ///

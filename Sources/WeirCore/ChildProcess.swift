@@ -1,15 +1,18 @@
-import Foundation
+import Synchronization
 
 /// A child process started with `posix_spawn`, with a clean signal mask and default handlers.
 ///
 /// Foundation's `Process` passes on the parent's blocked signals, and test runners block some: a
 /// broker started that way ignores SIGTERM. Spawning directly avoids that.
-public final class ChildProcess: @unchecked Sendable {  // pid is immutable; exit state behind `lock`
+///
+/// Used for every process Weir or its tests and benchmarks start (brokers, `mosquitto_sub`, and
+/// later exec functions), so none of them inherits a blocked SIGTERM.
+public final class ChildProcess: Sendable {
     public let pid: pid_t
-    private let lock = NSLock()
-    private var exited = false
+    private let exited = Mutex(false)
 
-    public init(_ executable: String, _ arguments: [String], output: String = "/dev/null") throws {
+    /// Starts `executable` (an absolute path) with `arguments`; stdout and stderr append to `output`.
+    public init(_ executable: String, _ arguments: [String], output: String = "/dev/null") throws(SpawnError) {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -30,42 +33,47 @@ public final class ChildProcess: @unchecked Sendable {  // pid is immutable; exi
         defer { for p in argv { free(p) } }
         var pid = pid_t()
         let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-        guard rc == 0 else { throw TestSupportError("posix_spawn \(executable) failed: \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw SpawnError(description: "posix_spawn \(executable) failed: \(String(cString: strerror(rc)))") }
         self.pid = pid
     }
 
     /// Sends `signal` and waits for the process to exit (SIGKILL after `grace` seconds).
     @discardableResult
     public func stop(signal: Int32 = SIGTERM, grace: Double = 10) -> Int32? {
-        if lock.withLock({ exited }) { return nil }
+        if exited.withLock({ $0 }) { return nil }
         kill(pid, signal)
-        let deadline = Date().addingTimeInterval(grace)
+        let deadline = monotonicNanos() + UInt64(grace * 1e9)
         var status: Int32 = 0
         while true {
             let r = waitpid(pid, &status, WNOHANG)
             if r == pid { break }
             if r < 0 { break }
-            if Date() > deadline {
+            if monotonicNanos() > deadline {
                 kill(pid, SIGKILL)
                 waitpid(pid, &status, 0)
                 break
             }
             usleep(10_000)
         }
-        lock.withLock { exited = true }
+        exited.withLock { $0 = true }
         return status
     }
 
     /// Whether the process has exited (reaping it if so).
     public var hasExited: Bool {
-        if lock.withLock({ exited }) { return true }
+        if exited.withLock({ $0 }) { return true }
         var status: Int32 = 0
         if waitpid(pid, &status, WNOHANG) == pid {
-            lock.withLock { exited = true }
+            exited.withLock { $0 = true }
             return true
         }
         return false
     }
 
     deinit { stop(signal: SIGKILL) }
+}
+
+/// A process could not be started.
+public struct SpawnError: Error, Sendable, CustomStringConvertible {
+    public var description: String
 }
