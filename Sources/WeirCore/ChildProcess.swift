@@ -12,7 +12,9 @@ public final class ChildProcess: Sendable {
     private let exited = Mutex(false)
 
     /// Starts `executable` (an absolute path) with `arguments`; stdout and stderr append to `output`.
-    public init(_ executable: String, _ arguments: [String], output: String = "/dev/null") throws(SpawnError) {
+    ///
+    /// `environment` replaces the inherited environment when given.
+    public init(_ executable: String, _ arguments: [String], output: String = "/dev/null", environment: [String: String]? = nil) throws(SpawnError) {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -31,8 +33,10 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+        defer { envp?.forEach { free($0) } }
         var pid = pid_t()
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        let rc = envp.map { posix_spawn(&pid, executable, &actions, &attributes, argv, $0) } ?? posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         guard rc == 0 else { throw SpawnError(description: "posix_spawn \(executable) failed: \(String(cString: strerror(rc)))") }
         self.pid = pid
     }
@@ -57,6 +61,13 @@ public final class ChildProcess: Sendable {
         }
         exited.withLock { $0 = true }
         return status
+    }
+
+    /// Waits up to `timeout` seconds for the process to exit by itself (then kills it); returns the
+    /// raw wait status.
+    @discardableResult
+    public func waitForExit(timeout: Double) -> Int32? {
+        stop(signal: 0, grace: timeout)
     }
 
     /// Whether the process has exited (reaping it if so).

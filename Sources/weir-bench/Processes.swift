@@ -6,16 +6,17 @@ func lineCount(_ path: String) -> Int {
     return data.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
 }
 
-/// Resident set size figures of a process, from /proc, in KiB.
-func memoryKiB(pid: Int32) -> (rss: Int, peak: Int) {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
-    func field(_ name: String) -> Int {
+/// Memory figures of a process from /proc, in KiB: resident set, its peak, the anonymous (private,
+/// heap and stacks) part, and the proportional set size (shared library pages divided among users).
+func memoryKiB(pid: Int32) -> (rss: Int, peak: Int, anon: Int, pss: Int) {
+    func field(_ file: String, _ name: String) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/\(file)", encoding: .utf8) else { return 0 }
         for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
             return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
         }
         return 0
     }
-    return (field("VmRSS"), field("VmHWM"))
+    return (field("status", "VmRSS"), field("status", "VmHWM"), field("status", "RssAnon"), field("smaps_rollup", "Pss"))
 }
 
 func findExecutable(_ names: [String]) -> String? {
