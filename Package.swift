@@ -106,8 +106,11 @@ let package = Package(
         .testTarget(name: "WeirMQTTTests", dependencies: ["WeirMQTT", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirRocksDBTests", dependencies: ["WeirRocksDB"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirZstdTests", dependencies: ["WeirZstd"], swiftSettings: swiftSettings),
-        .testTarget(name: "WeirFunctionsTests", dependencies: ["WeirFunctions"], swiftSettings: swiftSettings),
-        .testTarget(name: "WeirDaemonTests", dependencies: ["WeirDaemon", "WeirTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WeirFunctionsTests",
+            dependencies: ["WeirFunctions", "WeirRules", "WeirCore", .product(name: "Metrics", package: "swift-metrics")],
+            swiftSettings: swiftSettings),
+        .testTarget(name: "WeirDaemonTests", dependencies: ["WeirDaemon", "WeirRules", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore", "WeirTestSupport"],
