@@ -40,12 +40,8 @@ struct Bench: AsyncParsableCommand {
         defer { broker.stop(signal: SIGKILL) }
         guard waitForPort(port) else { throw ValidationError("mosquitto did not start") }
 
-        try """
-            name: relay
-            sql: SELECT * FROM "bench/in" WHERE seq >= 0
-            actions:
-              - publish: { topic: "bench/out", qos: 0 }
-            """.write(to: work.appendingPathComponent("rules/relay.yaml"), atomically: true, encoding: .utf8)
+        try relayRule(action: #"publish: { topic: "bench/out", qos: 0 }"#).write(
+            to: work.appendingPathComponent("rules/relay.yaml"), atomically: true, encoding: .utf8)
         try """
             gateway_id: bench
             rules_dir: \(work.appendingPathComponent("rules").path)
@@ -82,16 +78,33 @@ struct Bench: AsyncParsableCommand {
         let direct = try await latency(port: port, topic: "bench/in", publisher: publisher)
         let viaWeir = try await latency(port: port, topic: "bench/out", publisher: publisher)
         let loaded = memoryKiB(pid: weirProcess.pid)
-
         weirProcess.stop()
+
+        // Ingest -> rules -> pool alone: the same rule with an action that does no I/O (a log line
+        // below the log level), so the broker carries each event once, as it does for mosquitto_sub.
+        try relayRule(action: "log: { level: debug }").write(
+            to: work.appendingPathComponent("rules/relay.yaml"), atomically: true, encoding: .utf8)
+        let ingestOnly = try ChildProcess(
+            weirPath, ["run", "--config", work.appendingPathComponent("weir.yaml").path], output: work.appendingPathComponent("weir2.log").path)
+        defer { ingestOnly.stop(signal: SIGKILL) }
+        guard waitForPort(admin) else { throw ValidationError("weir did not start; see \(work.path)/weir2.log") }
+        try await Task.sleep(for: .seconds(1))
+        var ingestRates: [Double] = []
+        for _ in 0..<runs {
+            ingestRates.append(try ingestThroughput(admin: admin, publisher: publisher))
+        }
+        ingestOnly.stop()
+
         broker.stop()
         let b = baseline.sorted()[runs / 2]
         let w = weirRates.sorted()[runs / 2]
+        let i = ingestRates.sorted()[runs / 2]
         func ms(_ ns: Double) -> String { String(format: "%.3f ms", ns / 1e6) }
         say("")
         say("| figure | weir | baseline (mosquitto_sub / direct) | ratio |")
         say("| --- | --- | --- | --- |")
         say("| throughput, events/s (median of \(runs)) | \(Int(w)) | \(Int(b)) | \(String(format: "%.2f", w / b)) |")
+        say("| throughput without the output hop (rule + pool, action does no I/O) | \(Int(i)) | \(Int(b)) | \(String(format: "%.2f", i / b)) |")
         say("| latency p50 at \(latencyRate)/s | \(ms(viaWeir.p50)) | \(ms(direct.p50)) | |")
         say("| latency p99 at \(latencyRate)/s | \(ms(viaWeir.p99)) | \(ms(direct.p99)) | |")
         say("| latency samples | \(viaWeir.count) | \(direct.count) | |")
@@ -99,7 +112,7 @@ struct Bench: AsyncParsableCommand {
         say("| PSS idle | \(idle.pss) KiB | | |")
         say("| RSS after load, current / peak (anonymous) | \(loaded.rss) KiB / \(loaded.peak) KiB (\(loaded.anon) KiB) | | |")
         say("")
-        say("all throughput runs: weir \(weirRates.map { Int($0) }), mosquitto_sub \(baseline.map { Int($0) })")
+        say("all throughput runs: weir \(weirRates.map { Int($0) }), weir without output \(ingestRates.map { Int($0) }), mosquitto_sub \(baseline.map { Int($0) })")
         try? FileManager.default.removeItem(at: work)
     }
 
@@ -139,6 +152,42 @@ struct Bench: AsyncParsableCommand {
             say("warning: \(topic): \(received) of \(events) events arrived (QoS 0 drops under overload)")
         }
         return Double(received) / (Double(lastArrival - start) / 1e9)
+    }
+
+    func relayRule(action: String) -> String {
+        """
+        name: relay
+        sql: SELECT * FROM "bench/in" WHERE seq >= 0
+        actions:
+          - \(action)
+        """
+    }
+
+    /// Publishes `events` and returns the rate at which Weir ran the rule's action on all of them,
+    /// read from its own `weir_actions_run_total` counter.
+    func ingestThroughput(admin: Int, publisher: MQTTClient) throws -> Double {
+        let series = #"weir_actions_run_total{action="log"}"#
+        let before = scrapeMetric(port: admin, series: series) ?? 0
+        let start = monotonicNanos()
+        for seq in 0..<events {
+            while (try? publisher.publishNow(topic: "bench/in", payload: Array(#"{"seq":\#(seq),"device":"dev-0042","temp":71.5}"#.utf8))) == nil {
+                Thread.sleep(forTimeInterval: 0.001)
+            }
+        }
+        var done = 0.0
+        var lastProgress = monotonicNanos()
+        while done < Double(events) {
+            Thread.sleep(forTimeInterval: 0.01)
+            let now = (scrapeMetric(port: admin, series: series) ?? before) - before
+            if now > done {
+                done = now
+                lastProgress = monotonicNanos()
+            } else if monotonicNanos() - lastProgress > 3_000_000_000 {
+                break
+            }
+        }
+        if done < Double(events) { say("warning: weir ran \(Int(done)) of \(events) actions (QoS 0 drops under overload)") }
+        return done / (Double(lastProgress - start) / 1e9)
     }
 
     struct Latency {
