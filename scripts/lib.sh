@@ -1,6 +1,6 @@
 # Shared helpers for the demo, test and benchmark scripts. Source it; do not run it.
 
-WEIR_APT_PACKAGES=(pkg-config libmosquitto-dev librocksdb-dev libzstd-dev mosquitto mosquitto-clients curl)
+WEIR_APT_PACKAGES=(pkg-config libmosquitto-dev librocksdb-dev libzstd-dev mosquitto mosquitto-clients curl openssl)
 
 # Installs the Debian packages Weir needs, once; uses sudo when not root.
 weir_install_deps() {
@@ -43,6 +43,7 @@ weir_start_broker() {
   cat >"$dir/mosquitto.conf" <<CONF
 listener $port 127.0.0.1
 allow_anonymous true
+user root
 persistence true
 persistence_location $dir/
 max_queued_messages 100000

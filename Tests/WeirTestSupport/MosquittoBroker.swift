@@ -11,7 +11,11 @@ public final class MosquittoBroker: @unchecked Sendable {  // process handle gua
     private var process: ChildProcess?
     private let lock = NSLock()
 
-    public init(port: Int? = nil, directory: URL? = nil) throws {
+    /// Lines added to the listener's section, e.g. TLS settings.
+    public let listenerOptions: String
+
+    public init(port: Int? = nil, directory: URL? = nil, listenerOptions: String = "") throws {
+        self.listenerOptions = listenerOptions
         self.port = try port ?? freeLoopbackPort()
         self.directory = try directory ?? makeTemporaryDirectory(prefix: "weir-broker")
         try start()
@@ -32,7 +36,11 @@ public final class MosquittoBroker: @unchecked Sendable {  // process handle gua
         let config = directory.appendingPathComponent("mosquitto.conf")
         let text = """
             listener \(port) 127.0.0.1
+            \(listenerOptions)
             allow_anonymous true
+            # Started as root, mosquitto would switch to its own user and lose access to the
+            # private temp directory holding its state and certificates; as non-root this is ignored.
+            user root
             persistence true
             persistence_location \(directory.path)/
             autosave_interval 1
