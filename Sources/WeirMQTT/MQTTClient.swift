@@ -37,6 +37,7 @@ public final class MQTTClient: @unchecked Sendable {
     let state = Mutex(State())
     private let loopExited = DispatchSemaphore(value: 0)
     private let wakeUp = DispatchSemaphore(value: 0)
+    private let startedFlag = Atomic<Bool>(false)
 
     /// Creates the client; nothing connects until `start()`.
     ///
@@ -165,7 +166,6 @@ public final class MQTTClient: @unchecked Sendable {
     }
 
     private var loopStarted: Bool { startedFlag.load(ordering: .acquiring) }
-    private let startedFlag = Atomic<Bool>(false)
 
     /// `true` while connected to the broker.
     public var isConnected: Bool { state.withLock { $0.connected } }

@@ -8,54 +8,54 @@ import WeirRules
 /// The ingest loop reads `current` once per event, so each event is evaluated entirely against one
 /// set: a reload between two events never splits or repeats one.
 public final class LiveRules: Sendable {
-  private let rules: Mutex<RuleSet>
-  private let reloadLock = Mutex(())
-  public let directory: String
-  private let logger: Logger
-  private let metrics: DaemonMetrics
-  private let onChange: Mutex<(@Sendable (RuleSet) -> Void)?>
+    private let rules: Mutex<RuleSet>
+    private let reloadLock = Mutex(())
+    public let directory: String
+    private let logger: Logger
+    private let metrics: DaemonMetrics
+    private let onChange: Mutex<(@Sendable (RuleSet) -> Void)?>
 
-  init(initial: RuleSet, directory: String, logger: Logger, metrics: DaemonMetrics) {
-    rules = Mutex(initial)
-    self.directory = directory
-    self.logger = logger
-    self.metrics = metrics
-    onChange = Mutex(nil)
-    metrics.rulesLoaded.record(initial.rules.count)
-  }
-
-  public var current: RuleSet { rules.withLock { $0 } }
-
-  /// Called after every successful swap (the ingest service updates subscriptions from it).
-  func onChange(_ handler: @escaping @Sendable (RuleSet) -> Void) {
-    onChange.withLock { $0 = handler }
-  }
-
-  /// Loads the directory again; on any error keeps the running set and reports every problem.
-  @discardableResult
-  public func reload(reason: String) -> Bool {
-    reloadLock.withLock { _ in reloadLocked(reason: reason) }
-  }
-
-  private func reloadLocked(reason: String) -> Bool {
-    do throws(DiagnosticList) {
-      let fresh = try RuleLoader.load(directory: directory)
-      rules.withLock { $0 = fresh }
-      metrics.rulesLoaded.record(fresh.rules.count)
-      metrics.reload(result: "ok")
-      logger.notice(
-        "rules reloaded", metadata: ["reason": "\(reason)", "rules": "\(fresh.rules.count)"])
-      onChange.withLock { $0 }?(fresh)
-      return true
-    } catch {
-      metrics.reload(result: "failed")
-      for diagnostic in error.diagnostics {
-        logger.error("\(diagnostic)")
-      }
-      logger.error(
-        "rule reload rejected; the previous rules stay active",
-        metadata: ["reason": "\(reason)", "errors": "\(error.diagnostics.count)"])
-      return false
+    init(initial: RuleSet, directory: String, logger: Logger, metrics: DaemonMetrics) {
+        rules = Mutex(initial)
+        self.directory = directory
+        self.logger = logger
+        self.metrics = metrics
+        onChange = Mutex(nil)
+        metrics.rulesLoaded.record(initial.rules.count)
     }
-  }
+
+    public var current: RuleSet { rules.withLock { $0 } }
+
+    /// Called after every successful swap (the ingest service updates subscriptions from it).
+    func onChange(_ handler: @escaping @Sendable (RuleSet) -> Void) {
+        onChange.withLock { $0 = handler }
+    }
+
+    /// Loads the directory again; on any error keeps the running set and reports every problem.
+    @discardableResult
+    public func reload(reason: String) -> Bool {
+        reloadLock.withLock { _ in reloadLocked(reason: reason) }
+    }
+
+    private func reloadLocked(reason: String) -> Bool {
+        do throws(DiagnosticList) {
+            let fresh = try RuleLoader.load(directory: directory)
+            rules.withLock { $0 = fresh }
+            metrics.rulesLoaded.record(fresh.rules.count)
+            metrics.reload(result: "ok")
+            logger.notice(
+                "rules reloaded", metadata: ["reason": "\(reason)", "rules": "\(fresh.rules.count)"])
+            onChange.withLock { $0 }?(fresh)
+            return true
+        } catch {
+            metrics.reload(result: "failed")
+            for diagnostic in error.diagnostics {
+                logger.error("\(diagnostic)")
+            }
+            logger.error(
+                "rule reload rejected; the previous rules stay active",
+                metadata: ["reason": "\(reason)", "errors": "\(error.diagnostics.count)"])
+            return false
+        }
+    }
 }
