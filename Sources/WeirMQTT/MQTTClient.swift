@@ -132,7 +132,10 @@ public final class MQTTClient: @unchecked Sendable {
                 // Runs until shutdown, or returns on errors libmosquitto treats as fatal (TLS, DNS).
                 let loopRC = mosquitto_loop_forever(handle, 1000, 1)
                 if state.withLock({ $0.stopping }) { break }
-                logger.warning("MQTT network loop ended", metadata: ["error": "\(mosquittoMessage(loopRC))"])
+                let reason = mosquittoMessage(loopRC)
+                logger.warning("MQTT network loop ended", metadata: ["error": "\(reason)", "retry_in_s": "\(delay)"])
+                // A TLS handshake can fail inside the loop rather than in mosquitto_connect.
+                if !state.withLock({ $0.connected }) { onConnection?(.connectFailed(reason: reason)) }
             } else {
                 let reason = mosquittoMessage(rc)
                 logger.warning(

@@ -1,4 +1,5 @@
 import Foundation
+import WeirCore
 
 /// Counts newline-terminated lines in a file (what `mosquitto_sub` has printed so far).
 func lineCount(_ path: String) -> Int {
@@ -24,35 +25,15 @@ func findExecutable(_ names: [String]) -> String? {
     return nil
 }
 
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
+func freePort() -> Int { Loopback.freePort() ?? 0 }
 
 func waitForPort(_ port: Int, timeout: Double = 10) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let ok = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
-        close(fd)
-        if ok { return true }
+        if let fd = Loopback.connect(port: port) {
+            close(fd)
+            return true
+        }
         Thread.sleep(forTimeInterval: 0.05)
     }
     return false
@@ -66,22 +47,5 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 
 /// Reads one Prometheus sample from Weir's admin endpoint (`GET /metrics` over loopback).
 func scrapeMetric(port: Int, series: String) -> Double? {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { return nil }
-    _ = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".withCString { send(fd, $0, strlen($0), 0) }
-    var response = [UInt8]()
-    var buffer = [UInt8](repeating: 0, count: 65536)
-    while case let n = recv(fd, &buffer, buffer.count, 0), n > 0 { response += buffer[0..<n] }
-    for line in String(decoding: response, as: UTF8.self).split(separator: "\n") where line.hasPrefix(series + " ") {
-        return Double(line.dropFirst(series.count + 1))
-    }
-    return nil
+    Loopback.httpGet(port: port, path: "/metrics").flatMap { Loopback.metricValue($0.body, series) }
 }

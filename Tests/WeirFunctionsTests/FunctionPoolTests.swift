@@ -74,8 +74,12 @@ func invocation(_ rule: String) -> Invocation {
                 submitted.withLock { $0 += 1 }
             }
         }
-        try await Task.sleep(for: .milliseconds(100))
-        // One running (held at the gate) + two queued + one submitter suspended with its invocation.
+        // Wait (bounded) until the worker holds one invocation at the gate and the submitter is stuck.
+        for _ in 0..<500 where probe.state.withLock({ $0.running }) == 0 || submitted.withLock({ $0 }) < 3 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        // One running (held at the gate) + two queued; the fourth submit stays suspended.
         #expect(submitted.withLock { $0 } == 3)
         #expect(pool.queued <= 3)
         probe.state.withLock { $0.gateOpen = true }

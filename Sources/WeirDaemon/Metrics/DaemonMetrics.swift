@@ -17,8 +17,8 @@ public final class DaemonMetrics: Sendable {
     let mqttReconnects: Metrics.Counter
     let rulesLoaded: Metrics.Gauge
     private let perRule: Mutex<[String: (matched: Metrics.Counter, errors: Metrics.Counter)]>
-    private let invalid: Mutex<[String: Metrics.Counter]>
-    private let reloads: Mutex<[String: Metrics.Counter]>
+    private let invalid: CounterFamily
+    private let reloads: CounterFamily
     private let connects = Mutex(0)
 
     public init() {
@@ -32,8 +32,8 @@ public final class DaemonMetrics: Sendable {
         mqttReconnects = Metrics.Counter(label: "weir_mqtt_reconnects_total", factory: factory)
         rulesLoaded = Metrics.Gauge(label: "weir_rules_loaded", factory: factory)
         perRule = Mutex([:])
-        invalid = Mutex([:])
-        reloads = Mutex([:])
+        invalid = CounterFamily(label: "weir_events_invalid_total", dimension: "reason", factory: factory)
+        reloads = CounterFamily(label: "weir_rule_reloads_total", dimension: "result", factory: factory)
     }
 
     private func rule(_ name: String) -> (matched: Metrics.Counter, errors: Metrics.Counter) {
@@ -61,24 +61,33 @@ public final class DaemonMetrics: Sendable {
     func matched(rule name: String) { rule(name).matched.increment() }
     func failed(rule name: String) { rule(name).errors.increment() }
 
-    func invalidEvent(reason: String) {
-        invalid.withLock { cache in
-            if cache[reason] == nil {
-                cache[reason] = Metrics.Counter(label: "weir_events_invalid_total", dimensions: [("reason", reason)], factory: factory)
-            }
-            return cache[reason]!
-        }.increment()
-    }
+    func invalidEvent(reason: String) { invalid[reason].increment() }
 
-    func reload(result: String) {
-        reloads.withLock { cache in
-            if cache[result] == nil {
-                cache[result] = Metrics.Counter(label: "weir_rule_reloads_total", dimensions: [("result", result)], factory: factory)
-            }
-            return cache[result]!
-        }.increment()
-    }
+    func reload(result: String) { reloads[result].increment() }
 
     /// The Prometheus text exposition of every metric.
     public func exposition() -> String { registry.emitToString() }
+}
+
+/// Counters of one metric that differ by one label, created on first use.
+final class CounterFamily: Sendable {
+    private let label: String
+    private let dimension: String
+    private let factory: PrometheusMetricsFactory
+    private let counters = Mutex<[String: Metrics.Counter]>([:])
+
+    init(label: String, dimension: String, factory: PrometheusMetricsFactory) {
+        self.label = label
+        self.dimension = dimension
+        self.factory = factory
+    }
+
+    subscript(value: String) -> Metrics.Counter {
+        counters.withLock { cache in
+            if let found = cache[value] { return found }
+            let counter = Metrics.Counter(label: label, dimensions: [(dimension, value)], factory: factory)
+            cache[value] = counter
+            return counter
+        }
+    }
 }
