@@ -76,7 +76,11 @@ struct Bench: AsyncParsableCommand {
             weirRates.append(try throughput(mosquittoSub: mosquittoSub, port: port, topic: "bench/out", publisher: publisher, work: work))
         }
         let direct = try await latency(port: port, topic: "bench/in", publisher: publisher)
+        let histogramBefore = scrapeHistogram(port: admin, name: "weir_event_to_action_seconds")
         let viaWeir = try await latency(port: port, topic: "bench/out", publisher: publisher)
+        let histogramAfter = scrapeHistogram(port: admin, name: "weir_event_to_action_seconds")
+        let inside50 = histogramQuantile(histogramBefore, histogramAfter, 0.5)
+        let inside99 = histogramQuantile(histogramBefore, histogramAfter, 0.99)
         let loaded = memoryKiB(pid: weirProcess.pid)
         weirProcess.stop()
 
@@ -107,6 +111,7 @@ struct Bench: AsyncParsableCommand {
         say("| throughput without the output hop (rule + pool, action does no I/O) | \(Int(i)) | \(Int(b)) | \(String(format: "%.2f", i / b)) |")
         say("| latency p50 at \(latencyRate)/s | \(ms(viaWeir.p50)) | \(ms(direct.p50)) | |")
         say("| latency p99 at \(latencyRate)/s | \(ms(viaWeir.p99)) | \(ms(direct.p99)) | |")
+        say("| inside Weir, receipt -> action done (histogram bucket bound), p50 / p99 at \(latencyRate)/s | <= \(ms(inside50 * 1e9)) / <= \(ms(inside99 * 1e9)) | | |")
         say("| latency samples | \(viaWeir.count) | \(direct.count) | |")
         say("| RSS idle (of which anonymous) | \(idle.rss) KiB (\(idle.anon) KiB) | | |")
         say("| PSS idle | \(idle.pss) KiB | | |")

@@ -49,3 +49,27 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 func scrapeMetric(port: Int, series: String) -> Double? {
     Loopback.httpGet(port: port, path: "/metrics").flatMap { Loopback.metricValue($0.body, series) }
 }
+
+/// Cumulative histogram buckets (`le` upper bound in seconds -> count) of `name` from Weir's /metrics.
+func scrapeHistogram(port: Int, name: String) -> [(le: Double, count: Double)] {
+    guard let body = Loopback.httpGet(port: port, path: "/metrics")?.body else { return [] }
+    var buckets: [(le: Double, count: Double)] = []
+    let prefix = name + "_bucket{le=\""
+    for line in body.split(separator: "\n") where line.hasPrefix(prefix) {
+        let rest = line.dropFirst(prefix.count)
+        guard let quote = rest.firstIndex(of: "\""), let space = rest.lastIndex(of: " "),
+            let count = Double(rest[rest.index(after: space)...])
+        else { continue }
+        let le = rest[..<quote] == "+Inf" ? Double.infinity : Double(rest[..<quote]) ?? .infinity
+        buckets.append((le, count))
+    }
+    return buckets.sorted { $0.le < $1.le }
+}
+
+/// The upper bound of the bucket holding quantile `q` of the observations between two scrapes.
+func histogramQuantile(_ before: [(le: Double, count: Double)], _ after: [(le: Double, count: Double)], _ q: Double) -> Double {
+    let previous = Dictionary(before.map { ($0.le, $0.count) }, uniquingKeysWith: { $1 })
+    let deltas = after.map { (le: $0.le, count: $0.count - (previous[$0.le] ?? 0)) }
+    guard let total = deltas.last?.count, total > 0 else { return .nan }
+    return deltas.first { $0.count >= q * total }?.le ?? .infinity
+}

@@ -23,7 +23,15 @@ public final class DaemonMetrics: Sendable {
 
     public init() {
         registry = PrometheusCollectorRegistry()
-        factory = PrometheusMetricsFactory(registry: registry)
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Sub-millisecond buckets: on a gateway an action usually runs well under the 5 ms that
+        // the library's default first bucket would lump everything into.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
+        ]
+        self.factory = factory
         eventsIn = Metrics.Counter(label: "weir_events_in_total", factory: factory)
         eventsUnmatched = Metrics.Counter(label: "weir_events_unmatched_total", factory: factory)
         ingestDropped = Metrics.Counter(label: "weir_ingest_dropped_total", factory: factory)
