@@ -53,6 +53,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "WeirRocksDB", dependencies: ["CRocksDB"], swiftSettings: swiftSettings),
         .target(name: "WeirZstd", dependencies: ["CZstd"], swiftSettings: swiftSettings),
+        .target(name: "WeirStore", dependencies: ["WeirCore", "WeirRocksDB", "WeirZstd"], swiftSettings: swiftSettings),
         .target(
             name: "WeirFunctions",
             dependencies: [
@@ -106,6 +107,7 @@ let package = Package(
         .testTarget(name: "WeirMQTTTests", dependencies: ["WeirMQTT", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirRocksDBTests", dependencies: ["WeirRocksDB"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirZstdTests", dependencies: ["WeirZstd"], swiftSettings: swiftSettings),
+        .testTarget(name: "WeirStoreTests", dependencies: ["WeirStore", "WeirRocksDB", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeirFunctionsTests",
             dependencies: ["WeirFunctions", "WeirRules", "WeirCore", .product(name: "Metrics", package: "swift-metrics")],

@@ -39,13 +39,13 @@ public final class RocksDB: @unchecked Sendable {
         public init() {}
     }
 
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
     private let options: OpaquePointer
     private let cache: OpaquePointer
     private let tableOptions: OpaquePointer
-    private let readOptions: OpaquePointer
-    private let writeOptions: OpaquePointer
-    private let syncWriteOptions: OpaquePointer
+    let readOptions: OpaquePointer
+    let writeOptions: OpaquePointer
+    let syncWriteOptions: OpaquePointer
     public let path: String
 
     /// Opens (creating if needed) the database at `path`. A corrupted database is reported, not repaired.
