@@ -55,6 +55,14 @@ let package = Package(
         .target(name: "WeirZstd", dependencies: ["CZstd"], swiftSettings: swiftSettings),
         .target(name: "WeirStore", dependencies: ["WeirCore", "WeirRocksDB", "WeirZstd"], swiftSettings: swiftSettings),
         .target(
+            name: "WeirForwarder",
+            dependencies: [
+                "WeirCore", "WeirStore", "WeirZstd", "WeirMQTT",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
             name: "WeirFunctions",
             dependencies: [
                 "WeirCore", "WeirRules",
@@ -65,7 +73,7 @@ let package = Package(
         .target(
             name: "WeirDaemon",
             dependencies: [
-                "WeirCore", "WeirRules", "WeirMQTT", "WeirFunctions", "WeirRocksDB", "WeirZstd",
+                "WeirCore", "WeirRules", "WeirMQTT", "WeirFunctions", "WeirRocksDB", "WeirZstd", "WeirStore", "WeirForwarder",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -80,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "weir",
             dependencies: [
-                "WeirDaemon",
+                "WeirDaemon", "WeirCore", "WeirRules", "WeirZstd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings),
@@ -115,7 +123,7 @@ let package = Package(
         .testTarget(name: "WeirDaemonTests", dependencies: ["WeirDaemon", "WeirRules", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore", "WeirTestSupport"],
+            dependencies: ["WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore", "WeirZstd", "WeirTestSupport"],
             swiftSettings: swiftSettings),
     ]
 )

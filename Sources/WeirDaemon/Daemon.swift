@@ -2,9 +2,12 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import WeirCore
+import WeirForwarder
 import WeirFunctions
 import WeirMQTT
+import WeirRocksDB
 import WeirRules
+import WeirStore
 
 /// A fully composed Weir daemon. `weir run` builds one with `buildDaemon` and runs it; tests do the same.
 public struct Daemon: Sendable {
@@ -14,6 +17,8 @@ public struct Daemon: Sendable {
     public let pool: FunctionPool
     public let readiness: Readiness
     public let admin: AdminServer?
+    /// The durable outbox of each upstream.
+    public let outboxes: [String: Outbox]
     let group: ServiceGroup
 
     /// Runs until SIGTERM/SIGINT (when signal handling is on) or `shutdown()`.
@@ -38,9 +43,33 @@ public func buildDaemon(
     handleSignals: Bool = true
 ) throws -> Daemon {
     let metrics = DaemonMetrics()
-    let initialRules = try RuleLoader.load(directory: config.rulesDir)
-    let rules = LiveRules(initial: initialRules, directory: config.rulesDir, logger: logger, metrics: metrics)
+    let upstreamNames = Set(config.upstreams.map(\.name))
+    let initialRules = try RuleLoader.load(directory: config.rulesDir, upstreams: upstreamNames)
+    let rules = LiveRules(initial: initialRules, directory: config.rulesDir, upstreams: upstreamNames, logger: logger, metrics: metrics)
     let password = try config.mqtt.passwordFile.map(readSecret)
+
+    var outboxes: [String: Outbox] = [:]
+    var forwarders: [ForwarderService] = []
+    if !config.upstreams.isEmpty {
+        let storePath = config.stateDir + "/store"
+        try FileManager.default.createDirectory(atPath: storePath, withIntermediateDirectories: true)
+        let db = try RocksDB(path: storePath)
+        for upstream in config.upstreams {
+            let outbox = try Outbox(db: db, name: upstream.name, commitInterval: config.commitInterval)
+            outboxes[upstream.name] = outbox
+            let client = try MQTTClient(configuration: upstream.mqtt, logger: logger)
+            let forwarder = Forwarder(
+                name: upstream.name, outbox: outbox,
+                sender: MQTTUpstream(client: client, topic: upstream.resolvedTopic(gatewayID: config.gatewayID)),
+                configuration: upstream.forwarder, gatewayID: config.gatewayID, logger: logger, metricsFactory: metrics.factory)
+            forwarders.append(ForwarderService(client: client, forwarder: forwarder))
+        }
+    }
+    let forwardTo: @Sendable (String, Invocation) async throws -> Void = { [outboxes] upstream, invocation in
+        guard let outbox = outboxes[upstream] else { throw NoUpstreams(upstream: upstream) }
+        let record = OutboxRecord(rule: invocation.rule, topic: invocation.topic, time: invocation.receivedAt, data: invocation.row)
+        _ = try await outbox.append(record.encoded())
+    }
 
     let publisherClient = try MQTTClient(
         configuration: MQTTConfiguration(
@@ -49,7 +78,7 @@ public func buildDaemon(
             cleanSession: true, tls: config.mqtt.tls),
         logger: logger)
     let pool = FunctionPool(
-        configuration: config.pool, executor: BuiltinActions(publisher: publisherClient, logger: logger),
+        configuration: config.pool, executor: BuiltinActions(publisher: publisherClient, logger: logger, forward: forwardTo),
         logger: logger, metricsFactory: metrics.factory)
     let readiness = Readiness()
     let ingest = try IngestService(
@@ -67,9 +96,12 @@ public func buildDaemon(
             logger: logger)
     }
 
-    // Shutdown runs in reverse: notifier (STOPPING=1), watcher, ingest, pool, publisher, admin.
+    // Shutdown runs in reverse: notifier (STOPPING=1), watcher, ingest, pool (drains into the
+    // outboxes), publisher, forwarders, store (final commit), admin.
     var services: [any Service] = []
     if let admin { services.append(admin) }
+    if !outboxes.isEmpty { services.append(StoreService(outboxes: outboxes)) }
+    services += forwarders as [any Service]
     services.append(PublisherService(client: publisherClient))
     services.append(PoolService(pool: pool))
     services.append(ingest)
@@ -83,7 +115,8 @@ public func buildDaemon(
     groupConfig.maximumGracefulShutdownDuration = config.shutdownTimeout
     groupConfig.maximumCancellationDuration = .seconds(5)
     let group = ServiceGroup(configuration: groupConfig)
-    return Daemon(config: config, metrics: metrics, rules: rules, pool: pool, readiness: readiness, admin: admin, group: group)
+    return Daemon(
+        config: config, metrics: metrics, rules: rules, pool: pool, readiness: readiness, admin: admin, outboxes: outboxes, group: group)
 }
 
 /// Reads a secret file (password, token), dropping one trailing newline.

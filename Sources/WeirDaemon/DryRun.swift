@@ -44,6 +44,8 @@ public enum DryRun {
             return "publish to '\(rendered)' qos=\(qos) retain=\(retain)"
         case .log(let level):
             return "log at \(level.rawValue)"
+        case .forward(let upstream):
+            return "forward to upstream '\(upstream)'"
         }
     }
 }

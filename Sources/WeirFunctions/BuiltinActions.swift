@@ -6,10 +6,13 @@ import WeirRules
 public struct BuiltinActions: ActionExecutor {
     public let publisher: any MessagePublisher
     public let logger: Logger
+    /// Appends a row to an upstream's outbox; returns once it is durable.
+    public let forward: (@Sendable (String, Invocation) async throws -> Void)?
 
-    public init(publisher: any MessagePublisher, logger: Logger) {
+    public init(publisher: any MessagePublisher, logger: Logger, forward: (@Sendable (String, Invocation) async throws -> Void)? = nil) {
         self.publisher = publisher
         self.logger = logger
+        self.forward = forward
     }
 
     public func execute(_ invocation: Invocation) async throws {
@@ -21,6 +24,9 @@ public struct BuiltinActions: ActionExecutor {
             logger.log(
                 level: level.loggerLevel, "rule \(invocation.rule) matched",
                 metadata: ["rule": "\(invocation.rule)", "topic": "\(invocation.topic)", "row": "\(JSONValue.object(invocation.row))"])
+        case .forward(let upstream):
+            guard let forward else { throw NoUpstreams(upstream: upstream) }
+            try await forward(upstream, invocation)
         }
     }
 }
@@ -35,4 +41,11 @@ extension LogLevel {
         case .error: return .error
         }
     }
+}
+
+/// A `forward` action ran without any outbox configured for it.
+public struct NoUpstreams: Error, Sendable, CustomStringConvertible {
+    public var upstream: String
+    public init(upstream: String) { self.upstream = upstream }
+    public var description: String { "no upstream '\(upstream)' is configured" }
 }

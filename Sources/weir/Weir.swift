@@ -4,13 +4,14 @@ import Logging
 import WeirCore
 import WeirDaemon
 import WeirRules
+import WeirZstd
 
 @main
 struct Weir: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "IoT edge event processor: MQTT events -> SQL rules -> functions -> upstream.",
-        subcommands: [Run.self, Check.self, Test.self])
+        subcommands: [Run.self, Check.self, Test.self, Decode.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -68,7 +69,7 @@ extension Weir {
         func run() throws {
             let config = try options.load()
             do {
-                let rules = try RuleLoader.load(directory: config.rulesDir)
+                let rules = try RuleLoader.load(directory: config.rulesDir, upstreams: Set(config.upstreams.map(\.name)))
                 let files = (try? RuleLoader.ruleFiles(in: config.rulesDir).count) ?? 0
                 print("\(config.path): ok")
                 print("\(config.rulesDir): ok, \(rules.rules.count) rule(s) in \(files) file(s), \(rules.topicFilters.count) topic filter(s)")
@@ -98,6 +99,40 @@ extension Weir {
             let report = DryRun.report(
                 rules: rules, topic: topic, payload: Array(payload.utf8), qos: qos, maxPayloadBytes: config.mqtt.maxPayloadBytes)
             print(report.text)
+        }
+    }
+}
+
+extension Weir {
+    struct Decode: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Turn a captured upstream batch (zstd or plain JSON) back into readable CloudEvents, one per line.")
+
+        @Argument(help: "The captured batch; '-' or nothing reads stdin.") var file: String = "-"
+        @Option(help: "Refuse to decompress more than this many bytes.") var maxSize = 256 << 20
+
+        func run() throws {
+            let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
+            guard let data else { throw CLIFailure(message: "\(file): cannot read") }
+            var bytes = [UInt8](data)
+            if bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD]) {
+                do {
+                    bytes = try Zstd.decompress(bytes, maxSize: maxSize)
+                } catch {
+                    throw CLIFailure(message: "\(file): \(error)")
+                }
+            }
+            let value: JSONValue
+            do {
+                value = try JSONParser.parse(bytes, maxDepth: 512)
+            } catch {
+                throw CLIFailure(message: "\(file): not a CloudEvents batch: \(error)")
+            }
+            guard case .array(let events) = value else {
+                print(value)
+                return
+            }
+            for event in events { print(event) }
         }
     }
 }

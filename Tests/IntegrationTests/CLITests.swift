@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WeirCore
 import WeirTestSupport
+import WeirZstd
 
 /// The `weir` executable next to the test bundle (built by `swift build --build-tests`).
 func weirExecutable() throws -> String {
@@ -133,5 +134,21 @@ final class NotifySocket {
         #expect(text.contains("rule overheat: matched"))
         #expect(text.contains(#"row: {"device":"d1","temp":91,"site":"s9"}"#))
         #expect(text.contains("publish to 'alerts/s9/d1' qos=1 retain=false"))
+    }
+
+    @Test func decodeTurnsACompressedBatchBackIntoEvents() throws {
+        let dir = try makeTemporaryDirectory(prefix: "weir-decode")
+        let batch = dir.appendingPathComponent("batch.zst")
+        let json = #"[{"specversion":"1.0","id":"gw-1","data":{"t":1}},{"specversion":"1.0","id":"gw-2","data":{"t":2}}]"#
+        try Data(try Zstd.compress(Array(json.utf8))).write(to: batch)
+        let out = dir.appendingPathComponent("out.txt").path
+        let decode = try ChildProcess(try weirExecutable(), ["decode", batch.path], output: out)
+        #expect(decode.waitForExit(timeout: 20) == 0)
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines == [#"{"specversion":"1.0","id":"gw-1","data":{"t":1}}"#, #"{"specversion":"1.0","id":"gw-2","data":{"t":2}}"#])
+
+        try Data("not a batch".utf8).write(to: batch)
+        let bad = try ChildProcess(try weirExecutable(), ["decode", batch.path], output: out)
+        #expect(bad.waitForExit(timeout: 20).map { ($0 >> 8) & 0xff } == 1)
     }
 }

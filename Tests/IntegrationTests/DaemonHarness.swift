@@ -13,13 +13,13 @@ final class DaemonHarness: Sendable {
     let rulesDir: URL
 
     init(broker: MosquittoBroker, rules: [String: String], clientID: String = "weir-test-\(UUID().uuidString.prefix(8))",
-         extraConfig: String = "", rulesDir: URL? = nil) async throws {
+         extraConfig: String = "", rulesDir: URL? = nil, stateDir: URL? = nil) async throws {
         let dir = try rulesDir ?? makeTemporaryDirectory(prefix: "weir-rules")
         for (name, text) in rules {
             try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
         self.rulesDir = dir
-        let state = try makeTemporaryDirectory(prefix: "weir-state")
+        let state = try stateDir ?? makeTemporaryDirectory(prefix: "weir-state")
         let yaml = """
             gateway_id: test
             rules_dir: \(dir.path)
@@ -53,17 +53,23 @@ final class DaemonHarness: Sendable {
 final class Recorder: Sendable {
     final class Log: Sendable {
         let entries = Mutex<[(topic: String, payload: String)]>([])
+        let raw = Mutex<[[UInt8]]>([])
     }
 
     let log = Log()
     let client: MQTTClient
 
-    init(broker: MosquittoBroker, filters: Set<String>) async throws {
+    init(broker: MosquittoBroker, filters: Set<String>, persistentID: String? = nil) async throws {
         let log = self.log
         client = try MQTTClient(
-            configuration: MQTTConfiguration(port: broker.port, clientID: "rec-\(UUID().uuidString.prefix(8))", cleanSession: true),
+            configuration: MQTTConfiguration(
+                port: broker.port, clientID: persistentID ?? "rec-\(UUID().uuidString.prefix(8))", cleanSession: persistentID == nil,
+                reconnectDelayMin: 1, reconnectDelayMax: 1),
             subscribeQoS: 1, logger: Logger(label: "rec"),
-            onMessage: { event in log.entries.withLock { $0.append((event.topic, String(decoding: event.payload, as: UTF8.self))) } })
+            onMessage: { event in
+                log.entries.withLock { $0.append((event.topic, String(decoding: event.payload, as: UTF8.self))) }
+                log.raw.withLock { $0.append(event.payload) }
+            })
         try client.setSubscriptions(filters)
         client.start()
         await client.waitUntilReady()
@@ -71,6 +77,7 @@ final class Recorder: Sendable {
 
     var count: Int { log.entries.withLock { $0.count } }
     var all: [(topic: String, payload: String)] { log.entries.withLock { $0 } }
+    var payloads: [[UInt8]] { log.raw.withLock { $0 } }
 
     deinit { client.shutdown() }
 }

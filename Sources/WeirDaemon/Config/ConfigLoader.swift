@@ -24,7 +24,10 @@ public enum ConfigLoader {
         guard let root = documents.first, !root.isNull else { return config }
         let map = try root.mapping("the configuration")
         try map.checkKeys(
-            ["gateway_id", "rules_dir", "state_dir", "log_level", "mqtt", "pool", "admin", "shutdown_timeout", "rules_watch_interval"],
+            [
+                "gateway_id", "rules_dir", "state_dir", "log_level", "mqtt", "pool", "admin", "shutdown_timeout", "rules_watch_interval",
+                "upstreams", "commit_interval",
+            ],
             in: "the configuration")
         if let node = map["gateway_id"] {
             config.gatewayID = try node.string("'gateway_id'")
@@ -46,6 +49,8 @@ public enum ConfigLoader {
         if let node = map["admin"] { config.admin = try parseAdmin(node) }
         if let node = map["shutdown_timeout"] { config.shutdownTimeout = try duration(node, "'shutdown_timeout'") }
         if let node = map["rules_watch_interval"] { config.rulesWatchInterval = try duration(node, "'rules_watch_interval'") }
+        if let node = map["upstreams"] { config.upstreams = try parseUpstreams(node, gatewayID: config.gatewayID) }
+        if let node = map["commit_interval"] { config.commitInterval = try duration(node, "'commit_interval'") }
         return config
     }
 

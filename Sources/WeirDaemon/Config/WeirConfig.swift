@@ -37,6 +37,10 @@ public struct WeirConfig: Sendable {
     public var mqtt = MQTT()
     public var pool = FunctionPool.Configuration()
     public var admin = Admin()
+    /// Where `forward` actions send rows, by name.
+    public var upstreams: [UpstreamConfig] = []
+    /// The outbox's group-commit interval: the longest an accepted row waits for its fsync.
+    public var commitInterval: Duration = .milliseconds(10)
     /// How long a graceful stop may take before in-flight work is cancelled.
     public var shutdownTimeout: Duration = .seconds(10)
     /// How often the rules directory is checked for changes; zero turns watching off (SIGHUP still works).

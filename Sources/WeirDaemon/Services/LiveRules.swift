@@ -11,11 +11,14 @@ public final class LiveRules: Sendable {
     private let rules: Mutex<RuleSet>
     private let reloadLock = Mutex(())
     public let directory: String
+    /// Upstream names that `forward` actions may name.
+    let upstreams: Set<String>
     private let logger: Logger
     private let metrics: DaemonMetrics
     private let onChange: Mutex<(@Sendable (RuleSet) -> Void)?>
 
-    init(initial: RuleSet, directory: String, logger: Logger, metrics: DaemonMetrics) {
+    init(initial: RuleSet, directory: String, upstreams: Set<String>, logger: Logger, metrics: DaemonMetrics) {
+        self.upstreams = upstreams
         rules = Mutex(initial)
         self.directory = directory
         self.logger = logger
@@ -39,7 +42,7 @@ public final class LiveRules: Sendable {
 
     private func reloadLocked(reason: String) -> Bool {
         do throws(DiagnosticList) {
-            let fresh = try RuleLoader.load(directory: directory)
+            let fresh = try RuleLoader.load(directory: directory, upstreams: upstreams)
             rules.withLock { $0 = fresh }
             metrics.rulesLoaded.record(fresh.rules.count)
             metrics.reload(result: "ok")

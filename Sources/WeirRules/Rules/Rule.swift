@@ -32,12 +32,15 @@ public enum ActionSpec: Sendable, Equatable {
     case publish(topic: Template, qos: Int, retain: Bool)
     /// Write the row to the log (journald under systemd).
     case log(level: LogLevel)
+    /// Append the row to the durable outbox of an upstream; done once it is durable.
+    case forward(upstream: String)
 
     /// The action's kind as written in rule files, for metrics labels.
     public var kind: String {
         switch self {
         case .publish: return "publish"
         case .log: return "log"
+        case .forward: return "forward"
         }
     }
 }

@@ -1,20 +1,27 @@
 import WeirCore
 
 extension RuleLoader {
-    static func parseActions(_ node: YAMLNode, query: CompiledQuery) throws(Diagnostic) -> [ActionSpec] {
+    static func parseActions(_ node: YAMLNode, query: CompiledQuery, upstreams: Set<String>?) throws(Diagnostic) -> [ActionSpec] {
         let items = try node.sequence("'actions'")
         guard !items.isEmpty else { throw node.error("'actions' must list at least one action") }
         var actions: [ActionSpec] = []
         for item in items {
             let map = try item.mapping("an action")
             guard map.entries.count == 1, let entry = map.entries.first else {
-                throw item.error("an action is a mapping with exactly one key (publish, log)")
+                throw item.error("an action is a mapping with exactly one key (forward, log, publish)")
             }
             switch entry.key {
             case "publish": actions.append(try parsePublish(entry.value, query: query))
             case "log": actions.append(try parseLog(entry.value))
+            case "forward":
+                let upstream = try entry.value.string("'forward'")
+                if let upstreams, !upstreams.contains(upstream) {
+                    let known = upstreams.isEmpty ? "none configured" : upstreams.sorted().joined(separator: ", ")
+                    throw entry.value.error("unknown upstream '\(upstream)' (upstreams: \(known))")
+                }
+                actions.append(.forward(upstream: upstream))
             default:
-                throw entry.keyNode.error("unknown action '\(entry.key)' (expected one of: log, publish)")
+                throw entry.keyNode.error("unknown action '\(entry.key)' (expected one of: forward, log, publish)")
             }
         }
         return actions

@@ -10,7 +10,8 @@ public enum RuleLoader {
     static let ruleKeys: Set<String> = ["name", "sql", "actions", "description", "enabled"]
 
     /// Loads the directory (recursively, in path order) and fails with every problem found.
-    public static func load(directory: String) throws(DiagnosticList) -> RuleSet {
+    /// - Parameter upstreams: the upstream names `forward` may name; `nil` skips that check.
+    public static func load(directory: String, upstreams: Set<String>? = nil) throws(DiagnosticList) -> RuleSet {
         let files: [String]
         do {
             files = try ruleFiles(in: directory)
@@ -24,7 +25,7 @@ public enum RuleLoader {
                 diagnostics.append(Diagnostic(SourceLocation(file: file, line: 1, column: 1), "cannot read file (missing, unreadable or not UTF-8)"))
                 continue
             }
-            let (fileRules, fileDiagnostics) = parse(text, file: file)
+            let (fileRules, fileDiagnostics) = parse(text, file: file, upstreams: upstreams)
             rules += fileRules
             diagnostics += fileDiagnostics
         }
@@ -63,7 +64,7 @@ public enum RuleLoader {
     }
 
     /// Parses one file's text; returns the good rules and the diagnostics of the bad ones.
-    public static func parse(_ text: String, file: String) -> ([Rule], [Diagnostic]) {
+    public static func parse(_ text: String, file: String, upstreams: Set<String>? = nil) -> ([Rule], [Diagnostic]) {
         let documents: [YAMLNode]
         do {
             documents = try YAMLFile.documents(text, file: file)
@@ -85,7 +86,7 @@ public enum RuleLoader {
                 }
                 for node in ruleNodes {
                     do {
-                        rules.append(try parseRule(node, lines: lines))
+                        rules.append(try parseRule(node, lines: lines, upstreams: upstreams))
                     } catch {
                         diagnostics.append(error)
                     }
@@ -97,7 +98,7 @@ public enum RuleLoader {
         return (rules, diagnostics)
     }
 
-    static func parseRule(_ node: YAMLNode, lines: [Substring]) throws(Diagnostic) -> Rule {
+    static func parseRule(_ node: YAMLNode, lines: [Substring], upstreams: Set<String>?) throws(Diagnostic) -> Rule {
         let map = try node.mapping("a rule")
         try map.checkKeys(ruleKeys, in: "a rule")
         let nameNode = try map.require("name", in: "the rule")
@@ -122,7 +123,7 @@ public enum RuleLoader {
         }
         // A disabled rule is still checked, so enabling it later cannot surprise anyone.
         let enabled = try map["enabled"]?.bool("'enabled'") ?? true
-        let actions = try parseActions(map.require("actions", in: "rule '\(name)'"), query: query)
+        let actions = try parseActions(map.require("actions", in: "rule '\(name)'"), query: query, upstreams: upstreams)
         return Rule(name: name, sql: sql, query: query, actions: actions, location: node.location, enabled: enabled)
     }
 }

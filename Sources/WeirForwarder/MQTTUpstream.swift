@@ -1,0 +1,22 @@
+import WeirMQTT
+
+/// Sends batches to an MQTT upstream at QoS 1; the PUBACK is the acknowledgement.
+public struct MQTTUpstream: BatchSender {
+    public let client: MQTTClient
+    public let topic: String
+
+    public init(client: MQTTClient, topic: String) {
+        self.client = client
+        self.topic = topic
+    }
+
+    public func send(_ payload: [UInt8]) async throws {
+        guard client.isConnected else { throw UpstreamUnavailable() }
+        try await client.publish(topic: topic, payload: payload, qos: 1)
+    }
+}
+
+/// The upstream connection is down; the batch stays in the outbox and is retried.
+public struct UpstreamUnavailable: Error, Sendable, CustomStringConvertible {
+    public var description: String { "upstream not connected" }
+}

@@ -1,0 +1,19 @@
+import Dispatch
+
+/// Runs blocking work (RocksDB reads and writes, zstd on big buffers) on a dedicated serial
+/// thread, so async callers never block a thread of the cooperative pool.
+public final class BlockingExecutor: Sendable {
+    private let queue: DispatchQueue
+
+    public init(label: String) {
+        queue = DispatchQueue(label: label)
+    }
+
+    public func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try work() })
+            }
+        }
+    }
+}
