@@ -23,8 +23,10 @@ trap "exit 130" INT TERM
 
 PORT=$(weir_free_port)
 ADMIN=$(weir_free_port)
+CLOUD=$(weir_free_port)
 PIDS+=("$(weir_start_broker "$PORT" "$WORK/broker")")
-echo "==> mosquitto on 127.0.0.1:$PORT"
+PIDS+=("$(weir_start_broker "$CLOUD" "$WORK/cloud")")
+echo "==> mosquitto (gateway) on 127.0.0.1:$PORT, mosquitto (\"cloud\" upstream) on 127.0.0.1:$CLOUD"
 
 cat >"$WORK/weir.yaml" <<CONF
 gateway_id: demo-gw
@@ -33,6 +35,11 @@ state_dir: $WORK/state
 mqtt: { host: 127.0.0.1, port: $PORT, client_id: weir-demo, qos: 1, clean_session: false }
 pool: { max_concurrency: 8, max_queued: 10000 }
 admin: { listen: 127.0.0.1:$ADMIN }
+upstreams:
+  cloud:
+    mqtt: { host: 127.0.0.1, port: $CLOUD, topic: "weir/\${gateway_id}/events" }
+    batch: { max_events: 500, max_bytes: 256KiB, max_delay: 1s }
+    compression: zstd
 CONF
 
 "$BIN/weir" check --config "$WORK/weir.yaml"
@@ -47,8 +54,12 @@ for _ in $(seq 1 100); do
 done
 echo "==> weir running; health: $(curl -s "http://127.0.0.1:$ADMIN/healthz")"
 
-# What fires: every message the rules publish.
+# What fires: every message the rules publish, and every batch the upstream receives.
 mosquitto_sub -h 127.0.0.1 -p "$PORT" -v -t 'alerts/#' -t 'maintenance/#' | sed -u 's/^/  fired: /' &
+PIDS+=($!)
+mosquitto_sub -h 127.0.0.1 -p "$CLOUD" -t 'weir/#' -F '  upstream: %t received a batch of %l bytes (zstd CloudEvents)' &
+PIDS+=($!)
+mosquitto_sub -h 127.0.0.1 -p "$CLOUD" -t 'weir/#' -C 1 -N -F %p >"$WORK/batch.zst" &
 PIDS+=($!)
 
 SECONDS_TO_RUN=${DEMO_SECONDS:-60}
@@ -56,7 +67,12 @@ echo "==> simulating 200 devices on 3 sites at 100 msg/s for ${SECONDS_TO_RUN}s"
 "$BIN/weir-sim" --host 127.0.0.1 --port "$PORT" --devices 200 --sites 3 --rate 100 --duration "$SECONDS_TO_RUN"
 sleep 1
 
+sleep 1
 echo "==> weir metrics (http://127.0.0.1:$ADMIN/metrics):"
-curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E '^weir_(events_in|rule_matched|actions_run|events_invalid|mqtt_connected)' | sed 's/^/  /'
+curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E '^weir_(events_in|rule_matched|actions_run|events_invalid|mqtt_connected|forwarded)' | sed 's/^/  /'
+if [ -s "$WORK/batch.zst" ]; then
+  echo "==> first upstream batch, decoded with 'weir decode' (first 3 of $("$BIN/weir" decode "$WORK/batch.zst" | wc -l) events):"
+  "$BIN/weir" decode "$WORK/batch.zst" | head -n 3 | sed 's/^/  /'
+fi
 echo "==> weir log (last lines):"
 tail -n 5 "$WORK/weir.log" | sed 's/^/  /'
