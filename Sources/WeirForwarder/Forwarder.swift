@@ -35,6 +35,7 @@ public final class Forwarder: Sendable {
     let sent: Counter
     let failures: Counter
     let bytesOut: Counter
+    let depth: Gauge
 
     public init(
         name: String, outbox: Outbox, sender: any BatchSender, configuration: ForwarderConfiguration, gatewayID: String,
@@ -50,12 +51,14 @@ public final class Forwarder: Sendable {
         sent = Counter(label: "weir_forwarded_events_total", dimensions: [("upstream", name)], factory: metricsFactory)
         failures = Counter(label: "weir_forward_failures_total", dimensions: [("upstream", name)], factory: metricsFactory)
         bytesOut = Counter(label: "weir_forwarded_bytes_total", dimensions: [("upstream", name)], factory: metricsFactory)
+        depth = Gauge(label: "weir_outbox_depth", dimensions: [("upstream", name)], factory: metricsFactory)
     }
 
     /// Forwards until the task is cancelled or `isStopping` turns true between batches.
     public func run(isStopping: @escaping @Sendable () -> Bool) async {
         var backoff = configuration.retryInitial
         while !Task.isCancelled && !isStopping() {
+            depth.record(Int(outbox.depth))
             do {
                 let outbox = self.outbox
                 let limits = (configuration.maxEvents, configuration.maxBytes)
