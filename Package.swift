@@ -103,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "weir-bench",
             dependencies: [
-                "WeirCore", "WeirMQTT",
+                "WeirCore", "WeirMQTT", "WeirStore", "WeirRocksDB", "WeirForwarder", "WeirZstd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

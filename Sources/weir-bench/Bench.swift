@@ -10,7 +10,14 @@ import WeirMQTT
 /// the same offered load, publish-to-output latency at a fixed rate, and Weir's RSS idle and under load.
 @main
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "weir-bench", abstract: "Event-path benchmark (see BENCHMARKS.md).")
+    static let configuration = CommandConfiguration(
+        commandName: "weir-bench", abstract: "Weir's benchmarks (see BENCHMARKS.md).",
+        subcommands: [EventPath.self, OutboxBench.self], defaultSubcommand: EventPath.self)
+}
+
+struct EventPath: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "Event path against mosquitto_sub: throughput, latency, memory.")
 
     @Option(help: "Path of the weir binary (default: next to this one).") var weir: String?
     @Option(help: "Events per throughput run.") var events = 200_000
