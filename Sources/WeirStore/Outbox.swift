@@ -6,9 +6,9 @@ import WeirRocksDB
 /// A durable FIFO of records for one upstream, stored in RocksDB under big-endian sequence keys.
 ///
 /// `append` returns only once the record is in the fsynced WAL. Appends are group-committed: a
-/// committer thread collects every append of one `commitInterval` into one `WriteBatch` and one
-/// fsync, so durability costs one fsync per interval, not per event. The committer is an OS
-/// thread, keeping the blocking write off the cooperative pool. Head and tail live in memory and
+/// committer thread writes everything pending as one `WriteBatch` with one fsync, and the appends
+/// that arrive during that fsync form the next group, so durability costs one fsync per group, not
+/// per event. The committer is an OS thread, keeping the blocking write off the cooperative pool. Head and tail live in memory and
 /// are recovered from the keys on open; delivered records go with one range tombstone.
 public final class Outbox: Sendable {
     private struct Pending {
@@ -28,7 +28,7 @@ public final class Outbox: Sendable {
     private let stopped = DispatchSemaphore(value: 0)
 
     /// Opens the outbox `name` in `db`, recovering its head and tail, and starts the committer.
-    public init(db: RocksDB, name: String, commitInterval: Duration = .milliseconds(10)) throws {
+    public init(db: RocksDB, name: String, commitInterval: Duration = .zero) throws {
         self.db = db
         self.name = name
         self.commitInterval = commitInterval
@@ -64,19 +64,33 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// Leader-style group commit: whatever is pending is written in one batch with one fsync, and
+    /// appends arriving during that fsync form the next group. `commitInterval` is the minimum time
+    /// between fsync starts (a cap on fsyncs per second, for flash wear); zero commits as soon as
+    /// the previous fsync ends.
     private func commitLoop() {
         defer { stopped.signal() }
         let batch = WriteBatch()
+        let spacing = UInt64(commitInterval.components.seconds) * 1_000_000_000
+            + UInt64(commitInterval.components.attoseconds / 1_000_000_000)
+        var lastStart: UInt64 = 0
         while true {
             wake.wait()
-            // Let the interval's other appends join this fsync.
-            let nanos = commitInterval.components.attoseconds / 1_000_000_000 + commitInterval.components.seconds * 1_000_000_000
-            if nanos > 0 { _ = DispatchSemaphore(value: 0).wait(timeout: .now() + .nanoseconds(Int(nanos))) }
-            let (records, closed) = state.withLock { s in
-                defer { s.records.removeAll(keepingCapacity: true) }
-                return (s.records, s.closed)
-            }
-            if !records.isEmpty {
+            while true {
+                let now = monotonicNanos()
+                if spacing > 0, now < lastStart + spacing {
+                    // Let the interval's other appends join this fsync.
+                    _ = DispatchSemaphore(value: 0).wait(timeout: .now() + .nanoseconds(Int(lastStart + spacing - now)))
+                }
+                let (records, closed) = state.withLock { s in
+                    defer { s.records.removeAll(keepingCapacity: true) }
+                    return (s.records, s.closed)
+                }
+                if records.isEmpty {
+                    if closed { return }
+                    break
+                }
+                lastStart = monotonicNanos()
                 batch.clear()
                 for (sequence, record, _) in records { batch.put(key(sequence), record) }
                 do {
@@ -85,8 +99,8 @@ public final class Outbox: Sendable {
                 } catch {
                     for (_, _, continuation) in records { continuation.resume(throwing: error) }
                 }
+                if closed { return }
             }
-            if closed { return }
         }
     }
 

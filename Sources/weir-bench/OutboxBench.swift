@@ -13,6 +13,7 @@ struct OutboxBench: AsyncParsableCommand {
 
     @Option(help: "Records per run.") var records = 100_000
     @Option(help: "Concurrent appenders (rule actions in flight).") var appenders = 64
+    @Option(help: "Minimum milliseconds between fsyncs.") var commitMillis = 0
 
     func run() async throws {
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("weir-outbox-bench-\(getpid())")
@@ -29,7 +30,7 @@ struct OutboxBench: AsyncParsableCommand {
         // The outbox: every append durable (fsynced WAL) before it returns, group-committed every 10 ms.
         let path = work.appendingPathComponent("outbox").path
         let db = try RocksDB(path: path)
-        let outbox = try Outbox(db: db, name: "cloud", commitInterval: .milliseconds(10))
+        let outbox = try Outbox(db: db, name: "cloud", commitInterval: .milliseconds(Int64(commitMillis)))
         start = monotonicNanos()
         let perAppender = records / appenders
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -46,7 +47,7 @@ struct OutboxBench: AsyncParsableCommand {
         let diskBytes = directorySize(path)
         let rawBytes = sample.prefix(appended).reduce(0) { $0 + $1.count }
 
-        say("weir-bench outbox: \(records) records, \(appenders) concurrent appenders, commit interval 10 ms")
+        say("weir-bench outbox: \(records) records, \(appenders) concurrent appenders, minimum fsync spacing \(commitMillis) ms")
         say("")
         say("| figure | value | baseline | ratio |")
         say("| --- | --- | --- | --- |")

@@ -39,8 +39,9 @@ public struct WeirConfig: Sendable {
     public var admin = Admin()
     /// Where `forward` actions send rows, by name.
     public var upstreams: [UpstreamConfig] = []
-    /// The outbox's group-commit interval: the longest an accepted row waits for its fsync.
-    public var commitInterval: Duration = .milliseconds(10)
+    /// Minimum time between outbox fsyncs. Zero: each fsync covers every append that arrived during
+    /// the previous one. A few ms caps fsyncs per second (flash wear) at the cost of append rate.
+    public var commitInterval: Duration = .zero
     /// How long a graceful stop may take before in-flight work is cancelled.
     public var shutdownTimeout: Duration = .seconds(10)
     /// How often the rules directory is checked for changes; zero turns watching off (SIGHUP still works).
