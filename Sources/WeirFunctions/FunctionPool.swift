@@ -39,7 +39,6 @@ public final class FunctionPool: Sendable {
     @discardableResult
     public func submit(_ invocation: Invocation) async -> Bool {
         let accepted = await queue.send(invocation)
-        metrics.queueDepth.record(queue.count)
         if !accepted {
             metrics.rejected.increment()
             logger.error("function pool is shutting down; invocation not run", metadata: ["rule": "\(invocation.rule)"])
@@ -75,17 +74,19 @@ public final class FunctionPool: Sendable {
             metrics.inFlight.record(running)
             let started = monotonicNanos()
             let kind = invocation.action.kind
+            // One lookup per invocation: the per-kind metrics sit behind a lock.
+            let perKind = metrics.forKind(kind)
             do {
                 try await executor.execute(invocation)
-                metrics.actionsRun(kind).increment()
+                perKind.run.increment()
             } catch {
-                metrics.actionsFailed(kind).increment()
+                perKind.failed.increment()
                 logger.warning(
                     "action failed",
                     metadata: ["rule": "\(invocation.rule)", "action": "\(kind)", "error": "\(error)"])
             }
             let finished = monotonicNanos()
-            metrics.duration(kind).recordNanoseconds(Int64(finished - started))
+            perKind.duration.recordNanoseconds(Int64(finished - started))
             metrics.latency.recordNanoseconds(Int64(finished &- invocation.ingestNanos))
             metrics.inFlight.record(inFlight.subtract(1, ordering: .relaxed).newValue)
         }

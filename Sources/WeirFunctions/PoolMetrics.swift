@@ -20,7 +20,8 @@ final class PoolMetrics: Sendable {
         perKind = Mutex([:])
     }
 
-    private func metrics(_ kind: String) -> (run: Counter, failed: Counter, duration: Metrics.Timer) {
+    /// The counters and timer of one action kind, created on first use.
+    func forKind(_ kind: String) -> (run: Counter, failed: Counter, duration: Metrics.Timer) {
         perKind.withLock { cache in
             if let found = cache[kind] { return found }
             let dims = [("action", kind)]
@@ -33,8 +34,4 @@ final class PoolMetrics: Sendable {
             return made
         }
     }
-
-    func actionsRun(_ kind: String) -> Counter { metrics(kind).run }
-    func actionsFailed(_ kind: String) -> Counter { metrics(kind).failed }
-    func duration(_ kind: String) -> Metrics.Timer { metrics(kind).duration }
 }
