@@ -52,28 +52,45 @@ final class NotifySocket {
     deinit { close(fd) }
 }
 
+/// A directory with `rules/` holding `rules` and a `weir.yaml` for the real binary: gateway `name`,
+/// the given broker, the admin server on a free port, plus `extra` configuration.
+struct BinaryFixture {
+    let dir: URL
+    let rules: URL
+    let config: URL
+    let admin: Int
+
+    init(name: String, brokerPort: Int, rules files: [String: String], extra: String = "") throws {
+        dir = try makeTemporaryDirectory(prefix: "weir-\(name)")
+        rules = dir.appendingPathComponent("rules")
+        try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
+        for (file, text) in files { try text.write(to: rules.appendingPathComponent(file), atomically: true, encoding: .utf8) }
+        admin = try freeLoopbackPort()
+        config = dir.appendingPathComponent("weir.yaml")
+        try """
+            gateway_id: \(name)
+            rules_dir: \(rules.path)
+            state_dir: \(dir.path)/state
+            mqtt: { port: \(brokerPort), client_id: weir-\(name), qos: 1 }
+            admin: { listen: 127.0.0.1:\(admin) }
+            \(extra)
+            """.write(to: config, atomically: true, encoding: .utf8)
+    }
+
+    /// Starts `weir run` on this configuration, logging to `log` in the directory.
+    func run(log: String = "weir.log", environment: [String: String]? = nil) throws -> ChildProcess {
+        try ChildProcess(try weirExecutable(), ["run", "--config", config.path], output: dir.appendingPathComponent(log).path, environment: environment)
+    }
+}
+
 @Suite(.serialized) struct CLITests {
     @Test func runNotifiesSystemdReloadsOnSIGHUPAndStopsGracefullyOnSIGTERM() async throws {
         let broker = try MosquittoBroker()
-        let dir = try makeTemporaryDirectory(prefix: "weir-cli")
-        let rules = dir.appendingPathComponent("rules")
-        try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
-        try overheatRule.write(to: rules.appendingPathComponent("overheat.yaml"), atomically: true, encoding: .utf8)
-        let admin = try freeLoopbackPort()
-        let config = dir.appendingPathComponent("weir.yaml")
-        try """
-            gateway_id: cli
-            rules_dir: \(rules.path)
-            state_dir: \(dir.path)/state
-            mqtt: { port: \(broker.port), client_id: weir-cli }
-            admin: { listen: 127.0.0.1:\(admin) }
-            rules_watch_interval: 0s
-            """.write(to: config, atomically: true, encoding: .utf8)
+        let fixture = try BinaryFixture(name: "cli", brokerPort: broker.port, rules: ["overheat.yaml": overheatRule], extra: "rules_watch_interval: 0s")
+        let (dir, rules, admin) = (fixture.dir, fixture.rules, fixture.admin)
         let notify = try NotifySocket(directory: dir)
         let log = dir.appendingPathComponent("weir.log").path
-        let weir = try ChildProcess(
-            try weirExecutable(), ["run", "--config", config.path], output: log,
-            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000", "PATH": "/usr/bin:/bin"])
+        let weir = try fixture.run(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000", "PATH": "/usr/bin:/bin"])
         defer { weir.stop(signal: SIGKILL) }
 
         let startup = notify.wait(for: "READY=1")

@@ -10,23 +10,15 @@ import WeirTestSupport
     @Test func killNineLosesNothingThatWasDurablyAccepted() async throws {
         let local = try MosquittoBroker()
         let cloudPort = try freeLoopbackPort()
-        let dir = try makeTemporaryDirectory(prefix: "weir-crash")
-        let rules = dir.appendingPathComponent("rules")
-        try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
-        try forwardRule.write(to: rules.appendingPathComponent("fwd.yaml"), atomically: true, encoding: .utf8)
-        let admin = try freeLoopbackPort()
-        let config = dir.appendingPathComponent("weir.yaml")
-        try """
-            gateway_id: crash
-            rules_dir: \(rules.path)
-            state_dir: \(dir.path)/state
-            mqtt: { port: \(local.port), client_id: weir-crash, qos: 1 }
-            admin: { listen: 127.0.0.1:\(admin) }
-            upstreams:
-              cloud:
-                mqtt: { host: 127.0.0.1, port: \(cloudPort) }
-                batch: { max_events: 100, max_delay: 20ms }
-            """.write(to: config, atomically: true, encoding: .utf8)
+        let fixture = try BinaryFixture(
+            name: "crash", brokerPort: local.port, rules: ["fwd.yaml": forwardRule],
+            extra: """
+                upstreams:
+                  cloud:
+                    mqtt: { host: 127.0.0.1, port: \(cloudPort) }
+                    batch: { max_events: 100, max_delay: 20ms }
+                """)
+        let admin = fixture.admin
         let pub = try await publisher(local)
         defer { pub.shutdown() }
         func forwarded() -> Int {
@@ -35,7 +27,7 @@ import WeirTestSupport
 
         var acceptedBeforeKills = 0
         for round in 0..<3 {
-            let weir = try ChildProcess(try weirExecutable(), ["run", "--config", config.path], output: dir.appendingPathComponent("weir-\(round).log").path)
+            let weir = try fixture.run(log: "weir-\(round).log")
             #expect(await eventually { Loopback.httpGet(port: admin, path: "/healthz")?.status == 200 })
             let traffic = Task {
                 for n in (round * 400)..<(round * 400 + 400) {
@@ -53,7 +45,7 @@ import WeirTestSupport
         // for Weir's persistent session while it was dead.
         let cloud = try MosquittoBroker(port: cloudPort)
         let inbox = try await Recorder(broker: cloud, filters: ["weir/#"])
-        let weir = try ChildProcess(try weirExecutable(), ["run", "--config", config.path], output: dir.appendingPathComponent("weir-final.log").path)
+        let weir = try fixture.run(log: "weir-final.log")
         defer { weir.stop() }
         var ids = Set<Int>()
         let drained = await eventually(timeout: .seconds(30)) {
