@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import WeirCore
 import WeirForwarder
@@ -57,7 +58,17 @@ public func buildDaemon(
         for upstream in config.upstreams {
             let outbox = try Outbox(db: db, name: upstream.name, commitInterval: config.commitInterval)
             outboxes[upstream.name] = outbox
-            let client = try MQTTClient(configuration: upstream.mqtt, logger: logger)
+            let connected = Gauge(label: "weir_upstream_connected", dimensions: [("upstream", upstream.name)], factory: metrics.factory)
+            connected.record(0)
+            let client = try MQTTClient(
+                configuration: upstream.mqtt, logger: logger,
+                onConnection: { change in
+                    switch change {
+                    case .connected: connected.record(1)
+                    case .disconnected, .connectFailed: connected.record(0)
+                    default: break
+                    }
+                })
             let forwarder = Forwarder(
                 name: upstream.name, outbox: outbox,
                 sender: MQTTUpstream(client: client, topic: upstream.resolvedTopic(gatewayID: config.gatewayID)),
