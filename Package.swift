@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
     ],
     targets: [
         // C libraries: thin system library targets. Only their one Swift wrapper module imports them.
@@ -53,13 +55,23 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "WeirRocksDB", dependencies: ["CRocksDB"], swiftSettings: swiftSettings),
         .target(name: "WeirZstd", dependencies: ["CZstd"], swiftSettings: swiftSettings),
-        .target(name: "WeirStore", dependencies: ["WeirCore", "WeirRocksDB", "WeirZstd"], swiftSettings: swiftSettings),
+        .target(
+            name: "WeirStore",
+            dependencies: [
+                "WeirCore", "WeirRocksDB", "WeirZstd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "WeirForwarder",
             dependencies: [
                 "WeirCore", "WeirStore", "WeirZstd", "WeirMQTT",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -111,7 +123,13 @@ let package = Package(
 
         .testTarget(name: "WeirCoreTests", dependencies: ["WeirCore"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirRulesTests", dependencies: ["WeirRules"], swiftSettings: swiftSettings),
-        .target(name: "WeirTestSupport", dependencies: ["WeirCore"], path: "Tests/WeirTestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "WeirTestSupport",
+            dependencies: [
+                "WeirCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/WeirTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "WeirMQTTTests", dependencies: ["WeirMQTT", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirRocksDBTests", dependencies: ["WeirRocksDB"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirZstdTests", dependencies: ["WeirZstd"], swiftSettings: swiftSettings),

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Starts a detached OS thread (not a Swift concurrency thread) running `body`.
 ///
 /// Used for C libraries' blocking loops (libmosquitto's network loop) so they never occupy the
@@ -22,4 +24,37 @@ public func startOSThread(name: String, _ body: @escaping @Sendable () -> Void) 
         }, context)
     precondition(rc == 0, "pthread_create failed: \(rc)")
     pthread_detach(thread)
+}
+
+/// An OS thread that its owner waits for with `join()`: once `join` returns, the thread has ended
+/// and released everything its body captured (an object whose `close()` joins its worker thread
+/// can then promise that the worker no longer holds it, or the files it has open).
+public final class JoinableOSThread: Sendable {
+    private let thread: Mutex<pthread_t?>
+
+    public init(name: String, _ body: @escaping @Sendable () -> Void) {
+        final class Context {
+            let body: @Sendable () -> Void
+            init(body: @escaping @Sendable () -> Void) { self.body = body }
+        }
+        let context = Unmanaged.passRetained(Context(body: body)).toOpaque()
+        var handle = pthread_t()
+        let rc = pthread_create(
+            &handle, nil,
+            { raw in
+                Unmanaged<Context>.fromOpaque(raw!).takeRetainedValue().body()
+                return nil
+            }, context)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        thread = Mutex(handle)
+    }
+
+    /// Waits for the thread to end. Later calls return at once.
+    public func join() {
+        guard let handle = thread.withLock({ t -> pthread_t? in
+            defer { t = nil }
+            return t
+        }) else { return }
+        pthread_join(handle, nil)
+    }
 }

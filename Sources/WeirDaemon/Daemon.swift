@@ -20,6 +20,8 @@ public struct Daemon: Sendable {
     public let admin: AdminServer?
     /// The durable outbox of each upstream.
     public let outboxes: [String: Outbox]
+    /// Batches upstreams refused and unreadable records; nil without upstreams.
+    public let deadLetters: DeadLetters?
     let group: ServiceGroup
 
     /// Runs until SIGTERM/SIGINT (when signal handling is on) or `shutdown()`.
@@ -51,29 +53,23 @@ public func buildDaemon(
 
     var outboxes: [String: Outbox] = [:]
     var forwarders: [ForwarderService] = []
+    var deadLetters: DeadLetters?
     if !config.upstreams.isEmpty {
         let storePath = config.stateDir + "/store"
         try FileManager.default.createDirectory(atPath: storePath, withIntermediateDirectories: true)
         let db = try RocksDB(path: storePath)
+        let letters = try DeadLetters(db: db)
+        deadLetters = letters
         for upstream in config.upstreams {
-            let outbox = try Outbox(db: db, name: upstream.name, commitInterval: config.commitInterval)
+            let outbox = try Outbox(
+                db: db, name: upstream.name, commitInterval: config.commitInterval, limits: upstream.queue, logger: logger,
+                metricsFactory: metrics.factory)
             outboxes[upstream.name] = outbox
-            let connected = Gauge(label: "weir_upstream_connected", dimensions: [("upstream", upstream.name)], factory: metrics.factory)
-            connected.record(0)
-            let client = try MQTTClient(
-                configuration: upstream.mqtt, logger: logger,
-                onConnection: { change in
-                    switch change {
-                    case .connected: connected.record(1)
-                    case .disconnected, .connectFailed: connected.record(0)
-                    default: break
-                    }
-                })
+            let connection = try makeUpstream(upstream, gatewayID: config.gatewayID, metrics: metrics, logger: logger)
             let forwarder = Forwarder(
-                name: upstream.name, outbox: outbox,
-                sender: MQTTUpstream(client: client, topic: upstream.resolvedTopic(gatewayID: config.gatewayID)),
-                configuration: upstream.forwarder, gatewayID: config.gatewayID, logger: logger, metricsFactory: metrics.factory)
-            forwarders.append(ForwarderService(client: client, forwarder: forwarder))
+                name: upstream.name, outbox: outbox, sender: connection, deadLetters: letters, configuration: upstream.forwarder,
+                gatewayID: config.gatewayID, logger: logger, metricsFactory: metrics.factory)
+            forwarders.append(ForwarderService(upstream: connection, forwarder: forwarder))
         }
     }
     let forwardTo: @Sendable (String, Invocation) async throws -> Void = { [outboxes] upstream, invocation in
@@ -127,7 +123,29 @@ public func buildDaemon(
     groupConfig.maximumCancellationDuration = .seconds(5)
     let group = ServiceGroup(configuration: groupConfig)
     return Daemon(
-        config: config, metrics: metrics, rules: rules, pool: pool, readiness: readiness, admin: admin, outboxes: outboxes, group: group)
+        config: config, metrics: metrics, rules: rules, pool: pool, readiness: readiness, admin: admin, outboxes: outboxes, deadLetters: deadLetters,
+        group: group)
+}
+
+/// The connection for one upstream; MQTT ones report their state in `weir_upstream_connected`.
+func makeUpstream(_ upstream: UpstreamConfig, gatewayID: String, metrics: DaemonMetrics, logger: Logger) throws -> any Upstream {
+    switch upstream.transport {
+    case .http(let http):
+        return try HTTPUpstream(configuration: http, compressed: upstream.forwarder.compression)
+    case .mqtt(let mqtt):
+        let connected = Gauge(label: "weir_upstream_connected", dimensions: [("upstream", upstream.name)], factory: metrics.factory)
+        connected.record(0)
+        let client = try MQTTClient(
+            configuration: mqtt, logger: logger,
+            onConnection: { change in
+                switch change {
+                case .connected: connected.record(1)
+                case .disconnected, .connectFailed: connected.record(0)
+                case .subscribed: break
+                }
+            })
+        return MQTTUpstream(client: client, topic: upstream.resolvedTopic(gatewayID: gatewayID))
+    }
 }
 
 /// Reads a secret file (password, token), dropping one trailing newline.

@@ -16,12 +16,16 @@ public struct OutboxRecord: Sendable, Equatable {
         self.data = data
     }
 
-    public func encoded() -> [UInt8] {
-        JSONWriter.bytes(["rule": .string(rule), "topic": .string(topic), "time": .int(time), "data": .object(data)])
-    }
+    public func encoded() -> [UInt8] { JSONWriter.bytes(json) }
+
+    /// `{rule, topic, time, data}`: the stored form, also used in dead letters.
+    public var json: JSONValue { ["rule": .string(rule), "topic": .string(topic), "time": .int(time), "data": .object(data)] }
 
     public init(decoding bytes: [UInt8]) throws {
-        let value = try JSONParser.parse(bytes)
+        try self.init(json: try JSONParser.parse(bytes))
+    }
+
+    public init(json value: JSONValue) throws {
         guard case .string(let rule)? = value["rule"], case .string(let topic)? = value["topic"],
             case .int(let time)? = value["time"], case .object(let data)? = value["data"]
         else { throw InvalidOutboxRecord() }

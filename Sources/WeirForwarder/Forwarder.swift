@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Metrics
 import WeirCore
@@ -5,9 +6,24 @@ import WeirStore
 import WeirZstd
 
 /// Where a forwarder's batches go (an MQTT or HTTP upstream). Returns once the upstream
-/// acknowledged the batch; throws to have it retried.
+/// acknowledged the batch; throws `BatchRejected` when the upstream refused it for good (it goes to
+/// dead letters), any other error to have it retried.
 public protocol BatchSender: Sendable {
     func send(_ payload: [UInt8]) async throws
+}
+
+/// An upstream connection with a lifecycle: `start` before the first send, `shutdown` fails a
+/// send in flight so the forwarder can stop (the batch stays queued).
+public protocol Upstream: BatchSender {
+    func start()
+    func shutdown() async
+}
+
+/// The upstream refused a batch in a way retrying cannot fix (an HTTP 4xx): it is dead-lettered.
+public struct BatchRejected: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(reason: String) { self.reason = reason }
+    public var description: String { "upstream rejected the batch: \(reason)" }
 }
 
 /// How a forwarder batches and encodes.
@@ -36,11 +52,14 @@ public final class Forwarder: Sendable {
     let failures: Counter
     let bytesOut: Counter
     let depth: Gauge
+    let deadLetters: DeadLetters
+    let deadLettered: Counter
 
     public init(
-        name: String, outbox: Outbox, sender: any BatchSender, configuration: ForwarderConfiguration, gatewayID: String,
-        logger: Logger, metricsFactory: any MetricsFactory
+        name: String, outbox: Outbox, sender: any BatchSender, deadLetters: DeadLetters, configuration: ForwarderConfiguration,
+        gatewayID: String, logger: Logger, metricsFactory: any MetricsFactory
     ) {
+        self.deadLetters = deadLetters
         self.name = name
         self.outbox = outbox
         self.sender = sender
@@ -52,32 +71,45 @@ public final class Forwarder: Sendable {
         failures = Counter(label: "weir_forward_failures_total", dimensions: [("upstream", name)], factory: metricsFactory)
         bytesOut = Counter(label: "weir_forwarded_bytes_total", dimensions: [("upstream", name)], factory: metricsFactory)
         depth = Gauge(label: "weir_outbox_depth", dimensions: [("upstream", name)], factory: metricsFactory)
+        deadLettered = Counter(label: "weir_dead_letters_total", dimensions: [("upstream", name)], factory: metricsFactory)
     }
 
     /// Forwards until the task is cancelled or `isStopping` turns true between batches.
     public func run(isStopping: @escaping @Sendable () -> Bool) async {
         var backoff = configuration.retryInitial
+        var attempts = 0
         while !Task.isCancelled && !isStopping() {
             depth.record(Int(outbox.depth))
             do {
-                let outbox = self.outbox
-                let limits = (configuration.maxEvents, configuration.maxBytes)
-                var batch = try await io.run { try outbox.peek(maxRecords: limits.0, maxBytes: limits.1) }
+                var batch = try await peek()
                 if batch.isEmpty {
                     try await Task.sleep(for: .milliseconds(20))
                     continue
                 }
-                if batch.count < configuration.maxEvents {
+                if batch.count < configuration.maxEvents && attempts == 0 {
                     // Let a partial batch fill for up to max_delay: fewer, larger, better-compressed uploads.
                     try await Task.sleep(for: configuration.maxDelay)
-                    batch = try await io.run { try outbox.peek(maxRecords: limits.0, maxBytes: limits.1) }
+                    batch = try await peek()
                 }
-                let payload = try encode(batch)
-                try await sender.send(payload)
                 let last = batch[batch.count - 1].sequence
-                try await io.run { try outbox.acknowledge(through: last) }
-                sent.increment(by: batch.count)
-                bytesOut.increment(by: payload.count)
+                let (records, unreadable) = decode(batch)
+                if !unreadable.isEmpty { try await deadLetter(unreadable, kind: "record", error: "unreadable outbox record", attempts: 0) }
+                if !records.isEmpty {
+                    attempts += 1
+                    let payload = try encode(records)
+                    do {
+                        try await sender.send(payload)
+                        sent.increment(by: records.count)
+                        bytesOut.increment(by: payload.count)
+                    } catch let rejected as BatchRejected {
+                        logger.error(
+                            "upstream rejected a batch; moved to dead letters",
+                            metadata: ["upstream": "\(name)", "events": "\(records.count)", "reason": "\(rejected.reason)"])
+                        try await deadLetter(records.map { $0.record.json }, kind: "upstream", error: rejected.description, attempts: attempts)
+                    }
+                }
+                try await outbox.acknowledge(through: last)
+                attempts = 0
                 backoff = configuration.retryInitial
             } catch is CancellationError {
                 return
@@ -91,15 +123,35 @@ public final class Forwarder: Sendable {
         }
     }
 
-    func encode(_ batch: [(sequence: UInt64, record: [UInt8])]) throws -> [UInt8] {
+    private func peek() async throws -> [OutboxEntry] {
+        let (outbox, maxEvents, maxBytes) = (outbox, configuration.maxEvents, configuration.maxBytes)
+        return try await io.run { try outbox.peek(maxRecords: maxEvents, maxBytes: maxBytes) }
+    }
+
+    /// The batch's rows, and the raw bytes of entries that do not decode (corruption, or a record
+    /// from a newer version): those are dead-lettered rather than blocking the queue for ever.
+    func decode(_ batch: [OutboxEntry]) -> ([(sequence: UInt64, record: OutboxRecord)], [JSONValue]) {
         var records: [(sequence: UInt64, record: OutboxRecord)] = []
+        var unreadable: [JSONValue] = []
         for entry in batch {
-            do {
-                records.append((entry.sequence, try OutboxRecord(decoding: entry.record)))
-            } catch {
-                logger.error("unreadable outbox record skipped", metadata: ["upstream": "\(name)", "sequence": "\(entry.sequence)"])
+            if entry.appendedAt >= 0, let record = try? OutboxRecord(decoding: entry.record) {
+                records.append((entry.sequence, record))
+            } else {
+                logger.error("unreadable outbox record moved to dead letters", metadata: ["upstream": "\(name)", "sequence": "\(entry.sequence)"])
+                unreadable.append(["sequence": .int(Int64(entry.sequence)), "bytes_hex": .string(entry.record.map { String(format: "%02x", $0) }.joined())])
             }
         }
+        return (records, unreadable)
+    }
+
+    private func deadLetter(_ payload: [JSONValue], kind: String, error: String, attempts: Int) async throws {
+        let letter = DeadLetter(kind: kind, target: name, failedAt: currentTimeMillis(), error: error, attempts: attempts, payload: .array(payload))
+        let deadLetters = self.deadLetters
+        _ = try await io.run { try deadLetters.add(letter) }
+        deadLettered.increment(by: payload.count)
+    }
+
+    func encode(_ records: [(sequence: UInt64, record: OutboxRecord)]) throws -> [UInt8] {
         let json = CloudEvents.batch(records, gatewayID: gatewayID)
         return configuration.compression ? try Zstd.compress(json) : json
     }

@@ -1,7 +1,8 @@
+import WeirCore
 import WeirMQTT
 
 /// Sends batches to an MQTT upstream at QoS 1; the PUBACK is the acknowledgement.
-public struct MQTTUpstream: BatchSender {
+public struct MQTTUpstream: Upstream {
     public let client: MQTTClient
     public let topic: String
 
@@ -10,9 +11,23 @@ public struct MQTTUpstream: BatchSender {
         self.topic = topic
     }
 
+    public func start() { client.start() }
+
     public func send(_ payload: [UInt8]) async throws {
         guard client.isConnected else { throw UpstreamUnavailable() }
         try await client.publish(topic: topic, payload: payload, qos: 1)
+    }
+
+    /// Disconnects on an OS thread (the call joins the network thread); a publish still waiting
+    /// for its PUBACK fails, and its batch stays in the outbox.
+    public func shutdown() async {
+        let client = self.client
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            startOSThread(name: "weir-up-stop") {
+                client.shutdown()
+                done.resume()
+            }
+        }
     }
 }
 

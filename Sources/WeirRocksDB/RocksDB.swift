@@ -35,6 +35,9 @@ public final class RocksDB: @unchecked Sendable {
         public var maxOpenFiles: Int32 = 256
         public var maxLogFileSize = 1 << 20
         public var keepLogFiles = 2
+        /// Opens without taking the database lock, for inspecting a store a running daemon owns
+        /// (`weir outbox stats`): sees the data as of the open, and refuses writes.
+        public var readOnly = false
 
         public init() {}
     }
@@ -58,13 +61,18 @@ public final class RocksDB: @unchecked Sendable {
         rocksdb_options_set_max_open_files(options, config.maxOpenFiles)
         rocksdb_options_set_max_log_file_size(options, config.maxLogFileSize)
         rocksdb_options_set_keep_log_file_num(options, config.keepLogFiles)
-        // Values are zstd-compressed by Weir before they get here.
-        rocksdb_options_set_compression(options, Int32(rocksdb_no_compression))
+        // SST blocks are zstd-compressed: a block of queued rows with the same shape compresses
+        // several times over, where compressing each small value alone would not.
+        rocksdb_options_set_compression(options, Int32(rocksdb_zstd_compression))
         let cache = rocksdb_cache_create_lru(config.blockCacheSize)!
         let tableOptions = rocksdb_block_based_options_create()!
         rocksdb_block_based_options_set_block_cache(tableOptions, cache)
         rocksdb_options_set_block_based_table_factory(options, tableOptions)
-        let opened = Result { () in try rocksdb("rocksdb_open") { rocksdb_open(options, path, $0) } }
+        let opened = Result { () in
+            try rocksdb("rocksdb_open") { error in
+                config.readOnly ? rocksdb_open_for_read_only(options, path, 0, error) : rocksdb_open(options, path, error)
+            }
+        }
         guard case .success(let handle?) = opened else {
             rocksdb_block_based_options_destroy(tableOptions)
             rocksdb_cache_destroy(cache)

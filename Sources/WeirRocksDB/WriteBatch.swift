@@ -26,17 +26,15 @@ public final class WriteBatch {
         }
     }
 
+    public func delete(_ key: [UInt8]) {
+        key.withUnsafeBufferPointer { k in
+            k.withMemoryRebound(to: CChar.self) { rocksdb_writebatch_delete(handle, $0.baseAddress, $0.count) }
+        }
+    }
+
     /// Deletes every key in `[from, to)` with one range tombstone.
     public func deleteRange(from: [UInt8], to: [UInt8]) {
-        from.withUnsafeBufferPointer { f in
-            to.withUnsafeBufferPointer { t in
-                f.withMemoryRebound(to: CChar.self) { fc in
-                    t.withMemoryRebound(to: CChar.self) { tc in
-                        rocksdb_writebatch_delete_range(handle, fc.baseAddress, fc.count, tc.baseAddress, tc.count)
-                    }
-                }
-            }
-        }
+        withCRange(from, to) { rocksdb_writebatch_delete_range(handle, $0, $1, $2, $3) }
     }
 
     public func clear() { rocksdb_writebatch_clear(handle) }

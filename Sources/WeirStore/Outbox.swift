@@ -1,60 +1,78 @@
 import Dispatch
+import Logging
+import Metrics
 import Synchronization
 import WeirCore
 import WeirRocksDB
 
 /// A durable FIFO of records for one upstream, stored in RocksDB under big-endian sequence keys.
 ///
-/// `append` returns only once the record is in the fsynced WAL. Appends are group-committed: a
-/// committer thread writes everything pending as one `WriteBatch` with one fsync, and the appends
-/// that arrive during that fsync form the next group, so durability costs one fsync per group, not
-/// per event. The committer is an OS thread, keeping the blocking write off the cooperative pool. Head and tail live in memory and
-/// are recovered from the keys on open; delivered records go with one range tombstone.
+/// `append` returns only once the record is in the fsynced WAL. Every change goes through one
+/// committer thread, which writes whatever is pending (appends, acknowledgements, drops and
+/// expiries, and the totals they change) as one `WriteBatch` with one fsync; appends arriving
+/// during that fsync form the next group. So durability costs one fsync per group, not per event,
+/// the blocking write stays off the cooperative pool, and the totals in the meta key always match
+/// the data. Head and tail live in memory and are recovered from the keys on open; delivered,
+/// dropped and expired records go with one range tombstone each.
 public final class Outbox: Sendable {
-    private struct Pending {
-        var records: [(UInt64, [UInt8], CheckedContinuation<UInt64, any Error>)] = []
-        var nextSequence: UInt64
-        /// First sequence not yet acknowledged (everything below is deleted).
+    struct State {
+        var appends: [(record: [UInt8], continuation: CheckedContinuation<UInt64, any Error>)] = []
+        var acknowledgements: [(through: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        /// First sequence still stored (everything below is deleted).
         var head: UInt64
+        /// Sequence the next committed record gets.
+        var tail: UInt64
+        var counters: OutboxCounters
         var closed = false
     }
 
     public let name: String
     public let commitInterval: Duration
-    private let db: RocksDB
-    private let prefix: [UInt8]
-    private let state: Mutex<Pending>
-    private let wake = DispatchSemaphore(value: 0)
-    private let stopped = DispatchSemaphore(value: 0)
+    public let limits: OutboxLimits
+    let db: RocksDB
+    let keys: OutboxKeys
+    let state: Mutex<State>
+    let wake = DispatchSemaphore(value: 0)
+    private let committer: Mutex<JoinableOSThread?> = Mutex(nil)
+    let logger: Logger
+    /// Wall-clock milliseconds for append times and the TTL; injectable for tests.
+    let clock: @Sendable () -> Int64
+    let metrics: OutboxMetrics
+    let deletedSinceCompaction = Atomic<UInt64>(0)
+    let compacting = Atomic<Bool>(false)
 
-    /// Opens the outbox `name` in `db`, recovering its head and tail, and starts the committer.
-    public init(db: RocksDB, name: String, commitInterval: Duration = .zero) throws {
+    /// Opens the outbox `name` in `db`, recovering its head, tail and totals, and starts the committer.
+    ///
+    /// Deletes that a crash loses (an acknowledgement is written without fsync) only mean a batch
+    /// is sent again: delivery is at-least-once.
+    public init(
+        db: RocksDB, name: String, commitInterval: Duration = .zero, limits: OutboxLimits = OutboxLimits(),
+        logger: Logger = Logger(label: "weir.outbox"), metricsFactory: (any MetricsFactory)? = nil,
+        clock: @escaping @Sendable () -> Int64 = currentTimeMillis
+    ) throws {
+        self.clock = clock
         self.db = db
         self.name = name
         self.commitInterval = commitInterval
-        let prefix = Array("outbox/\(name)/".utf8)
-        self.prefix = prefix
-        var first: UInt64?
-        try db.scan(from: prefix, upTo: prefix + [0xFF]) { key, _ in
-            first = Array(key.dropFirst(prefix.count)).bigEndianUInt64
-            return false
-        }
-        let last = try db.lastKey(from: prefix, upTo: prefix + [0xFF]).flatMap { Array($0.dropFirst(prefix.count)).bigEndianUInt64 }
-        let head = first ?? (last.map { $0 + 1 } ?? 1)
-        state = Mutex(Pending(nextSequence: (last ?? 0) + 1, head: head))
-        startOSThread(name: "weir-outbox") { [self] in commitLoop() }
+        self.limits = limits
+        self.logger = logger
+        metrics = OutboxMetrics(name: name, factory: metricsFactory ?? MetricsSystem.factory)
+        let keys = OutboxKeys(name: name)
+        self.keys = keys
+        let recovered = try Self.recover(db: db, keys: keys)
+        state = Mutex(State(head: recovered.head, tail: recovered.tail, counters: recovered.counters))
+        let thread = JoinableOSThread(name: "weir-outbox") { [self] in commitLoop() }
+        committer.withLock { $0 = thread }
     }
 
-    func key(_ sequence: UInt64) -> [UInt8] { prefix + [UInt8](bigEndian: sequence) }
-
     /// Appends `record`; returns its sequence number once it is durable.
+    /// - Throws: `OutboxFull` (cap reached with `reject_new`), `OutboxClosed`, or a RocksDB error.
     public func append(_ record: [UInt8]) async throws -> UInt64 {
         try await withCheckedThrowingContinuation { continuation in
             let (closed, first) = state.withLock { s -> (Bool, Bool) in
                 if s.closed { return (true, false) }
-                s.records.append((s.nextSequence, record, continuation))
-                s.nextSequence += 1
-                return (false, s.records.count == 1)
+                s.appends.append((record, continuation))
+                return (false, s.appends.count == 1 && s.acknowledgements.isEmpty)
             }
             if closed {
                 continuation.resume(throwing: OutboxClosed(name: name))
@@ -64,74 +82,41 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// Leader-style group commit: whatever is pending is written in one batch with one fsync, and
-    /// appends arriving during that fsync form the next group. `commitInterval` is the minimum time
-    /// between fsync starts (a cap on fsyncs per second, for flash wear); zero commits as soon as
-    /// the previous fsync ends.
-    private func commitLoop() {
-        defer { stopped.signal() }
-        let batch = WriteBatch()
-        let spacing = UInt64(commitInterval.components.seconds) * 1_000_000_000
-            + UInt64(commitInterval.components.attoseconds / 1_000_000_000)
-        var lastStart: UInt64 = 0
-        while true {
-            wake.wait()
-            while true {
-                let now = monotonicNanos()
-                if spacing > 0, now < lastStart + spacing {
-                    // Let the interval's other appends join this fsync.
-                    _ = DispatchSemaphore(value: 0).wait(timeout: .now() + .nanoseconds(Int(lastStart + spacing - now)))
-                }
-                let (records, closed) = state.withLock { s in
-                    defer { s.records.removeAll(keepingCapacity: true) }
-                    return (s.records, s.closed)
-                }
-                if records.isEmpty {
-                    if closed { return }
-                    break
-                }
-                lastStart = monotonicNanos()
-                batch.clear()
-                for (sequence, record, _) in records { batch.put(key(sequence), record) }
-                do {
-                    try db.write(batch, sync: true)
-                    for (sequence, _, continuation) in records { continuation.resume(returning: sequence) }
-                } catch {
-                    for (_, _, continuation) in records { continuation.resume(throwing: error) }
-                }
-                if closed { return }
+    /// Deletes everything up to and including `sequence` (after the upstream acknowledged it) and
+    /// counts it as sent. Records already dropped or expired are not counted twice.
+    public func acknowledge(through sequence: UInt64) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let closed = state.withLock { s -> Bool in
+                if s.closed { return true }
+                s.acknowledgements.append((sequence, continuation))
+                return false
+            }
+            if closed {
+                continuation.resume(throwing: OutboxClosed(name: name))
+            } else {
+                wake.signal()
             }
         }
     }
 
-    /// Up to `maxRecords` records (and about `maxBytes`) from the head, in order, without removing them.
-    public func peek(maxRecords: Int, maxBytes: Int = .max) throws -> [(sequence: UInt64, record: [UInt8])] {
+    /// Up to `maxRecords` records (and about `maxBytes` of records) from the head, in order,
+    /// without removing them. A stored value this version cannot read comes back with
+    /// `appendedAt == -1` and its raw bytes, for the caller to dead-letter.
+    public func peek(maxRecords: Int, maxBytes: Int = .max) throws -> [OutboxEntry] {
         let head = state.withLock { $0.head }
-        var result: [(sequence: UInt64, record: [UInt8])] = []
-        var bytes = 0
-        try db.scan(from: key(head), upTo: prefix + [0xFF]) { key, value in
-            guard result.count < maxRecords, result.isEmpty || bytes + value.count <= maxBytes else { return false }
-            result.append((Array(key.dropFirst(prefix.count)).bigEndianUInt64 ?? 0, value))
-            bytes += value.count
-            return true
-        }
-        return result
+        return try Self.read(db: db, keys: keys, from: head, maxRecords: maxRecords, maxBytes: maxBytes)
     }
 
-    /// Deletes everything up to and including `sequence` (after the upstream acknowledged it).
-    public func acknowledge(through sequence: UInt64) throws {
-        let head = state.withLock { $0.head }
-        guard sequence >= head else { return }
-        let batch = WriteBatch()
-        batch.deleteRange(from: key(head), to: key(sequence + 1))
-        try db.write(batch, sync: false)
-        state.withLock { $0.head = max($0.head, sequence + 1) }
+    /// Records appended and not yet acknowledged, dropped or expired (including ones being committed).
+    public var depth: UInt64 { state.withLock { $0.tail - $0.head + UInt64($0.appends.count) } }
+
+    /// Depth, bytes, oldest age and the lifetime totals.
+    public func stats() throws -> OutboxStats {
+        let (head, tail, counters) = state.withLock { ($0.head, $0.tail, $0.counters) }
+        return try Self.stats(db: db, keys: keys, head: head, tail: tail, counters: counters)
     }
 
-    /// Records appended and not yet acknowledged (including ones still being committed).
-    public var depth: UInt64 { state.withLock { $0.nextSequence - $0.head } }
-
-    /// Commits what is pending, then stops the committer; later appends fail. Idempotent.
+    /// Commits what is pending, then stops the committer; later calls fail. Idempotent.
     public func close() {
         let wasOpen = state.withLock { s in
             defer { s.closed = true }
@@ -139,15 +124,24 @@ public final class Outbox: Sendable {
         }
         guard wasOpen else { return }
         wake.signal()
-        stopped.wait()
+        // Joined, not just signalled: once close returns the committer holds no reference to the
+        // outbox or its database, so the store can be closed and reopened at once.
+        committer.withLock { $0 }?.join()
     }
 
     /// The committer thread keeps the outbox alive until `close()`; call it on shutdown.
     deinit { close() }
 }
 
-/// An append after `close()`.
-public struct OutboxClosed: Error, Sendable, CustomStringConvertible {
-    public var name: String
-    public var description: String { "outbox '\(name)' is closed" }
+/// Per-outbox metrics: what the limits removed, by reason.
+struct OutboxMetrics: Sendable {
+    let droppedFull: Counter
+    let expired: Counter
+    let rejected: Counter
+
+    init(name: String, factory: any MetricsFactory) {
+        droppedFull = Counter(label: "weir_outbox_dropped_total", dimensions: [("upstream", name), ("reason", "full")], factory: factory)
+        expired = Counter(label: "weir_outbox_dropped_total", dimensions: [("upstream", name), ("reason", "ttl")], factory: factory)
+        rejected = Counter(label: "weir_outbox_rejected_total", dimensions: [("upstream", name)], factory: factory)
+    }
 }

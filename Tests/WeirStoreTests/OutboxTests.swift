@@ -19,7 +19,7 @@ import WeirTestSupport
                 #expect(sequence == UInt64(i))
             }
             #expect(outbox.depth == 100)
-            try outbox.acknowledge(through: 40)
+            try await outbox.acknowledge(through: 40)
             #expect(outbox.depth == 60)
             outbox.close()
         }

@@ -1,15 +1,25 @@
+import Foundation
 import WeirCore
 import WeirForwarder
 import WeirMQTT
 import WeirRules
+import WeirStore
 
 /// One upstream under `upstreams:` in weir.yaml.
 public struct UpstreamConfig: Sendable {
+    /// How batches travel: exactly one of `mqtt:` or `http:`.
+    public enum Transport: Sendable, Equatable {
+        case mqtt(MQTTConfiguration)
+        case http(HTTPUpstreamConfiguration)
+    }
+
     public var name: String
-    public var mqtt: MQTTConfiguration
-    /// Topic template; `${gateway_id}` is replaced.
+    public var transport: Transport
+    /// Topic template for MQTT; `${gateway_id}` is replaced.
     public var topic = "weir/${gateway_id}/events"
     public var forwarder = ForwarderConfiguration()
+    /// Offline buffering limits; by default 1 GiB and 7 days, dropping the oldest when full.
+    public var queue = OutboxLimits(maxBytes: 1 << 30, ttl: .seconds(7 * 86_400), whenFull: .dropOldest)
 
     /// The topic with `${gateway_id}` filled in.
     public func resolvedTopic(gatewayID: String) -> String {
@@ -32,9 +42,48 @@ extension ConfigLoader {
 
     static func parseUpstream(_ name: String, _ node: YAMLNode, gatewayID: String) throws(Diagnostic) -> UpstreamConfig {
         let map = try node.mapping("upstream '\(name)'")
-        try map.checkKeys(["mqtt", "batch", "compression"], in: "upstream '\(name)'")
-        let mqttNode = try map.require("mqtt", in: "upstream '\(name)'")
-        let m = try mqttNode.mapping("'mqtt'")
+        try map.checkKeys(["mqtt", "http", "batch", "compression", "queue", "retry"], in: "upstream '\(name)'")
+        var upstream: UpstreamConfig
+        switch (map["mqtt"], map["http"]) {
+        case (let mqttNode?, nil):
+            upstream = UpstreamConfig(name: name, transport: .mqtt(try parseMQTTUpstream(name, mqttNode, gatewayID: gatewayID)))
+            if let n = try mqttNode.mapping("'mqtt'")["topic"] { upstream.topic = try n.string("'topic'") }
+        case (nil, let httpNode?):
+            upstream = UpstreamConfig(name: name, transport: .http(try parseHTTPUpstream(httpNode)))
+        case (.some, .some):
+            throw map["http"]!.error("upstream '\(name)' has both 'mqtt' and 'http'; choose one")
+        case (nil, nil):
+            throw node.error("upstream '\(name)' needs 'mqtt' or 'http'")
+        }
+        if let n = map["batch"] {
+            let b = try n.mapping("'batch'")
+            try b.checkKeys(["max_events", "max_bytes", "max_delay"], in: "'batch'")
+            if let v = b["max_events"] { upstream.forwarder.maxEvents = try bounded(v, "'max_events'", 1...100_000) }
+            if let v = b["max_bytes"] { upstream.forwarder.maxBytes = try byteSize(v, "'max_bytes'") }
+            if let v = b["max_delay"] { upstream.forwarder.maxDelay = try duration(v, "'max_delay'") }
+        }
+        if let n = map["compression"] {
+            switch try n.string("'compression'") {
+            case "zstd": upstream.forwarder.compression = true
+            case "none": upstream.forwarder.compression = false
+            case let other: throw n.error("unknown compression '\(other)' (expected zstd or none)")
+            }
+        }
+        if let n = map["queue"] { upstream.queue = try parseQueue(n, defaults: upstream.queue) }
+        if let n = map["retry"] {
+            let r = try n.mapping("'retry'")
+            try r.checkKeys(["backoff", "max_backoff"], in: "'retry'")
+            if let v = r["backoff"] { upstream.forwarder.retryInitial = try duration(v, "'backoff'") }
+            if let v = r["max_backoff"] { upstream.forwarder.retryMax = try duration(v, "'max_backoff'") }
+            guard upstream.forwarder.retryInitial > .zero, upstream.forwarder.retryMax >= upstream.forwarder.retryInitial else {
+                throw n.error("'retry' needs 0 < backoff <= max_backoff")
+            }
+        }
+        return upstream
+    }
+
+    static func parseMQTTUpstream(_ name: String, _ node: YAMLNode, gatewayID: String) throws(Diagnostic) -> MQTTConfiguration {
+        let m = try node.mapping("'mqtt'")
         try m.checkKeys(["host", "port", "client_id", "username", "password_file", "topic", "tls", "keepalive"], in: "'mqtt' of upstream '\(name)'")
         var mqtt = MQTTConfiguration(clientID: "weir-\(gatewayID)-\(name)", cleanSession: false)
         mqtt.host = try m.require("host", in: "'mqtt'").string("'host'")
@@ -51,22 +100,46 @@ extension ConfigLoader {
         }
         if let n = m["keepalive"] { mqtt.keepAliveSeconds = Int(try duration(n, "'keepalive'").milliseconds / 1000) }
         if let n = m["tls"] { mqtt.tls = try parseTLS(n) }
-        var upstream = UpstreamConfig(name: name, mqtt: mqtt)
-        if let n = m["topic"] { upstream.topic = try n.string("'topic'") }
-        if let n = map["batch"] {
-            let b = try n.mapping("'batch'")
-            try b.checkKeys(["max_events", "max_bytes", "max_delay"], in: "'batch'")
-            if let v = b["max_events"] { upstream.forwarder.maxEvents = try bounded(v, "'max_events'", 1...100_000) }
-            if let v = b["max_bytes"] { upstream.forwarder.maxBytes = try byteSize(v, "'max_bytes'") }
-            if let v = b["max_delay"] { upstream.forwarder.maxDelay = try duration(v, "'max_delay'") }
+        return mqtt
+    }
+
+    static func parseHTTPUpstream(_ node: YAMLNode) throws(Diagnostic) -> HTTPUpstreamConfiguration {
+        let h = try node.mapping("'http'")
+        try h.checkKeys(["url", "token_file", "timeout", "headers", "ca_file"], in: "'http'")
+        let urlNode = try h.require("url", in: "'http'")
+        let url = try urlNode.string("'url'")
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw urlNode.error("'url' must start with http:// or https://")
         }
-        if let n = map["compression"] {
-            switch try n.string("'compression'") {
-            case "zstd": upstream.forwarder.compression = true
-            case "none": upstream.forwarder.compression = false
-            case let other: throw n.error("unknown compression '\(other)' (expected zstd or none)")
+        var http = HTTPUpstreamConfiguration(url: url)
+        if let n = h["token_file"] {
+            let path = try n.string("'token_file'")
+            guard FileManager.default.isReadableFile(atPath: path) else { throw n.error("cannot read token file '\(path)'") }
+            http.tokenFile = path
+        }
+        if let n = h["timeout"] { http.timeout = try duration(n, "'timeout'") }
+        if let n = h["ca_file"] { http.caFile = try n.string("'ca_file'") }
+        if let n = h["headers"] {
+            for entry in try n.mapping("'headers'").entries { http.headers[entry.key] = try entry.value.string("header '\(entry.key)'") }
+        }
+        return http
+    }
+
+    static func parseQueue(_ node: YAMLNode, defaults: OutboxLimits) throws(Diagnostic) -> OutboxLimits {
+        let q = try node.mapping("'queue'")
+        try q.checkKeys(["max_bytes", "ttl", "when_full"], in: "'queue'")
+        var limits = defaults
+        if let n = q["max_bytes"] {
+            limits.maxBytes = try n.string("'max_bytes'") == "none" ? nil : UInt64(try byteSize(n, "'max_bytes'"))
+        }
+        if let n = q["ttl"] { limits.ttl = try n.string("'ttl'") == "none" ? nil : try duration(n, "'ttl'") }
+        if let n = q["when_full"] {
+            let text = try n.string("'when_full'")
+            guard let policy = OutboxLimits.WhenFull(rawValue: text) else {
+                throw n.error("unknown when_full '\(text)' (expected drop_oldest or reject_new)")
             }
+            limits.whenFull = policy
         }
-        return upstream
+        return limits
     }
 }

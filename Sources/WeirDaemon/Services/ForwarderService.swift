@@ -7,18 +7,17 @@ import WeirStore
 /// Runs one upstream's connection and forwarder. On shutdown the batch in flight, if any, stays in
 /// the outbox (it was not acknowledged) and is sent again on the next start.
 struct ForwarderService: Service {
-    let client: MQTTClient
+    let upstream: any Upstream
     let forwarder: Forwarder
 
     func run() async throws {
-        client.start()
-        let client = self.client
+        upstream.start()
         await withDiscardingTaskGroup { group in
             group.addTask { await forwarder.run(isStopping: { false }) }
             try? await gracefulShutdown()
             group.cancelAll()
-            // Fails a publish still waiting for its PUBACK, so the forwarder can return.
-            startOSThread(name: "weir-up-stop") { client.shutdown() }
+            // Fails a send still waiting for its acknowledgement, so the forwarder can return.
+            await upstream.shutdown()
         }
     }
 }

@@ -1,0 +1,91 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOSSL
+
+/// How to reach an HTTP upstream.
+public struct HTTPUpstreamConfiguration: Sendable, Equatable {
+    public var url: String
+    /// File holding a bearer token, read again for every batch so a rotated token is picked up.
+    public var tokenFile: String?
+    public var timeout: Duration = .seconds(30)
+    /// Extra request headers (for example an API key header some ingest endpoints want).
+    public var headers: [String: String] = [:]
+    /// CA bundle to trust instead of the system roots (a private ingest endpoint).
+    public var caFile: String?
+
+    public init(url: String, tokenFile: String? = nil) {
+        self.url = url
+        self.tokenFile = tokenFile
+    }
+}
+
+/// POSTs each batch as `application/cloudevents-batch+json` (one zstd frame with
+/// `Content-Encoding: zstd` when compression is on). 2xx acknowledges; 408, 429, 5xx and network
+/// errors are retried; any other 4xx means the request itself is wrong, so the batch is rejected
+/// (dead-lettered) instead of blocking the queue for ever.
+public final class HTTPUpstream: Upstream {
+    public let configuration: HTTPUpstreamConfiguration
+    let compressed: Bool
+    let client: HTTPClient
+
+    public init(configuration: HTTPUpstreamConfiguration, compressed: Bool) throws {
+        self.configuration = configuration
+        self.compressed = compressed
+        var clientConfiguration = HTTPClient.Configuration()
+        if let caFile = configuration.caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            clientConfiguration.tlsConfiguration = tls
+        }
+        clientConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(Int64(configuration.timeout.components.seconds)))
+        clientConfiguration.decompression = .disabled
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+    }
+
+    public func start() {}
+
+    public func send(_ payload: [UInt8]) async throws {
+        var request = HTTPClientRequest(url: configuration.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/cloudevents-batch+json")
+        if compressed { request.headers.add(name: "Content-Encoding", value: "zstd") }
+        request.headers.add(name: "User-Agent", value: "weir")
+        for (name, value) in configuration.headers.sorted(by: { $0.key < $1.key }) { request.headers.add(name: name, value: value) }
+        if let tokenFile = configuration.tokenFile {
+            request.headers.add(name: "Authorization", value: "Bearer \(try readToken(tokenFile))")
+        }
+        request.body = .bytes(ByteBuffer(bytes: payload))
+        let response = try await client.execute(request, timeout: .seconds(Int64(configuration.timeout.components.seconds)))
+        // A short excerpt of the body explains a refusal in the log and the dead letter.
+        let body = try await response.body.collect(upTo: 1 << 20)
+        let excerpt = String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
+        let status = response.status.code
+        switch status {
+        case 200..<300:
+            return
+        case 408, 429, 500...:
+            throw HTTPUpstreamError(status: Int(status), body: excerpt)
+        case 400..<500:
+            throw BatchRejected(reason: "HTTP \(status) \(excerpt)")
+        default:
+            throw HTTPUpstreamError(status: Int(status), body: excerpt)
+        }
+    }
+
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    private func readToken(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw HTTPUpstreamError(status: 0, body: "cannot read token file \(path)") }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// An HTTP answer to retry (5xx, 408, 429, other non-2xx) or a local problem before sending.
+public struct HTTPUpstreamError: Error, Sendable, CustomStringConvertible {
+    public var status: Int
+    public var body: String
+    public var description: String { status == 0 ? body : "HTTP \(status) \(body)" }
+}

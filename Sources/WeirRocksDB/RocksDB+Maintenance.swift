@@ -1,0 +1,45 @@
+import CRocksDB
+
+extension RocksDB {
+    /// Approximate bytes the keys in `[from, to)` take in SST files on disk (after compression);
+    /// what is still only in the memtable and WAL is not counted.
+    public func approximateSize(from: [UInt8], to: [UInt8]) throws -> UInt64 {
+        var size: UInt64 = 0
+        try withCRange(from, to) { start, startLength, limit, limitLength in
+            var starts: [UnsafePointer<CChar>?] = [start]
+            var startLengths = [startLength]
+            var limits: [UnsafePointer<CChar>?] = [limit]
+            var limitLengths = [limitLength]
+            try rocksdb("rocksdb_approximate_sizes") {
+                rocksdb_approximate_sizes(handle, 1, &starts, &startLengths, &limits, &limitLengths, &size, $0)
+            }
+        }
+        return size
+    }
+
+    /// Compacts the keys in `[from, to)`: drops what range tombstones cover, so scans and disk
+    /// space stop paying for delivered records. Blocks for as long as the compaction runs.
+    public func compactRange(from: [UInt8], to: [UInt8]) {
+        withCRange(from, to) { rocksdb_compact_range(handle, $0, $1, $2, $3) }
+    }
+
+    /// A RocksDB property such as `rocksdb.total-sst-files-size`, or nil when unknown.
+    public func property(_ name: String) -> String? {
+        guard let value = rocksdb_property_value(handle, name) else { return nil }
+        defer { rocksdb_free(value) }
+        return String(cString: value)
+    }
+}
+
+/// Lends two keys to a C call as `(start, startLength, limit, limitLength)`.
+func withCRange<R>(
+    _ from: [UInt8], _ to: [UInt8], _ body: (UnsafePointer<CChar>?, Int, UnsafePointer<CChar>?, Int) throws -> R
+) rethrows -> R {
+    try from.withUnsafeBufferPointer { f in
+        try to.withUnsafeBufferPointer { t in
+            try f.withMemoryRebound(to: CChar.self) { fc in
+                try t.withMemoryRebound(to: CChar.self) { tc in try body(fc.baseAddress, fc.count, tc.baseAddress, tc.count) }
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+import Dispatch
+import Logging
+import WeirCore
+import WeirRocksDB
+
+/// The committer: the only writer of an outbox's keys, head, tail and totals.
+extension Outbox {
+    /// Everything one commit takes from the shared state.
+    struct Group {
+        var appends: [(record: [UInt8], continuation: CheckedContinuation<UInt64, any Error>)]
+        var acknowledgements: [(through: UInt64, continuation: CheckedContinuation<Void, any Error>)]
+        var head: UInt64
+        var tail: UInt64
+        var counters: OutboxCounters
+        var closed: Bool
+    }
+
+    /// Leader-style group commit: whatever is pending is written in one batch with one fsync, and
+    /// appends arriving during that fsync form the next group. `commitInterval` is the minimum time
+    /// between fsync starts (a cap on fsyncs per second, for flash wear); zero commits as soon as
+    /// the previous fsync ends. With a TTL the loop also wakes every second to expire old records.
+    func commitLoop() {
+        let batch = WriteBatch()
+        let spacing = UInt64(max(0, commitInterval.milliseconds)) * 1_000_000
+        var lastStart: UInt64 = 0
+        var lastExpiry: UInt64 = 0
+        var report = LimitReport()
+        while true {
+            if limits.ttl != nil {
+                _ = wake.wait(timeout: .now() + .seconds(1))
+            } else {
+                wake.wait()
+            }
+            while true {
+                let now = monotonicNanos()
+                if spacing > 0, now < lastStart + spacing {
+                    // Let the interval's other appends join this fsync.
+                    _ = DispatchSemaphore(value: 0).wait(timeout: .now() + .nanoseconds(Int(lastStart + spacing - now)))
+                }
+                let group = state.withLock { s in
+                    defer {
+                        s.appends.removeAll(keepingCapacity: true)
+                        s.acknowledgements.removeAll(keepingCapacity: true)
+                    }
+                    return Group(
+                        appends: s.appends, acknowledgements: s.acknowledgements, head: s.head, tail: s.tail, counters: s.counters,
+                        closed: s.closed)
+                }
+                let expire = limits.ttl != nil && monotonicNanos() >= lastExpiry + 1_000_000_000
+                if group.appends.isEmpty && group.acknowledgements.isEmpty && !expire {
+                    if group.closed { return }
+                    break
+                }
+                if expire { lastExpiry = monotonicNanos() }
+                if !group.appends.isEmpty { lastStart = monotonicNanos() }
+                commit(group, expire: expire, batch: batch, report: &report)
+                if group.closed { return }
+            }
+        }
+    }
+
+    private func commit(_ group: Group, expire: Bool, batch: WriteBatch, report: inout LimitReport) {
+        var head = group.head
+        var tail = group.tail
+        var counters = group.counters
+        var accepted = group.appends[...]
+        var rejected: [CheckedContinuation<UInt64, any Error>] = []
+        var removed = (sent: UInt64(0), dropped: UInt64(0), expired: UInt64(0))
+        batch.clear()
+        do {
+            if let through = group.acknowledgements.map(\.through).max(), through >= head, head < tail {
+                let last = min(through, tail - 1)
+                let freed = try measureFromHead(head, tail, limit: last - head + 1) { _, _ in true }
+                batch.deleteRange(from: keys.key(head), to: keys.key(head + freed.count))
+                head += freed.count
+                counters.bytes -= min(freed.bytes, counters.bytes)
+                removed.sent = freed.count
+            }
+            if expire, let ttl = limits.ttl, head < tail {
+                let cutoff = clock() - ttl.milliseconds
+                // Bounded per pass so a huge expiry cannot hold appends up for long.
+                let old = try measureFromHead(head, tail, limit: 100_000) { appendedAt, _ in (appendedAt ?? .max) < cutoff }
+                batch.deleteRange(from: keys.key(head), to: keys.key(head + old.count))
+                head += old.count
+                counters.bytes -= min(old.bytes, counters.bytes)
+                removed.expired = old.count
+            }
+            let sizes = accepted.map { UInt64($0.record.count + OutboxValue.headerSize) }
+            var incoming = sizes.reduce(0, +)
+            if let maxBytes = limits.maxBytes, counters.bytes + incoming > maxBytes {
+                if limits.whenFull == .dropOldest, head < tail {
+                    let need = counters.bytes + incoming - maxBytes
+                    let oldest = try measureFromHead(head, tail, limit: .max) { _, soFar in soFar < need }
+                    batch.deleteRange(from: keys.key(head), to: keys.key(head + oldest.count))
+                    head += oldest.count
+                    counters.bytes -= min(oldest.bytes, counters.bytes)
+                    removed.dropped = oldest.count
+                }
+                // What still does not fit (everything new under reject_new; a record larger than
+                // the whole cap under drop_oldest) is refused, newest first.
+                var index = sizes.count
+                while !accepted.isEmpty, counters.bytes + incoming > maxBytes {
+                    index -= 1
+                    incoming -= sizes[index]
+                    rejected.append(accepted.removeLast().continuation)
+                }
+            }
+            let appendedAt = clock()
+            var sequences: [UInt64] = []
+            sequences.reserveCapacity(accepted.count)
+            for append in accepted {
+                let value = OutboxValue.encode(append.record, appendedAt: appendedAt)
+                batch.put(keys.key(tail), value)
+                counters.bytes += UInt64(value.count)
+                sequences.append(tail)
+                tail += 1
+            }
+            counters.sent += removed.sent
+            counters.dropped += removed.dropped
+            counters.expired += removed.expired
+            counters.rejected += UInt64(rejected.count)
+            batch.put(keys.meta, counters.encoded)
+            try db.write(batch, sync: !accepted.isEmpty)
+            state.withLock { s in
+                s.head = head
+                s.tail = tail
+                s.counters = counters
+            }
+            for (append, sequence) in zip(accepted, sequences) { append.continuation.resume(returning: sequence) }
+            for continuation in rejected { continuation.resume(throwing: OutboxFull(name: name)) }
+            for acknowledgement in group.acknowledgements { acknowledgement.continuation.resume() }
+        } catch {
+            for append in group.appends { append.continuation.resume(throwing: error) }
+            for acknowledgement in group.acknowledgements { acknowledgement.continuation.resume(throwing: error) }
+            return
+        }
+        metrics.droppedFull.increment(by: Int(removed.dropped))
+        metrics.expired.increment(by: Int(removed.expired))
+        metrics.rejected.increment(by: rejected.count)
+        report.add(dropped: removed.dropped, expired: removed.expired, rejected: UInt64(rejected.count))
+        report.logIfDue(outbox: name, limits: limits, logger: logger)
+        compactIfWorthIt(deleted: removed.sent + removed.dropped + removed.expired, head: head)
+    }
+
+    /// Counts the contiguous records from `head` (before `tail`, at most `limit`) for which
+    /// `include(appendedAt, bytesSoFar)` holds, and their stored bytes.
+    private func measureFromHead(
+        _ head: UInt64, _ tail: UInt64, limit: UInt64, include: (Int64?, UInt64) -> Bool
+    ) throws -> (count: UInt64, bytes: UInt64) {
+        var count: UInt64 = 0
+        var bytes: UInt64 = 0
+        try db.scan(from: keys.key(head), upTo: keys.key(tail)) { _, value in
+            guard count < limit, include(OutboxValue.decode(value)?.appendedAt, bytes) else { return false }
+            count += 1
+            bytes += UInt64(value.count)
+            return true
+        }
+        return (count, bytes)
+    }
+
+    /// After many deletions, compacts the deleted key range in the background so range tombstones
+    /// and dead records stop costing disk space and seek time.
+    private func compactIfWorthIt(deleted: UInt64, head: UInt64) {
+        let total = deletedSinceCompaction.add(deleted, ordering: .relaxed).newValue
+        guard total >= 200_000, !compacting.exchange(true, ordering: .acquiring) else { return }
+        deletedSinceCompaction.store(0, ordering: .relaxed)
+        let (db, from, to) = (db, keys.prefix, keys.key(head))
+        DispatchQueue.global(qos: .utility).async { [self] in
+            db.compactRange(from: from, to: to)
+            compacting.store(false, ordering: .releasing)
+        }
+    }
+}
+
+/// Drops, expiries and rejections are logged, but at most every 10 s with the totals since the
+/// last line, so a full outbox cannot flood the journal.
+struct LimitReport {
+    var dropped: UInt64 = 0
+    var expired: UInt64 = 0
+    var rejected: UInt64 = 0
+    var lastLog: UInt64 = 0
+
+    mutating func add(dropped: UInt64, expired: UInt64, rejected: UInt64) {
+        self.dropped += dropped
+        self.expired += expired
+        self.rejected += rejected
+    }
+
+    mutating func logIfDue(outbox: String, limits: OutboxLimits, logger: Logger) {
+        guard dropped + expired + rejected > 0 else { return }
+        let now = monotonicNanos()
+        guard lastLog == 0 || now >= lastLog + 10_000_000_000 else { return }
+        lastLog = now
+        if dropped > 0 {
+            logger.warning("outbox full: dropped oldest records", metadata: ["upstream": "\(outbox)", "records": "\(dropped)", "max_bytes": "\(limits.maxBytes ?? 0)"])
+        }
+        if rejected > 0 {
+            logger.warning("outbox full: rejected new records", metadata: ["upstream": "\(outbox)", "records": "\(rejected)", "max_bytes": "\(limits.maxBytes ?? 0)"])
+        }
+        if expired > 0 {
+            logger.warning("outbox records expired undelivered", metadata: ["upstream": "\(outbox)", "records": "\(expired)", "ttl": "\(limits.ttl.map { "\($0)" } ?? "")"])
+        }
+        (dropped, expired, rejected) = (0, 0, 0)
+    }
+}

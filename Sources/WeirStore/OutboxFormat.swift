@@ -1,0 +1,131 @@
+import WeirRocksDB
+
+/// Size cap, age cap and what to do when the cap is reached, for one outbox.
+public struct OutboxLimits: Sendable, Equatable {
+    public enum WhenFull: String, Sendable, CaseIterable {
+        /// Delete the oldest queued records to make room: recent data wins.
+        case dropOldest = "drop_oldest"
+        /// Refuse the new records (the `forward` action fails): old data wins.
+        case rejectNew = "reject_new"
+    }
+
+    /// Cap on the queued records' stored bytes (header + row, before RocksDB's compression); nil: none.
+    public var maxBytes: UInt64?
+    /// Records older than this (since they were appended) are deleted undelivered; nil: never.
+    public var ttl: Duration?
+    public var whenFull: WhenFull
+
+    public init(maxBytes: UInt64? = nil, ttl: Duration? = nil, whenFull: WhenFull = .dropOldest) {
+        self.maxBytes = maxBytes
+        self.ttl = ttl
+        self.whenFull = whenFull
+    }
+}
+
+/// One queued record.
+public struct OutboxEntry: Sendable, Equatable {
+    public var sequence: UInt64
+    /// Wall-clock milliseconds since the epoch when the record was committed.
+    public var appendedAt: Int64
+    public var record: [UInt8]
+
+    public init(sequence: UInt64, appendedAt: Int64, record: [UInt8]) {
+        self.sequence = sequence
+        self.appendedAt = appendedAt
+        self.record = record
+    }
+}
+
+/// What `weir outbox stats` shows for one upstream.
+public struct OutboxStats: Sendable, Equatable {
+    /// Records queued (appended, not yet acknowledged, dropped or expired).
+    public var depth: UInt64
+    /// Stored bytes of the queued records: what `max_bytes` caps.
+    public var bytes: UInt64
+    /// Approximate bytes the outbox's key range takes in SST files (compressed); excludes the WAL.
+    public var diskBytes: UInt64
+    /// Append time of the oldest queued record, if any.
+    public var oldestAppendedAt: Int64?
+    /// Sequence the next record will get.
+    public var nextSequence: UInt64
+    public var sent: UInt64
+    public var dropped: UInt64
+    public var expired: UInt64
+    public var rejected: UInt64
+}
+
+/// Totals kept in the outbox's meta key, written in the same batch as the change they count, so
+/// they survive restarts and stay consistent with the data after a crash.
+struct OutboxCounters: Equatable {
+    var bytes: UInt64 = 0
+    var sent: UInt64 = 0
+    var dropped: UInt64 = 0
+    var expired: UInt64 = 0
+    var rejected: UInt64 = 0
+
+    var encoded: [UInt8] {
+        [UInt8](bigEndian: bytes) + [UInt8](bigEndian: sent) + [UInt8](bigEndian: dropped) + [UInt8](bigEndian: expired)
+            + [UInt8](bigEndian: rejected)
+    }
+
+    init() {}
+
+    init?(decoding bytes: [UInt8]) {
+        guard bytes.count == 40 else { return nil }
+        func field(_ i: Int) -> UInt64 { Array(bytes[(i * 8)..<(i * 8 + 8)]).bigEndianUInt64 ?? 0 }
+        self.bytes = field(0)
+        sent = field(1)
+        dropped = field(2)
+        expired = field(3)
+        rejected = field(4)
+    }
+}
+
+/// Stored value layout: a format byte, the append time (big-endian ms), then the record.
+enum OutboxValue {
+    static let version: UInt8 = 1
+    static let headerSize = 9
+
+    static func encode(_ record: [UInt8], appendedAt: Int64) -> [UInt8] {
+        var value = [version]
+        value.reserveCapacity(headerSize + record.count)
+        value += [UInt8](bigEndian: UInt64(bitPattern: appendedAt))
+        value += record
+        return value
+    }
+
+    /// The append time and record, or nil for a value this version cannot read (corrupted or
+    /// written by a newer Weir).
+    static func decode(_ value: [UInt8]) -> (appendedAt: Int64, record: [UInt8])? {
+        guard value.count >= headerSize, value[0] == version, let time = Array(value[1..<9]).bigEndianUInt64 else { return nil }
+        return (Int64(bitPattern: time), Array(value[headerSize...]))
+    }
+}
+
+/// Key layout of one outbox: `outbox/<name>/<sequence, 8 bytes big-endian>` and its totals under
+/// `meta/outbox/<name>`.
+struct OutboxKeys: Sendable {
+    let prefix: [UInt8]
+    let meta: [UInt8]
+
+    init(name: String) {
+        prefix = Array("outbox/\(name)/".utf8)
+        meta = Array("meta/outbox/\(name)".utf8)
+    }
+
+    func key(_ sequence: UInt64) -> [UInt8] { prefix + [UInt8](bigEndian: sequence) }
+    var end: [UInt8] { prefix + [0xFF] }
+    func sequence(of key: [UInt8]) -> UInt64 { Array(key.dropFirst(prefix.count)).bigEndianUInt64 ?? 0 }
+}
+
+/// An append refused because the outbox is at `max_bytes` with `when_full: reject_new`.
+public struct OutboxFull: Error, Sendable, CustomStringConvertible {
+    public var name: String
+    public var description: String { "outbox '\(name)' is full (max_bytes reached, when_full: reject_new)" }
+}
+
+/// An append after `close()`.
+public struct OutboxClosed: Error, Sendable, CustomStringConvertible {
+    public var name: String
+    public var description: String { "outbox '\(name)' is closed" }
+}

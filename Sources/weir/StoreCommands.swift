@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import WeirDaemon
+
+/// Opens the store read-only, turning any failure into an operator-facing message.
+func inspector(_ options: ConfigOption) throws -> StoreInspector {
+    let config = try options.load()
+    do {
+        return try StoreInspector(config: config)
+    } catch {
+        throw CLIFailure(message: "\(error)")
+    }
+}
+
+struct OutboxCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outbox", abstract: "Inspect the upstream outboxes (works while the daemon runs).",
+        subcommands: [Stats.self, Peek.self])
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per upstream: depth, bytes queued, bytes on disk, oldest age, sent, dropped, expired, rejected.")
+        @OptionGroup var options: ConfigOption
+        @Flag(help: "One JSON object per upstream instead of a table.") var json = false
+
+        func run() throws {
+            let store = try inspector(options)
+            if json {
+                for line in try store.outboxStatsJSON() { print(line) }
+            } else {
+                print(try store.outboxStatsTable())
+            }
+        }
+    }
+
+    struct Peek: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the next queued events of an upstream as CloudEvents, one per line.")
+        @OptionGroup var options: ConfigOption
+        @Option(help: "Upstream name (default: the only or first one configured).") var upstream: String?
+        @Option(name: .shortAndLong, help: "How many events.") var limit = 10
+
+        func run() throws {
+            let store = try inspector(options)
+            guard let name = upstream ?? store.config.upstreams.first?.name else {
+                throw CLIFailure(message: "no upstreams configured in \(store.config.path)")
+            }
+            do {
+                for line in try store.peek(upstream: name, limit: limit) { print(line) }
+            } catch {
+                throw CLIFailure(message: "\(error)")
+            }
+        }
+    }
+}
+
+struct DeadLetterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dlq", abstract: "Inspect dead letters: batches an upstream refused, unreadable records.",
+        subcommands: [List.self, Show.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One line per dead letter.")
+        @OptionGroup var options: ConfigOption
+        @Option(name: .shortAndLong, help: "At most this many.") var limit = 100
+
+        func run() throws { print(try inspector(options).deadLetterTable(limit: limit)) }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print one dead letter as JSON, with its payload.")
+        @OptionGroup var options: ConfigOption
+        @Argument(help: "The id from 'weir dlq list'.") var id: UInt64
+
+        func run() throws {
+            guard let letter = try inspector(options).deadLetter(id) else { throw CLIFailure(message: "no dead letter \(id)") }
+            print(letter.json)
+        }
+    }
+}
