@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(name: "WeirDaemonTests", dependencies: ["WeirDaemon", "WeirRules", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore", "WeirZstd", "WeirTestSupport"],
+            dependencies: ["WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore", "WeirZstd", "WeirRocksDB", "WeirTestSupport"],
             swiftSettings: swiftSettings),
     ]
 )

@@ -99,6 +99,12 @@ extension JSONValue {
         }
     }
 
+    /// The value of an integer, or nil.
+    public var intValue: Int? {
+        if case .int(let i) = self { return Int(exactly: i) }
+        return nil
+    }
+
     public var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil

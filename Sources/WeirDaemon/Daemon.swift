@@ -54,10 +54,12 @@ public func buildDaemon(
     var outboxes: [String: Outbox] = [:]
     var forwarders: [ForwarderService] = []
     var deadLetters: DeadLetters?
+    var store: RocksDB?
     if !config.upstreams.isEmpty {
         let storePath = config.stateDir + "/store"
         try FileManager.default.createDirectory(atPath: storePath, withIntermediateDirectories: true)
         let db = try RocksDB(path: storePath)
+        store = db
         let letters = try DeadLetters(db: db)
         deadLetters = letters
         for upstream in config.upstreams {
@@ -107,7 +109,7 @@ public func buildDaemon(
     // outboxes), publisher, forwarders, store (final commit), admin.
     var services: [any Service] = []
     if let admin { services.append(admin) }
-    if !outboxes.isEmpty { services.append(StoreService(outboxes: outboxes)) }
+    if let store { services.append(StoreService(db: store, outboxes: outboxes)) }
     services += forwarders as [any Service]
     services.append(PublisherService(client: publisherClient))
     services.append(PoolService(pool: pool))

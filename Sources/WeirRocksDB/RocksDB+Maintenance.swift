@@ -4,6 +4,9 @@ extension RocksDB {
     /// Approximate bytes the keys in `[from, to)` take in SST files on disk (after compression);
     /// what is still only in the memtable and WAL is not counted.
     public func approximateSize(from: [UInt8], to: [UInt8]) throws -> UInt64 {
+        let lease = try lease()
+        defer { lease.end() }
+        let handle = lease.handle
         var size: UInt64 = 0
         try withCRange(from, to) { start, startLength, limit, limitLength in
             var starts: [UnsafePointer<CChar>?] = [start]
@@ -19,12 +22,18 @@ extension RocksDB {
 
     /// Compacts the keys in `[from, to)`: drops what range tombstones cover, so scans and disk
     /// space stop paying for delivered records. Blocks for as long as the compaction runs.
-    public func compactRange(from: [UInt8], to: [UInt8]) {
+    public func compactRange(from: [UInt8], to: [UInt8]) throws {
+        let lease = try lease()
+        defer { lease.end() }
+        let handle = lease.handle
         withCRange(from, to) { rocksdb_compact_range(handle, $0, $1, $2, $3) }
     }
 
     /// A RocksDB property such as `rocksdb.total-sst-files-size`, or nil when unknown.
-    public func property(_ name: String) -> String? {
+    public func property(_ name: String) throws -> String? {
+        let lease = try lease()
+        defer { lease.end() }
+        let handle = lease.handle
         guard let value = rocksdb_property_value(handle, name) else { return nil }
         defer { rocksdb_free(value) }
         return String(cString: value)

@@ -1,4 +1,5 @@
 import CRocksDB
+import Glibc
 
 /// A RocksDB call that failed, naming the call and RocksDB's message.
 public struct RocksDBError: Error, Sendable, CustomStringConvertible {
@@ -42,7 +43,10 @@ public final class RocksDB: @unchecked Sendable {
         public init() {}
     }
 
-    let handle: OpaquePointer
+    private let rawHandle: OpaquePointer
+    /// Read-locked by every call, write-locked by `close()`: a call never runs on a closed handle.
+    private let lifecycle: UnsafeMutablePointer<pthread_rwlock_t>
+    private nonisolated(unsafe) var isClosed = false
     private let options: OpaquePointer
     private let cache: OpaquePointer
     private let tableOptions: OpaquePointer
@@ -80,7 +84,9 @@ public final class RocksDB: @unchecked Sendable {
             if case .failure(let error) = opened { throw error }
             throw RocksDBError(operation: "rocksdb_open", message: "no handle returned")
         }
-        self.handle = handle
+        self.rawHandle = handle
+        lifecycle = .allocate(capacity: 1)
+        pthread_rwlock_init(lifecycle, nil)
         self.options = options
         self.cache = cache
         self.tableOptions = tableOptions
@@ -91,8 +97,37 @@ public final class RocksDB: @unchecked Sendable {
         rocksdb_writeoptions_set_sync(syncWriteOptions, 1)
     }
 
+    /// A read lock on the open handle for the length of one call.
+    struct Lease {
+        let handle: OpaquePointer
+        let lock: UnsafeMutablePointer<pthread_rwlock_t>
+        func end() { pthread_rwlock_unlock(lock) }
+    }
+
+    func lease() throws(RocksDBError) -> Lease {
+        pthread_rwlock_rdlock(lifecycle)
+        guard !isClosed else {
+            pthread_rwlock_unlock(lifecycle)
+            throw RocksDBError(operation: "RocksDB call", message: "database at \(path) is closed")
+        }
+        return Lease(handle: rawHandle, lock: lifecycle)
+    }
+
+    /// Closes the database (flushing nothing: the WAL already holds every write) once the calls in
+    /// progress finish; later calls throw. Releases the directory's lock so it can be reopened at
+    /// once, whoever still holds a reference. Idempotent.
+    public func close() {
+        pthread_rwlock_wrlock(lifecycle)
+        defer { pthread_rwlock_unlock(lifecycle) }
+        guard !isClosed else { return }
+        isClosed = true
+        rocksdb_close(rawHandle)
+    }
+
     deinit {
-        rocksdb_close(handle)
+        close()
+        pthread_rwlock_destroy(lifecycle)
+        lifecycle.deallocate()
         rocksdb_readoptions_destroy(readOptions)
         rocksdb_writeoptions_destroy(writeOptions)
         rocksdb_writeoptions_destroy(syncWriteOptions)
@@ -102,6 +137,9 @@ public final class RocksDB: @unchecked Sendable {
     }
 
     public func put(_ key: [UInt8], _ value: [UInt8], sync: Bool = false) throws {
+        let lease = try lease()
+        defer { lease.end() }
+        let handle = lease.handle
         let options = sync ? syncWriteOptions : writeOptions
         try key.withUnsafeBufferPointer { k in
             try value.withUnsafeBufferPointer { v in
@@ -117,6 +155,9 @@ public final class RocksDB: @unchecked Sendable {
     }
 
     public func get(_ key: [UInt8]) throws -> [UInt8]? {
+        let lease = try lease()
+        defer { lease.end() }
+        let handle = lease.handle
         var length = 0
         let value = try key.withUnsafeBufferPointer { k in
             try rocksdb("rocksdb_get") { error in
@@ -129,6 +170,9 @@ public final class RocksDB: @unchecked Sendable {
     }
 
     public func delete(_ key: [UInt8], sync: Bool = false) throws {
+        let lease = try lease()
+        defer { lease.end() }
+        let handle = lease.handle
         let options = sync ? syncWriteOptions : writeOptions
         try key.withUnsafeBufferPointer { k in
             try rocksdb("rocksdb_delete") { error in
@@ -141,6 +185,9 @@ public final class RocksDB: @unchecked Sendable {
     /// the read options so RocksDB stops at it instead of scanning tombstones beyond. Return `false`
     /// from `body` to stop early.
     public func scan(from lower: [UInt8], upTo upper: [UInt8], _ body: ([UInt8], [UInt8]) -> Bool) throws {
+        let lease = try lease()
+        defer { lease.end() }
+        let handle = lease.handle
         let options = rocksdb_readoptions_create()!
         defer { rocksdb_readoptions_destroy(options) }
         try upper.withUnsafeBufferPointer { u in

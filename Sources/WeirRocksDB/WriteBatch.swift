@@ -44,12 +44,18 @@ extension RocksDB {
     /// Applies `batch` atomically; with `sync` the WAL is fsynced before returning (one fsync for
     /// the whole batch: group commit).
     public func write(_ batch: WriteBatch, sync: Bool) throws {
+        let lease = try lease()
+        defer { lease.end() }
+        let handle = lease.handle
         let options = sync ? syncWriteOptions : writeOptions
         try rocksdb("rocksdb_write") { rocksdb_write(handle, options, batch.handle, $0) }
     }
 
     /// The last key in `[lower, upper)`, found by seeking backwards from the bound.
     public func lastKey(from lower: [UInt8], upTo upper: [UInt8]) throws -> [UInt8]? {
+        let lease = try lease()
+        defer { lease.end() }
+        let handle = lease.handle
         let iterator = rocksdb_create_iterator(handle, readOptions)!
         defer { rocksdb_iter_destroy(iterator) }
         upper.withUnsafeBufferPointer { u in

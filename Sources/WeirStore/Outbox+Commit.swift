@@ -166,7 +166,7 @@ extension Outbox {
         deletedSinceCompaction.store(0, ordering: .relaxed)
         let (db, from, to) = (db, keys.prefix, keys.key(head))
         DispatchQueue.global(qos: .utility).async { [self] in
-            db.compactRange(from: from, to: to)
+            try? db.compactRange(from: from, to: to)
             compacting.store(false, ordering: .releasing)
         }
     }

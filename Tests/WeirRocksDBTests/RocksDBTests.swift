@@ -59,4 +59,28 @@ func temporaryPath() -> String {
         #expect(throws: RocksDBError.self) { try RocksDB(path: path) }
         #expect(FileManager.default.fileExists(atPath: path + "/" + current), "the damaged file is left for inspection")
     }
+
+    @Test func closeReleasesTheLockAndLaterCallsThrow() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let db = try RocksDB(path: path)
+        try db.put(Array("k".utf8), Array("v".utf8), sync: true)
+        db.close()
+        #expect(throws: RocksDBError.self) { try db.get(Array("k".utf8)) }
+        let again = try RocksDB(path: path)  // while `db` is still referenced
+        #expect(try again.get(Array("k".utf8)) == Array("v".utf8))
+        db.close()
+    }
+
+    @Test func zstdBlocksShrinkRepetitiveRowsOnDisk() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let db = try RocksDB(path: path)
+        let row = Array(#"{"rule":"avg","topic":"sensors/s1/telemetry","time":1700000000000,"data":{"device":"dev-0001","temp":21.5}}"#.utf8)
+        for i in 0..<20_000 { try db.put(Array("r/".utf8) + [UInt8](bigEndian: UInt64(i)), row) }
+        try db.compactRange(from: Array("r/".utf8), to: Array("r0".utf8))
+        let onDisk = try db.approximateSize(from: Array("r/".utf8), to: Array("r0".utf8))
+        #expect(onDisk > 0)
+        #expect(onDisk < UInt64(20_000 * row.count / 4), "zstd-compressed SST blocks: \(onDisk) bytes for \(20_000 * row.count) raw")
+    }
 }

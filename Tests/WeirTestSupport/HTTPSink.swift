@@ -23,7 +23,8 @@ public final class HTTPSink: Sendable {
     private let recorded = Mutex<[Request]>([])
     private let chooser: Mutex<@Sendable (Int) -> Int>
 
-    /// `status(n)` is the status for the n-th request (0-based); 200 by default.
+    /// `status(n)` is the status for the n-th request (0-based); 200 by default. Status 0 never
+    /// answers (an upstream that hangs).
     public init(status: @escaping @Sendable (Int) -> Int = { _ in 200 }) throws {
         chooser = Mutex(status)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -81,6 +82,7 @@ private final class SinkHandler: ChannelInboundHandler {
             guard let head, let owner = sink.owner.withLock({ $0 }) else { return }
             let status = owner.record(
                 HTTPSink.Request(method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body))
+            guard status > 0 else { return }
             let text = status < 300 ? "ok" : "refused by test sink"
             var headers = HTTPHeaders()
             headers.add(name: "Content-Length", value: "\(text.utf8.count)")

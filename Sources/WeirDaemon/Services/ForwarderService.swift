@@ -2,6 +2,7 @@ import ServiceLifecycle
 import WeirCore
 import WeirForwarder
 import WeirMQTT
+import WeirRocksDB
 import WeirStore
 
 /// Runs one upstream's connection and forwarder. On shutdown the batch in flight, if any, stays in
@@ -22,17 +23,20 @@ struct ForwarderService: Service {
     }
 }
 
-/// Owns the RocksDB store and the outboxes; closes them (committing what is pending) last.
+/// Owns the RocksDB store and the outboxes; closes them (committing what is pending) last, then
+/// the database, so its directory lock is free as soon as the daemon has stopped.
 struct StoreService: Service {
+    let db: RocksDB
     let outboxes: [String: Outbox]
 
     func run() async throws {
         try? await gracefulShutdown()
-        let outboxes = self.outboxes
+        let (db, outboxes) = (db, outboxes)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             // close() waits for the committer's last fsync: not on the cooperative pool.
             startOSThread(name: "weir-store-stop") {
                 for outbox in outboxes.values { outbox.close() }
+                db.close()
                 done.resume()
             }
         }
