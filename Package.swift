@@ -118,6 +118,7 @@ let package = Package(
                 "WeirCore", "WeirMQTT", "WeirStore", "WeirRocksDB", "WeirForwarder", "WeirZstd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
 

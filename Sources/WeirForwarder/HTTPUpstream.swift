@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import WeirCore
 import NIOCore
 import NIOSSL
 
@@ -21,9 +22,9 @@ public struct HTTPUpstreamConfiguration: Sendable, Equatable {
 }
 
 /// POSTs each batch as `application/cloudevents-batch+json` (one zstd frame with
-/// `Content-Encoding: zstd` when compression is on). 2xx acknowledges; 408, 429, 5xx and network
-/// errors are retried; any other 4xx means the request itself is wrong, so the batch is rejected
-/// (dead-lettered) instead of blocking the queue for ever.
+/// `Content-Encoding: zstd` when compression is on). 2xx acknowledges; 5xx, 401, 403, 404, 408,
+/// 429, 3xx and network errors are retried; any other 4xx (400, 413, 415, 422...) says this batch
+/// cannot be accepted, so it is dead-lettered instead of blocking the queue for ever.
 public final class HTTPUpstream: Upstream {
     public let configuration: HTTPUpstreamConfiguration
     let compressed: Bool
@@ -38,8 +39,10 @@ public final class HTTPUpstream: Upstream {
             tls.trustRoots = .file(caFile)
             clientConfiguration.tlsConfiguration = tls
         }
-        clientConfiguration.timeout = .init(connect: .seconds(10), read: .seconds(Int64(configuration.timeout.components.seconds)))
+        clientConfiguration.timeout = .init(connect: .seconds(10), read: .milliseconds(configuration.timeout.milliseconds))
         clientConfiguration.decompression = .disabled
+        // A redirected POST may turn into a GET and lose its body: a 3xx is an error to fix in the URL.
+        clientConfiguration.redirectConfiguration = .disallow
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
     }
 
@@ -56,7 +59,7 @@ public final class HTTPUpstream: Upstream {
             request.headers.add(name: "Authorization", value: "Bearer \(try readToken(tokenFile))")
         }
         request.body = .bytes(ByteBuffer(bytes: payload))
-        let response = try await client.execute(request, timeout: .seconds(Int64(configuration.timeout.components.seconds)))
+        let response = try await client.execute(request, timeout: .milliseconds(configuration.timeout.milliseconds))
         // A short excerpt of the body explains a refusal in the log and the dead letter.
         let body = try await response.body.collect(upTo: 1 << 20)
         let excerpt = String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
@@ -64,7 +67,9 @@ public final class HTTPUpstream: Upstream {
         switch status {
         case 200..<300:
             return
-        case 408, 429, 500...:
+        case 401, 403, 404, 408, 429, 500...:
+            // Not the batch's fault: credentials, the URL or the server's load. Refusing every
+            // batch in turn would empty the outbox into dead letters, so these are retried.
             throw HTTPUpstreamError(status: Int(status), body: excerpt)
         case 400..<500:
             throw BatchRejected(reason: "HTTP \(status) \(excerpt)")

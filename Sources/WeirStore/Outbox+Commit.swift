@@ -119,6 +119,7 @@ extension Outbox {
             counters.dropped += removed.dropped
             counters.expired += removed.expired
             counters.rejected += UInt64(rejected.count)
+            counters.nextSequence = tail
             batch.put(keys.meta, counters.encoded)
             try db.write(batch, sync: !accepted.isEmpty)
             state.withLock { s in
@@ -158,17 +159,23 @@ extension Outbox {
         return (count, bytes)
     }
 
-    /// After many deletions, compacts the deleted key range in the background so range tombstones
-    /// and dead records stop costing disk space and seek time.
+    /// After many deletions, compacts the deleted key range on its own thread so range tombstones
+    /// and dead records stop costing disk space and seek time. `close()` joins that thread, so no
+    /// compaction outlives the outbox (or runs into the process's exit).
     private func compactIfWorthIt(deleted: UInt64, head: UInt64) {
         let total = deletedSinceCompaction.add(deleted, ordering: .relaxed).newValue
         guard total >= 200_000, !compacting.exchange(true, ordering: .acquiring) else { return }
         deletedSinceCompaction.store(0, ordering: .relaxed)
         let (db, from, to) = (db, keys.prefix, keys.key(head))
-        DispatchQueue.global(qos: .utility).async { [self] in
+        let thread = JoinableOSThread(name: "weir-compact") { [self] in
             try? db.compactRange(from: from, to: to)
             compacting.store(false, ordering: .releasing)
         }
+        let previous = compactor.withLock { slot in
+            defer { slot = thread }
+            return slot
+        }
+        previous?.join()  // already finished: `compacting` was false
     }
 }
 

@@ -17,18 +17,19 @@ extension Outbox {
             return false
         }
         let last = try db.lastKey(from: keys.prefix, upTo: keys.end).map(keys.sequence(of:))
-        let tail = (last ?? 0) + 1
-        let head = first ?? tail
         var counters: OutboxCounters
+        var tail = (last ?? 0) + 1
         if let meta = try db.get(keys.meta), let decoded = OutboxCounters(decoding: meta) {
             counters = decoded
+            tail = max(tail, decoded.nextSequence)
         } else {
             counters = OutboxCounters()
-            try db.scan(from: keys.key(head), upTo: keys.end) { _, value in
+            try db.scan(from: keys.prefix, upTo: keys.end) { _, value in
                 counters.bytes += UInt64(value.count)
                 return true
             }
         }
+        let head = first ?? tail
         return Recovered(head: head, tail: tail, counters: counters)
     }
 

@@ -40,6 +40,7 @@ public final class Outbox: Sendable {
     let metrics: OutboxMetrics
     let deletedSinceCompaction = Atomic<UInt64>(0)
     let compacting = Atomic<Bool>(false)
+    let compactor: Mutex<JoinableOSThread?> = Mutex(nil)
 
     /// Opens the outbox `name` in `db`, recovering its head, tail and totals, and starts the committer.
     ///
@@ -127,6 +128,7 @@ public final class Outbox: Sendable {
         // Joined, not just signalled: once close returns the committer holds no reference to the
         // outbox or its database, so the store can be closed and reopened at once.
         committer.withLock { $0 }?.join()
+        compactor.withLock { $0 }?.join()
     }
 
     /// The committer thread keeps the outbox alive until `close()`; call it on shutdown.

@@ -62,22 +62,26 @@ struct OutboxCounters: Equatable {
     var dropped: UInt64 = 0
     var expired: UInt64 = 0
     var rejected: UInt64 = 0
+    /// The sequence the next record gets. Kept here because an emptied outbox has no keys left to
+    /// recover it from, and CloudEvents ids (`<gateway>-<sequence>`) must never repeat.
+    var nextSequence: UInt64 = 1
 
     var encoded: [UInt8] {
         [UInt8](bigEndian: bytes) + [UInt8](bigEndian: sent) + [UInt8](bigEndian: dropped) + [UInt8](bigEndian: expired)
-            + [UInt8](bigEndian: rejected)
+            + [UInt8](bigEndian: rejected) + [UInt8](bigEndian: nextSequence)
     }
 
     init() {}
 
     init?(decoding bytes: [UInt8]) {
-        guard bytes.count == 40 else { return nil }
+        guard bytes.count == 48 else { return nil }
         func field(_ i: Int) -> UInt64 { Array(bytes[(i * 8)..<(i * 8 + 8)]).bigEndianUInt64 ?? 0 }
         self.bytes = field(0)
         sent = field(1)
         dropped = field(2)
         expired = field(3)
         rejected = field(4)
+        nextSequence = field(5)
     }
 }
 

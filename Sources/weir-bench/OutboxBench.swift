@@ -14,6 +14,7 @@ struct OutboxBench: AsyncParsableCommand {
     @Option(help: "Records per run.") var records = 100_000
     @Option(help: "Concurrent appenders (rule actions in flight).") var appenders = 64
     @Option(help: "Minimum milliseconds between fsyncs.") var commitMillis = 0
+    @Option(help: "Backlog size for the drain figure (0 skips it).") var drainRecords = 1_000_000
 
     func run() async throws {
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("weir-outbox-bench-\(getpid())")
@@ -56,6 +57,14 @@ struct OutboxBench: AsyncParsableCommand {
         for batch in [10, 50, 100, 500] {
             let (raw, compressed) = try batchBytes(sample, batchSize: batch)
             say("| upstream bytes / raw CloudEvents JSON, batch \(batch) | \(compressed) / \(raw) | | 1/\(String(format: "%.1f", Double(raw) / Double(compressed))) |")
+        }
+        try dictionaryStudy()
+        try await appendLatency(work: work)
+        if drainRecords > 0 {
+            guard let mosquitto = findExecutable(["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]) else {
+                throw BenchFailure("mosquitto is needed for the drain figure (apt-get install mosquitto)")
+            }
+            try await drain(count: drainRecords, work: work, mosquitto: mosquitto)
         }
     }
 

@@ -62,7 +62,8 @@ func httpUpstreamConfig(_ sink: HTTPSink, tokenFile: URL, compression: String = 
 
     @Test func clientErrorsMoveTheBatchToDeadLettersAndTheQueueMovesOn() async throws {
         let local = try MosquittoBroker()
-        let sink = try HTTPSink(status: { $0 == 0 ? 400 : 200 })
+        // 401 (credentials, not the batch) is retried; 400 (this batch) dead-letters it.
+        let sink = try HTTPSink(status: { $0 == 0 ? 401 : $0 == 1 ? 400 : 200 })
         let weir = try await DaemonHarness(
             broker: local, rules: ["fwd.yaml": forwardRule], extraConfig: httpUpstreamConfig(sink, tokenFile: try tokenFile("t"), compression: "none"))
         let pub = try await publisher(local)
@@ -72,15 +73,17 @@ func httpUpstreamConfig(_ sink: HTTPSink, tokenFile: URL, compression: String = 
 
         let requests = sink.requests
         #expect(requests.allSatisfy { $0.header("Content-Encoding") == nil }, "compression: none sends plain JSON")
-        let refused = try ids([requests[0]], compressed: false)
-        let accepted = try ids(Array(requests.dropFirst()), compressed: false)
+        let refused = try ids([requests[1]], compressed: false)
+        #expect(Set(try ids([requests[0]], compressed: false)).isSubset(of: refused), "the 401 batch was retried")
+        let accepted = try ids(Array(requests.dropFirst(2)), compressed: false)
         #expect(Set(refused).isDisjoint(with: accepted))
         #expect(Set(refused + accepted) == Set((1...30).map { "test-\($0)" }), "nothing lost: refused ones are dead letters")
 
         let letters = try #require(try weir.daemon.deadLetters?.list())
         #expect(letters.count == 1)
         let letter = try #require(letters.first)
-        #expect(letter.kind == "upstream" && letter.target == "cloud" && letter.attempts == 1)
+        #expect(letter.kind == "upstream" && letter.target == "cloud" && letter.attempts == 2)
+        #expect(weir.metric(#"weir_forward_failures_total{upstream="cloud"}"#) == 1)
         #expect(letter.error.contains("HTTP 400"))
         guard case .array(let rows) = letter.payload else { Issue.record("payload is not an array"); return }
         #expect(rows.count == refused.count)

@@ -86,6 +86,23 @@ import WeirTestSupport
         #expect(throws: RocksDBError.self) { try view.put([1], [1]) }
     }
 
+    @Test func sequencesNeverRepeatEvenWhenTheOutboxWasEmptiedBeforeARestart() async throws {
+        let dir = try makeTemporaryDirectory(prefix: "weir-outbox")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            let db = try RocksDB(path: dir.path)
+            let outbox = try Outbox(db: db, name: "cloud")
+            for _ in 1...3 { _ = try await outbox.append(record) }
+            try await outbox.acknowledge(through: 3)
+            outbox.close()
+        }
+        let db = try RocksDB(path: dir.path)
+        let outbox = try Outbox(db: db, name: "cloud")
+        defer { outbox.close() }
+        #expect(outbox.depth == 0)
+        #expect(try await outbox.append(record) == 4, "event ids <gateway>-<sequence> stay unique across restarts")
+    }
+
     @Test func aCorruptedValueComesBackMarkedForDeadLettering() async throws {
         let dir = try makeTemporaryDirectory(prefix: "weir-outbox")
         defer { try? FileManager.default.removeItem(at: dir) }

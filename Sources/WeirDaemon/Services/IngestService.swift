@@ -89,8 +89,12 @@ public final class IngestService: Service, Sendable {
     /// Evaluates events until the buffer is finished and drained.
     func consume() async {
         var throttle = LogThrottle()
+        var seen = 0
         while let event = await buffer.next() {
             metrics.eventsIn.increment()
+            // Sampled: the gauge shows a filling buffer (backpressure building) without a lock per event.
+            seen &+= 1
+            if seen & 0xFF == 0 || seen < 256 { metrics.ingestBuffered.record(buffer.count) }
             let outcome = rules.current.process(event, maxPayloadBytes: maxPayloadBytes)
             if outcome.candidates == 0 {
                 metrics.eventsUnmatched.increment()
