@@ -40,10 +40,11 @@ public struct Daemon: Sendable {
 /// - Parameters:
 ///   - handleSignals: trap SIGTERM/SIGINT (graceful stop) and SIGHUP (reload); off in tests that
 ///     run several daemons in one process.
+///   - windowClock: wall-clock milliseconds for windowed rules; tests inject their own.
 /// - Throws: `DiagnosticList` when the rules do not load, or a configuration error.
 public func buildDaemon(
     config: WeirConfig, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment,
-    handleSignals: Bool = true
+    handleSignals: Bool = true, windowClock: @escaping @Sendable () -> Int64 = currentTimeMillis
 ) throws -> Daemon {
     let metrics = DaemonMetrics()
     let upstreamNames = Set(config.upstreams.map(\.name))
@@ -90,8 +91,10 @@ public func buildDaemon(
         configuration: config.pool, executor: BuiltinActions(publisher: publisherClient, logger: logger, forward: forwardTo),
         logger: logger, metricsFactory: metrics.factory)
     let readiness = Readiness()
+    let windows = WindowEngine(rules: initialRules, clock: windowClock, logger: logger, factory: metrics.factory)
     let ingest = try IngestService(
-        config: config, password: password, rules: rules, pool: pool, metrics: metrics, readiness: readiness, logger: logger)
+        config: config, password: password, rules: rules, pool: pool, windows: windows, metrics: metrics, readiness: readiness,
+        logger: logger)
 
     var admin: AdminServer?
     if let host = config.admin.host {
@@ -113,6 +116,7 @@ public func buildDaemon(
     services += forwarders as [any Service]
     services.append(PublisherService(client: publisherClient))
     services.append(PoolService(pool: pool))
+    services.append(WindowService(engine: windows, pool: pool, interval: .milliseconds(100)))
     services.append(ingest)
     services.append(RuleWatcher(rules: rules, interval: config.rulesWatchInterval, handleSIGHUP: handleSignals, logger: logger))
     services.append(SystemdNotifier(environment: environment, readiness: readiness, logger: logger))

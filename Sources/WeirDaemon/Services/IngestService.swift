@@ -15,12 +15,17 @@ public final class IngestService: Service, Sendable {
     let buffer: BoundedQueue<Event>
     let rules: LiveRules
     let pool: FunctionPool
+    let windows: WindowEngine
     let metrics: DaemonMetrics
     let readiness: Readiness
     let maxPayloadBytes: Int
     let logger: Logger
 
-    init(config: WeirConfig, password: String?, rules: LiveRules, pool: FunctionPool, metrics: DaemonMetrics, readiness: Readiness, logger: Logger) throws {
+    init(
+        config: WeirConfig, password: String?, rules: LiveRules, pool: FunctionPool, windows: WindowEngine, metrics: DaemonMetrics,
+        readiness: Readiness, logger: Logger
+    ) throws {
+        self.windows = windows
         let buffer = BoundedQueue<Event>(capacity: config.mqtt.buffer)
         let mqttConfig = MQTTConfiguration(
             host: config.mqtt.host, port: config.mqtt.port, clientID: config.effectiveClientID,
@@ -59,7 +64,9 @@ public final class IngestService: Service, Sendable {
         try client.setSubscriptions(rules.current.topicFilters)
         let client = self.client
         let logger = self.logger
+        let windows = self.windows
         rules.onChange { fresh in
+            windows.sync(with: fresh)
             do {
                 try client.setSubscriptions(fresh.topicFilters)
             } catch {
@@ -112,6 +119,10 @@ public final class IngestService: Service, Sendable {
                 if throttle.allow("rule:" + failure.rule) {
                     logger.warning("rule failed on event", metadata: ["rule": "\(failure.rule)", "topic": "\(event.topic)", "error": "\(failure.error)"])
                 }
+            }
+            for input in outcome.windowInputs {
+                metrics.matched(rule: input.rule.name)
+                await submit(windows.add(input), to: pool)
             }
             for match in outcome.matches {
                 metrics.matched(rule: match.rule.name)

@@ -10,9 +10,18 @@ public struct Rule: Sendable {
     public let location: SourceLocation
     /// A disabled rule is validated but neither subscribes nor matches.
     public let enabled: Bool
+    /// For windowed rules: processing time, or event time from a payload field.
+    public let timeMode: TimeMode
+    /// For grouped rules: open groups beyond this are dropped and counted.
+    public let maxGroups: Int
 
-    public init(name: String, sql: String, query: CompiledQuery, actions: [ActionSpec], location: SourceLocation, enabled: Bool = true) {
+    public init(
+        name: String, sql: String, query: CompiledQuery, actions: [ActionSpec], location: SourceLocation, enabled: Bool = true,
+        timeMode: TimeMode = .processing, maxGroups: Int = 100_000
+    ) {
         self.enabled = enabled
+        self.timeMode = timeMode
+        self.maxGroups = maxGroups
         self.name = name
         self.sql = sql
         self.query = query

@@ -7,7 +7,7 @@ import WeirCore
 /// documents. Loading is all-or-nothing: any diagnostic rejects the whole set, so a reload with a bad
 /// file leaves the previous good set running.
 public enum RuleLoader {
-    static let ruleKeys: Set<String> = ["name", "sql", "actions", "description", "enabled"]
+    static let ruleKeys: Set<String> = ["name", "sql", "actions", "description", "enabled", "event_time", "max_groups"]
 
     /// Loads the directory (recursively, in path order) and fails with every problem found.
     /// - Parameter upstreams: the upstream names `forward` may name; `nil` skips that check.
@@ -124,7 +124,36 @@ public enum RuleLoader {
         // A disabled rule is still checked, so enabling it later cannot surprise anyone.
         let enabled = try map["enabled"]?.bool("'enabled'") ?? true
         let actions = try parseActions(map.require("actions", in: "rule '\(name)'"), query: query, upstreams: upstreams)
-        return Rule(name: name, sql: sql, query: query, actions: actions, location: node.location, enabled: enabled)
+        var timeMode = TimeMode.processing
+        if let n = map["event_time"] {
+            guard query.grouping != nil else { throw n.error("'event_time' needs a windowed rule (GROUP BY with a window)") }
+            timeMode = try parseEventTime(n)
+        }
+        var maxGroups = 100_000
+        if let n = map["max_groups"] {
+            guard query.grouping != nil else { throw n.error("'max_groups' needs a grouped rule") }
+            maxGroups = try n.int("'max_groups'")
+            guard maxGroups >= 1 else { throw n.error("'max_groups' must be at least 1") }
+        }
+        if query.grouping != nil, query.grouping?.window == nil {
+            throw sqlNode.error("GROUP BY needs a window (TUMBLING, HOPPING, SLIDING, SESSION or COUNT): a stream never ends")
+        }
+        return Rule(
+            name: name, sql: sql, query: query, actions: actions, location: node.location, enabled: enabled, timeMode: timeMode,
+            maxGroups: maxGroups)
+    }
+
+    static func parseEventTime(_ node: YAMLNode) throws(Diagnostic) -> TimeMode {
+        let e = try node.mapping("'event_time'")
+        try e.checkKeys(["field", "lateness", "idle_timeout"], in: "'event_time'")
+        let field = try e.require("field", in: "'event_time'").string("'field'")
+        func millis(_ key: String, _ fallback: Int64) throws(Diagnostic) -> Int64 {
+            guard let n = e[key] else { return fallback }
+            let text = try n.string("'\(key)'")
+            guard let value = parseDuration(text) else { throw n.error("'\(key)' must be a duration such as 2s, found '\(text)'") }
+            return value.milliseconds
+        }
+        return .event(field: field, lateness: try millis("lateness", 0), idleTimeout: try millis("idle_timeout", 30_000))
     }
 }
 

@@ -58,6 +58,17 @@ public struct EventOutcome: Sendable {
     public var payloadError: String?
     /// A short label for `payloadError` (`too_large`, `not_json`), for metrics.
     public var payloadErrorReason: String?
+    /// Inputs for windowed rules whose WHERE held: they go to the rule's open windows.
+    public var windowInputs: [WindowInput] = []
+}
+
+/// One event's contribution to a windowed rule.
+public struct WindowInput: Sendable {
+    public let rule: Rule
+    public let keys: [JSONValue]
+    public let values: [JSONValue?]
+    /// Event time (ms): the receive time, or the payload's time field with `event_time`.
+    public let time: Int64
 }
 
 extension RuleSet {
@@ -84,7 +95,12 @@ extension RuleSet {
         let context = EvaluationContext(payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt)
         for rule in rules {
             do {
-                if let row = try rule.query.evaluate(context) {
+                if let grouping = rule.query.grouping {
+                    guard try rule.query.matches(context) else { continue }
+                    let (keys, values) = try grouping.input(context)
+                    let time = try eventTime(rule.timeMode, context)
+                    outcome.windowInputs.append(WindowInput(rule: rule, keys: keys, values: values, time: time))
+                } else if let row = try rule.query.evaluate(context) {
                     outcome.matches.append(RuleMatch(rule: rule, row: row))
                 }
             } catch {
@@ -92,5 +108,19 @@ extension RuleSet {
             }
         }
         return outcome
+    }
+}
+
+/// The time an event counts at in its rule's windows.
+func eventTime(_ mode: TimeMode, _ context: EvaluationContext) throws(EvaluationError) -> Int64 {
+    guard case .event(let field, _, _) = mode else { return context.timestamp }
+    switch context.payload[field] {
+    case .int(let millis)?: return millis
+    case .double(let millis)?: return Int64(millis)
+    case .string(let text)?:
+        guard let millis = parseRFC3339(text) else { throw EvaluationError("event time field '\(field)' is not RFC 3339: '\(text)'") }
+        return millis
+    default:
+        throw EvaluationError("event time field '\(field)' is missing or not a time")
     }
 }

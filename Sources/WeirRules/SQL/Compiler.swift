@@ -5,10 +5,18 @@ import WeirCore
 enum Compiler {
     static func compile(_ node: SQLNode) throws(SQLError) -> SQLNode {
         switch node {
-        case .literal, .path, .function, .likeCompiled, .regexMatch, .regexReplace:
+        case .literal, .path, .function, .likeCompiled, .regexMatch, .regexReplace, .aggregateRef, .groupKeyRef, .windowStart, .windowEnd:
             return node
+        case .allRows:
+            throw SQLError("'*' is only allowed in count(*) of a grouped rule", at: 0)
         case .call(let name, let rawArgs, let offset):
             guard let function = BuiltinFunction.named(name) else {
+                if AggregateKind.named(name) != nil {
+                    throw SQLError("aggregate '\(name.lowercased())' needs GROUP BY (for example GROUP BY TUMBLING(10s))", at: offset)
+                }
+                if ["window_start", "window_end"].contains(name.lowercased()) {
+                    throw SQLError("\(name.lowercased())() needs a window in GROUP BY", at: offset)
+                }
                 throw SQLError("unknown function '\(name)'", at: offset)
             }
             try function.checkArity(rawArgs.count, name: name, offset: offset)
@@ -69,6 +77,10 @@ public struct EvaluationContext: Sendable {
     public var qos: Int
     /// Milliseconds since the Unix epoch (when the event was received).
     public var timestamp: Int64
+    /// When emitting a grouped row: aggregate results, GROUP BY key values, window bounds.
+    var aggregates: [JSONValue] = []
+    var groupKeys: [JSONValue] = []
+    var window: (start: Int64, end: Int64)?
 
     public init(payload: JSONValue, topic: String, qos: Int = 0, timestamp: Int64 = 0) {
         self.payload = payload
@@ -90,12 +102,15 @@ public struct CompiledQuery: Sendable {
     public let columnNames: [String]
     let items: [SelectItem]
     let whereClause: SQLNode?
+    /// Set for `GROUP BY` rules: their rows come from closed groups, not from single events.
+    public let grouping: GroupedQuery?
 
     public init(sql: String) throws(SQLError) {
         var parser = try Parser(sql)
         let statement = try parser.parseStatement()
+        grouping = statement.groupBy.isEmpty && statement.window == nil ? nil : try GroupedQuery(statement)
         var items: [SelectItem] = []
-        for item in statement.items {
+        for item in statement.items where grouping == nil {
             switch item {
             case .star: items.append(.star)
             case .column(let node, let name): items.append(.column(try Compiler.compile(node), name: name))
@@ -106,7 +121,15 @@ public struct CompiledQuery: Sendable {
         topicFilters = statement.filters.map(\.0)
         filterOffsets = statement.filters.map(\.1)
         selectsStar = items.contains { if case .star = $0 { true } else { false } }
-        columnNames = items.compactMap { if case .column(_, let name) = $0 { name } else { nil } }
+        columnNames =
+            grouping?.columns.map(\.name) ?? items.compactMap { if case .column(_, let name) = $0 { name } else { nil } }
+    }
+
+    /// Whether WHERE holds for this event (true without WHERE).
+    public func matches(_ context: EvaluationContext) throws(EvaluationError) -> Bool {
+        guard let whereClause else { return true }
+        guard case .bool(true) = try Evaluator.evaluate(whereClause, context) else { return false }
+        return true
     }
 
     /// The output row, or `nil` when WHERE is false or null.

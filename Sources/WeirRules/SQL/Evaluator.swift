@@ -18,6 +18,16 @@ enum Evaluator {
             return value
         case .call(let name, _, _):
             throw EvaluationError("function '\(name)' was not compiled")
+        case .aggregateRef(let index):
+            return index < context.aggregates.count ? context.aggregates[index] : .null
+        case .groupKeyRef(let index):
+            return index < context.groupKeys.count ? context.groupKeys[index] : .null
+        case .windowStart:
+            return context.window.map { .int($0.start) } ?? .null
+        case .windowEnd:
+            return context.window.map { .int($0.end) } ?? .null
+        case .allRows:
+            throw EvaluationError("'*' outside count(*)")
         case .function(let function, let args, _):
             return try callFunction(function, args, context)
         case .cast(let value, let type):

@@ -41,6 +41,14 @@ indirect enum SQLNode: Sendable {
     /// regex_match / regex_replace with a literal pattern, compiled once.
     case regexMatch(SQLNode, CompiledRegex, offset: Int)
     case regexReplace(SQLNode, CompiledRegex, SQLNode, offset: Int)
+    /// `*` as the argument of `count(*)`.
+    case allRows
+    /// In a grouped query's output: the value of aggregate number n, of GROUP BY key number n, and
+    /// the bounds of the window being emitted.
+    case aggregateRef(Int)
+    case groupKeyRef(Int)
+    case windowStart
+    case windowEnd
 }
 
 /// A SELECT list item.
@@ -49,9 +57,59 @@ enum SelectItem: Sendable {
     case column(SQLNode, name: String)
 }
 
-/// A parsed statement. GROUP BY, HAVING and windows extend this struct.
+/// A parsed statement.
 struct SelectStatement: Sendable {
     var items: [SelectItem]
+    /// Where each SELECT item starts, for errors about a column.
+    var itemOffsets: [Int] = []
     var filters: [(String, Int)]
     var whereClause: SQLNode?
+    /// GROUP BY expressions other than the window, with their offsets.
+    var groupBy: [(SQLNode, Int)] = []
+    var window: (spec: WindowSpec, offset: Int)?
+    var having: SQLNode?
+}
+
+extension SQLNode {
+    /// The node with `transform` applied to each direct child expression.
+    func mapChildren<E: Error>(_ transform: (SQLNode) throws(E) -> SQLNode) throws(E) -> SQLNode {
+        func all(_ nodes: [SQLNode]) throws(E) -> [SQLNode] {
+            var result: [SQLNode] = []
+            for node in nodes { result.append(try transform(node)) }
+            return result
+        }
+        func pairs(_ nodes: [(SQLNode, SQLNode)]) throws(E) -> [(SQLNode, SQLNode)] {
+            var result: [(SQLNode, SQLNode)] = []
+            for (a, b) in nodes { result.append((try transform(a), try transform(b))) }
+            return result
+        }
+        func optional(_ node: SQLNode?) throws(E) -> SQLNode? {
+            guard let node else { return nil }
+            return try transform(node)
+        }
+        switch self {
+        case .literal, .path, .allRows, .aggregateRef, .groupKeyRef, .windowStart, .windowEnd:
+            return self
+        case .call(let name, let args, let offset): return .call(name: name, args: try all(args), offset: offset)
+        case .function(let f, let args, let offset): return .function(f, try all(args), offset: offset)
+        case .cast(let value, let type): return .cast(try transform(value), type)
+        case .negate(let value, let offset): return .negate(try transform(value), offset: offset)
+        case .not(let value, let offset): return .not(try transform(value), offset: offset)
+        case .binary(let op, let left, let right, let offset): return .binary(op, try transform(left), try transform(right), offset: offset)
+        case .inList(let value, let list, let negated): return .inList(try transform(value), try all(list), negated: negated)
+        case .between(let value, let low, let high, let negated, let offset):
+            return .between(try transform(value), try transform(low), try transform(high), negated: negated, offset: offset)
+        case .like(let value, let pattern, let negated, let offset):
+            return .like(try transform(value), try transform(pattern), negated: negated, offset: offset)
+        case .likeCompiled(let value, let pattern, let negated, let offset):
+            return .likeCompiled(try transform(value), pattern, negated: negated, offset: offset)
+        case .isNull(let value, let negated): return .isNull(try transform(value), negated: negated)
+        case .searchedCase(let branches, let otherwise): return .searchedCase(try pairs(branches), otherwise: try optional(otherwise))
+        case .simpleCase(let subject, let branches, let otherwise):
+            return .simpleCase(try transform(subject), try pairs(branches), otherwise: try optional(otherwise))
+        case .regexMatch(let value, let regex, let offset): return .regexMatch(try transform(value), regex, offset: offset)
+        case .regexReplace(let value, let regex, let replacement, let offset):
+            return .regexReplace(try transform(value), regex, try transform(replacement), offset: offset)
+        }
+    }
 }

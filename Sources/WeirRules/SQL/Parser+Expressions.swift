@@ -113,7 +113,9 @@ extension Parser {
             if current.isSymbol("(") {
                 _ = advance()
                 var args: [SQLNode] = []
-                if !current.isSymbol(")") {
+                if name.lowercased() == "count", accept(symbol: "*") {
+                    args = [.allRows]
+                } else if !current.isSymbol(")") {
                     repeat { args.append(try parseExpression()) } while accept(symbol: ",")
                 }
                 try expect(symbol: ")", "to close the arguments of \(name)")

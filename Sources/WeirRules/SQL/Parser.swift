@@ -40,7 +40,9 @@ struct Parser {
     mutating func parseStatement() throws(SQLError) -> SelectStatement {
         guard accept(keyword: "SELECT") else { throw SQLError("expected SELECT, found \(current.text)", at: current.offset) }
         var items: [SelectItem] = []
+        var itemOffsets: [Int] = []
         repeat {
+            itemOffsets.append(current.offset)
             items.append(try parseSelectItem(position: items.count + 1))
         } while accept(symbol: ",")
         guard accept(keyword: "FROM") else {
@@ -56,11 +58,21 @@ struct Parser {
         } while accept(symbol: ",")
         var whereClause: SQLNode?
         if accept(keyword: "WHERE") { whereClause = try parseExpression() }
-        if current.isKeyword("GROUP") || current.isKeyword("HAVING") {
-            throw SQLError("\(current.text.uppercased()) is not supported yet: rules are evaluated per event", at: current.offset)
+        var statement = SelectStatement(items: items, filters: filters, whereClause: whereClause)
+        statement.itemOffsets = itemOffsets
+        if accept(keyword: "GROUP") {
+            guard accept(keyword: "BY") else { throw SQLError("expected BY after GROUP, found \(current.text)", at: current.offset) }
+            try parseGroupBy(into: &statement)
+        }
+        if current.isKeyword("HAVING") {
+            let offset = advance().offset
+            guard !statement.groupBy.isEmpty || statement.window != nil else {
+                throw SQLError("HAVING needs a GROUP BY", at: offset)
+            }
+            statement.having = try parseExpression()
         }
         guard case .end = current.kind else { throw SQLError("unexpected \(current.text)", at: current.offset) }
-        return SelectStatement(items: items, filters: filters, whereClause: whereClause)
+        return statement
     }
 
     mutating func parseSelectItem(position: Int) throws(SQLError) -> SelectItem {

@@ -1,0 +1,223 @@
+import WeirCore
+
+/// How a windowed rule tells time.
+public enum TimeMode: Sendable, Equatable {
+    /// The receive time of each event; windows close on the clock.
+    case processing
+    /// A time field of the payload (epoch ms or RFC 3339). Watermark = max event time - lateness;
+    /// after `idleTimeout` without events it advances with the clock.
+    case event(field: String, lateness: Int64, idleTimeout: Int64)
+}
+
+/// One row a window produced, for the rule's actions.
+public struct WindowOutput: Sendable, Equatable {
+    public var row: JSONObject
+    public var windowStart: Int64
+    public var windowEnd: Int64
+}
+
+/// What `add` did with an event.
+public enum WindowAdmission: Sendable, Equatable {
+    case accepted
+    /// Event time behind the watermark: its window already closed.
+    case late
+    /// A new group beyond `maxGroups`: dropped, never silently.
+    case overGroupLimit
+}
+
+/// The open windows of one grouped rule and the rules for closing them. A plain value driven by
+/// one owner: `add` per event, `advance` on every clock tick. Time comes in as arguments, so tests
+/// (and replays) need no real clock.
+public struct WindowOperator: Sendable {
+    /// One group in one window.
+    public struct Group: Sendable, Equatable {
+        public var start: Int64
+        public var end: Int64
+        public var keys: [JSONValue]
+        var states: [AggregateState]
+        /// Count windows with a hop and sliding windows keep their inputs to recompute from.
+        var buffer: [(time: Int64, values: [JSONValue?])]
+        var events: Int
+        var lastEvent: Int64
+
+        public static func == (a: Group, b: Group) -> Bool {
+            a.start == b.start && a.end == b.end && a.keys == b.keys && a.states == b.states && a.events == b.events
+        }
+    }
+
+    public let query: GroupedQuery
+    public let spec: WindowSpec
+    public let timeMode: TimeMode
+    public let maxGroups: Int
+    /// Open groups by `"<start>|<keys as JSON>"` (sessions and count windows: keys only).
+    public private(set) var groups: [String: Group] = [:]
+    public private(set) var maxEventTime: Int64 = .min
+    private var lastArrival: Int64 = .min
+
+    public init(query: GroupedQuery, timeMode: TimeMode = .processing, maxGroups: Int = 100_000) {
+        self.query = query
+        self.spec = query.window ?? .tumbling(size: 60_000)
+        self.timeMode = timeMode
+        self.maxGroups = maxGroups
+    }
+
+    /// Windows whose end is at or before this have closed.
+    public func watermark(now: Int64) -> Int64 {
+        switch timeMode {
+        case .processing:
+            return now
+        case .event(_, let lateness, let idleTimeout):
+            guard maxEventTime != .min else { return .min }
+            let idle = now - lastArrival
+            // Quiet input: let event time run on with the clock so quiet devices' windows close.
+            let drift = idle >= idleTimeout ? idle : 0
+            return maxEventTime - lateness + drift
+        }
+    }
+
+    /// Adds one event's group keys and aggregate inputs at event time `time` (the receive time in
+    /// processing mode), received at `now`. Returns rows that close because of it (count and
+    /// sliding windows) and what happened to the event.
+    public mutating func add(keys: [JSONValue], values: [JSONValue?], time: Int64, now: Int64) throws(EvaluationError) -> (WindowAdmission, [WindowOutput]) {
+        var mark = Int64.min
+        if case .event = timeMode {
+            mark = watermark(now: now)
+            if mark != .min && isLate(time, watermark: mark) { return (.late, []) }
+        }
+        lastArrival = max(lastArrival, now)
+        maxEventTime = max(maxEventTime, time)
+        let keyText = JSONWriter.string(.array(keys))
+        var outputs: [WindowOutput] = []
+        switch spec {
+        case .tumbling(let size):
+            let start = floorDiv(time, size) * size
+            guard try update("\(start)|\(keyText)", start, start + size, keys, values, time) else { return (.overGroupLimit, []) }
+        case .hopping(let size, let hop):
+            var start = floorDiv(time, hop) * hop
+            while start > time - size {
+                // Earlier windows of this event may have closed already (event time): skip those.
+                if start + size > mark, !(try update("\(start)|\(keyText)", start, start + size, keys, values, time)) {
+                    return (.overGroupLimit, [])
+                }
+                start -= hop
+            }
+        case .session(let gap, let maxDuration):
+            if var group = groups[keyText], time - group.lastEvent >= gap || maxDuration.map({ time - group.start >= $0 }) == true {
+                // The previous session of this group ended before this event: close it first.
+                group.end = min(group.lastEvent + gap, maxDuration.map { group.start + $0 } ?? .max)
+                groups[keyText] = nil
+                if let output = try emit(group) { outputs.append(output) }
+            }
+            guard try update(keyText, time, time + gap, keys, values, time) else { return (.overGroupLimit, outputs) }
+            if var group = groups[keyText] {
+                group.end = max(group.end, time + gap)
+                groups[keyText] = group
+            }
+        case .count(let size, let hop):
+            guard try update(keyText, time, time, keys, values, time, buffered: hop != nil) else { return (.overGroupLimit, []) }
+            guard var group = groups[keyText] else { break }
+            if let hop {
+                if group.buffer.count > size { group.buffer.removeFirst(group.buffer.count - size) }
+                groups[keyText] = group
+                if group.buffer.count >= size, (group.events - size) % hop == 0 {
+                    if let output = try emit(recomputed(group)) { outputs.append(output) }
+                }
+            } else if group.events >= size {
+                groups[keyText] = nil
+                group.end = time
+                if let output = try emit(group) { outputs.append(output) }
+            }
+        case .sliding(let size):
+            guard try update(keyText, time - size, time, keys, values, time, buffered: true) else { return (.overGroupLimit, []) }
+            guard var group = groups[keyText] else { break }
+            group.buffer.removeAll { $0.time <= time - size }
+            group.start = time - size
+            group.end = time
+            groups[keyText] = group
+            if let output = try emit(recomputed(group)) { outputs.append(output) }
+        }
+        return (.accepted, outputs)
+    }
+
+    /// Closes every time window the watermark has passed and returns their rows, oldest first.
+    public mutating func advance(now: Int64) throws(EvaluationError) -> [WindowOutput] {
+        let mark = watermark(now: now)
+        var closed: [Group] = []
+        for (key, group) in groups where closes(group, watermark: mark) {
+            closed.append(group)
+            groups[key] = nil
+        }
+        closed.sort { ($0.end, $0.start, JSONWriter.string(.array($0.keys))) < ($1.end, $1.start, JSONWriter.string(.array($1.keys))) }
+        var outputs: [WindowOutput] = []
+        for group in closed {
+            if let output = try emit(group) { outputs.append(output) }
+        }
+        if case .sliding(let size) = spec {
+            // Sliding groups emit per event; forget the ones with nothing left in range.
+            for (key, group) in groups where group.lastEvent <= mark - size { groups[key] = nil }
+        }
+        return outputs
+    }
+
+    /// Restores a group saved by a checkpoint (after a restart).
+    public mutating func restore(_ key: String, _ group: Group) {
+        groups[key] = group
+        maxEventTime = max(maxEventTime, group.lastEvent)
+    }
+
+    private func closes(_ group: Group, watermark: Int64) -> Bool {
+        switch spec {
+        case .tumbling, .hopping, .session: return group.end <= watermark
+        case .count, .sliding: return false
+        }
+    }
+
+    /// Whether an event at `time` only belongs to windows that have closed.
+    private func isLate(_ time: Int64, watermark: Int64) -> Bool {
+        switch spec {
+        case .tumbling(let size): return floorDiv(time, size) * size + size <= watermark
+        case .hopping(let size, let hop): return floorDiv(time, hop) * hop + size <= watermark
+        case .session, .sliding: return time <= watermark
+        case .count: return false
+        }
+    }
+
+    private mutating func update(
+        _ key: String, _ start: Int64, _ end: Int64, _ keys: [JSONValue], _ values: [JSONValue?], _ time: Int64, buffered: Bool = false
+    ) throws(EvaluationError) -> Bool {
+        var group: Group
+        if let existing = groups[key] {
+            group = existing
+        } else {
+            guard groups.count < maxGroups else { return false }
+            group = Group(start: start, end: end, keys: keys, states: query.initialStates(), buffer: [], events: 0, lastEvent: time)
+        }
+        if buffered {
+            group.buffer.append((time, values))
+        } else {
+            try query.add(values, to: &group.states)
+        }
+        group.events += 1
+        group.lastEvent = max(group.lastEvent, time)
+        groups[key] = group
+        return true
+    }
+
+    private func recomputed(_ group: Group) throws(EvaluationError) -> Group {
+        var copy = group
+        copy.states = query.initialStates()
+        for entry in group.buffer { try query.add(entry.values, to: &copy.states) }
+        return copy
+    }
+
+    private func emit(_ group: Group) throws(EvaluationError) -> WindowOutput? {
+        guard let row = try query.row(keys: group.keys, states: group.states, windowStart: group.start, windowEnd: group.end) else { return nil }
+        return WindowOutput(row: row, windowStart: group.start, windowEnd: group.end)
+    }
+}
+
+/// Floor division (windows before 1970 stay aligned).
+func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+    let q = a / b
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+}
