@@ -18,7 +18,7 @@ public enum DryRun {
         for failure in outcome.failures {
             lines.append("rule \(failure.rule): error: \(failure.error)")
         }
-        let matchedNames = Set(outcome.matches.map(\.rule.name))
+        let matchedNames = Set(outcome.matches.map(\.rule.name) + outcome.windowInputs.map(\.rule.name))
         for rule in rules.candidates(for: topic) where !matchedNames.contains(rule.name) && !outcome.failures.contains(where: { $0.rule == rule.name }) {
             lines.append("rule \(rule.name): topic matches, WHERE does not")
         }
@@ -29,7 +29,13 @@ public enum DryRun {
                 lines.append("  action: \(describe(action, row: match.row))")
             }
         }
-        return (lines.joined(separator: "\n"), outcome.matches.count)
+        for input in outcome.windowInputs {
+            let window = input.rule.query.grouping?.window.map(\.description) ?? "window"
+            lines.append("rule \(input.rule.name): matched; goes into its \(window) window")
+            lines.append("  group: \(JSONValue.array(input.keys)), at \(rfc3339(millis: input.time))")
+            lines.append("  a row per group is emitted when the window closes; actions: \(input.rule.actions.map(\.kind).joined(separator: ", "))")
+        }
+        return (lines.joined(separator: "\n"), outcome.matches.count + outcome.windowInputs.count)
     }
 
     static func describe(_ action: ActionSpec, row: JSONObject) -> String {

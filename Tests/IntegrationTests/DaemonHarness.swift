@@ -13,7 +13,8 @@ final class DaemonHarness: Sendable {
     let rulesDir: URL
 
     init(broker: MosquittoBroker, rules: [String: String], clientID: String = "weir-test-\(UUID().uuidString.prefix(8))",
-         extraConfig: String = "", rulesDir: URL? = nil, stateDir: URL? = nil) async throws {
+         extraConfig: String = "", rulesDir: URL? = nil, stateDir: URL? = nil,
+         windowClock: @escaping @Sendable () -> Int64 = currentTimeMillis) async throws {
         let dir = try rulesDir ?? makeTemporaryDirectory(prefix: "weir-rules")
         for (name, text) in rules {
             try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
@@ -33,7 +34,7 @@ final class DaemonHarness: Sendable {
         let config = try ConfigLoader.parse(yaml, file: "test.yaml")
         var logger = Logger(label: "weir-test")
         logger.logLevel = .warning
-        daemon = try buildDaemon(config: config, logger: logger, environment: [:], handleSignals: false)
+        daemon = try buildDaemon(config: config, logger: logger, environment: [:], handleSignals: false, windowClock: windowClock)
         let daemon = self.daemon
         task = Task { try await daemon.run() }
         await daemon.readiness.wait()
