@@ -55,12 +55,11 @@ public func buildDaemon(
     var outboxes: [String: Outbox] = [:]
     var forwarders: [ForwarderService] = []
     var deadLetters: DeadLetters?
-    var store: RocksDB?
+    // One RocksDB under state_dir holds the outboxes, dead letters and window state.
+    let storePath = config.stateDir + "/store"
+    try FileManager.default.createDirectory(atPath: storePath, withIntermediateDirectories: true)
+    let db = try RocksDB(path: storePath)
     if !config.upstreams.isEmpty {
-        let storePath = config.stateDir + "/store"
-        try FileManager.default.createDirectory(atPath: storePath, withIntermediateDirectories: true)
-        let db = try RocksDB(path: storePath)
-        store = db
         let letters = try DeadLetters(db: db)
         deadLetters = letters
         for upstream in config.upstreams {
@@ -91,7 +90,7 @@ public func buildDaemon(
         configuration: config.pool, executor: BuiltinActions(publisher: publisherClient, logger: logger, forward: forwardTo),
         logger: logger, metricsFactory: metrics.factory)
     let readiness = Readiness()
-    let windows = WindowEngine(rules: initialRules, clock: windowClock, logger: logger, factory: metrics.factory)
+    let windows = WindowEngine(rules: initialRules, store: WindowStore(db: db), clock: windowClock, logger: logger, factory: metrics.factory)
     let ingest = try IngestService(
         config: config, password: password, rules: rules, pool: pool, windows: windows, metrics: metrics, readiness: readiness,
         logger: logger)
@@ -112,7 +111,7 @@ public func buildDaemon(
     // outboxes), publisher, forwarders, store (final commit), admin.
     var services: [any Service] = []
     if let admin { services.append(admin) }
-    if let store { services.append(StoreService(db: store, outboxes: outboxes)) }
+    services.append(StoreService(db: db, outboxes: outboxes, windows: windows))
     services += forwarders as [any Service]
     services.append(PublisherService(client: publisherClient))
     services.append(PoolService(pool: pool))

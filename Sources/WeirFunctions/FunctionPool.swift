@@ -79,7 +79,9 @@ public final class FunctionPool: Sendable {
             do {
                 try await executor.execute(invocation)
                 perKind.run.increment()
+                invocation.onCompletion?(true)
             } catch {
+                invocation.onCompletion?(false)
                 perKind.failed.increment()
                 logger.warning(
                     "action failed",

@@ -12,6 +12,9 @@ public struct Invocation: Sendable {
     public let receivedAt: Int64
     /// Monotonic time of ingest, for publish-to-action latency.
     public let ingestNanos: UInt64
+    /// Called by the pool once the action has run (true) or failed (false): lets a window delete
+    /// its saved state only after its row is safely handed on.
+    public var onCompletion: (@Sendable (Bool) -> Void)?
 
     public init(rule: String, action: ActionSpec, row: JSONObject, topic: String, receivedAt: Int64, ingestNanos: UInt64 = monotonicNanos()) {
         self.rule = rule

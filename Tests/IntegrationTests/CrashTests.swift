@@ -57,4 +57,48 @@ import WeirTestSupport
         #expect(ids == Set(1...(ids.max() ?? 0)))
         #expect(ids.count >= acceptedBeforeKills)
     }
+
+    /// kill -9 in the middle of a window: after the restart the window's row counts the events
+    /// from before the crash too (event time, so the test decides when the window closes).
+    @Test func windowStateSurvivesKillNine() async throws {
+        let broker = try MosquittoBroker()
+        let rule = """
+            name: sum10
+            sql: SELECT device, count(*) AS n, sum(v) AS total FROM "m/#" GROUP BY device, TUMBLING(10s)
+            event_time: { field: ts, lateness: 0s, idle_timeout: 1h }
+            actions:
+              - publish: { topic: "agg/${device}", qos: 1 }
+            """
+        let fixture = try BinaryFixture(name: "wcrash", brokerPort: broker.port, rules: ["sum.yaml": rule])
+        let inbox = try await Recorder(broker: broker, filters: ["agg/#"])
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        func metric(_ series: String) -> Double {
+            Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap { Loopback.metricValue($0.body, series) } ?? 0
+        }
+        let base: Int64 = 1_900_000_000_000  // a 10 s boundary
+        let first = try fixture.run(log: "first.log")
+        #expect(await eventually { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
+        for i in 0..<5 {
+            try await pub.publish(topic: "m/a", payload: Array(#"{"device":"d1","v":\#(i),"ts":\#(base + Int64(i) * 100)}"#.utf8), qos: 1)
+        }
+        try await pub.publish(topic: "m/a", payload: Array(#"{"device":"d2","v":100,"ts":\#(base + 900)}"#.utf8), qos: 1)
+        #expect(await eventually { metric("weir_events_in_total") == 6 })
+        #expect(await eventually { metric("weir_window_checkpointed_groups_total") >= 2 }, "both groups saved")
+        first.stop(signal: SIGKILL)
+
+        let second = try fixture.run(log: "second.log")
+        defer { second.stop() }
+        #expect(await eventually { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
+        try await pub.publish(topic: "m/a", payload: Array(#"{"device":"d1","v":10,"ts":\#(base + 5_000)}"#.utf8), qos: 1)
+        #expect(inbox.count == 0)
+        // An event in the next window moves the watermark past the first one: it closes.
+        try await pub.publish(topic: "m/a", payload: Array(#"{"device":"d1","v":0,"ts":\#(base + 10_000)}"#.utf8), qos: 1)
+        #expect(await eventually { inbox.count == 2 })
+        let rows = Dictionary(uniqueKeysWithValues: try inbox.all.map { ($0.topic, try JSONParser.parse($0.payload)) })
+        #expect(rows["agg/d1"] == ["device": "d1", "n": 6, "total": 20], "0+1+2+3+4 before the crash, 10 after")
+        #expect(rows["agg/d2"] == ["device": "d2", "n": 1, "total": 100])
+        let log = try String(contentsOf: fixture.dir.appendingPathComponent("second.log"), encoding: .utf8)
+        #expect(log.contains("open windows resumed"))
+    }
 }

@@ -52,6 +52,11 @@ import WeirTestSupport
         let inbox = try await Recorder(broker: broker, filters: ["agg/#"])
         let pub = try await publisher(broker)
         defer { pub.shutdown() }
+        // Broken device clocks are counted against the rule, never crash the window arithmetic.
+        for ts in ["9223372036854775807", "-1", #""yesterday""#, "1e300"] {
+            try await pub.publish(topic: "m/x", payload: Array(#"{"device":"d","ts":\#(ts)}"#.utf8), qos: 1)
+        }
+        #expect(await eventually { weir.metric(#"weir_rule_errors_total{rule="et"}"#) == 4 })
         // Event times in 2030 (RFC 3339 and epoch ms): the watermark follows them, not the clock.
         let readings = [#""2030-01-01T00:00:00.100Z""#, "1893456000500", #""2030-01-01T00:00:02.000Z""#, "1893456000900"]
         for ts in readings {

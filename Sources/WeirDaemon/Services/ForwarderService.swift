@@ -28,14 +28,16 @@ struct ForwarderService: Service {
 struct StoreService: Service {
     let db: RocksDB
     let outboxes: [String: Outbox]
+    let windows: WindowEngine
 
     func run() async throws {
         try? await gracefulShutdown()
-        let (db, outboxes) = (db, outboxes)
+        let (db, outboxes, windows) = (db, outboxes, windows)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             // close() waits for the committer's last fsync: not on the cooperative pool.
             startOSThread(name: "weir-store-stop") {
                 for outbox in outboxes.values { outbox.close() }
+                windows.close()
                 db.close()
                 done.resume()
             }

@@ -122,7 +122,7 @@ public final class IngestService: Service, Sendable {
             }
             for input in outcome.windowInputs {
                 metrics.matched(rule: input.rule.name)
-                await submit(windows.add(input), to: pool)
+                await submit(windows.add(input), engine: windows, to: pool)
             }
             for match in outcome.matches {
                 metrics.matched(rule: match.rule.name)

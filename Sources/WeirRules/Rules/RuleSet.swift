@@ -114,13 +114,20 @@ extension RuleSet {
 /// The time an event counts at in its rule's windows.
 func eventTime(_ mode: TimeMode, _ context: EvaluationContext) throws(EvaluationError) -> Int64 {
     guard case .event(let field, _, _) = mode else { return context.timestamp }
+    let millis: Int64
     switch context.payload[field] {
-    case .int(let millis)?: return millis
-    case .double(let millis)?: return Int64(millis)
+    case .int(let value)?: millis = value
+    case .double(let value)? where value.isFinite && abs(value) < 1e15: millis = Int64(value)
     case .string(let text)?:
-        guard let millis = parseRFC3339(text) else { throw EvaluationError("event time field '\(field)' is not RFC 3339: '\(text)'") }
-        return millis
+        guard let parsed = parseRFC3339(text) else { throw EvaluationError("event time field '\(field)' is not RFC 3339: '\(text)'") }
+        millis = parsed
     default:
         throw EvaluationError("event time field '\(field)' is missing or not a time")
     }
+    // Epoch ms from 1970 to the year 9999: anything else is a broken device clock, and would also
+    // overflow window arithmetic.
+    guard (0...253_402_300_799_999).contains(millis) else {
+        throw EvaluationError("event time field '\(field)' is out of range (epoch milliseconds, 1970 to 9999): \(millis)")
+    }
+    return millis
 }

@@ -14,6 +14,10 @@ public struct WindowOutput: Sendable, Equatable {
     public var row: JSONObject
     public var windowStart: Int64
     public var windowEnd: Int64
+    /// For a window that closed: where its state was saved, and that state, so the saved copy is
+    /// kept until the row has been handed on. Nil for rows of windows that stay open (sliding, COUNT with a hop).
+    public var storeKey: String?
+    public var state: JSONValue?
 }
 
 /// What `add` did with an event.
@@ -52,6 +56,10 @@ public struct WindowOperator: Sendable {
     /// Open groups by `"<start>|<keys as JSON>"` (sessions and count windows: keys only).
     public private(set) var groups: [String: Group] = [:]
     public private(set) var maxEventTime: Int64 = .min
+    /// Operator keys of groups changed since `takeTouched()`.
+    public private(set) var touched: Set<String> = []
+    /// Store keys of closed groups that HAVING rejected: nothing to deliver, their state can go.
+    public private(set) var discarded: [String] = []
     private var lastArrival: Int64 = .min
 
     public init(query: GroupedQuery, timeMode: TimeMode = .processing, maxGroups: Int = 100_000) {
@@ -68,7 +76,8 @@ public struct WindowOperator: Sendable {
             return now
         case .event(_, let lateness, let idleTimeout):
             guard maxEventTime != .min else { return .min }
-            let idle = now - lastArrival
+            // Restored state has no arrival yet: no idle drift until an event comes or time passes.
+            let idle = lastArrival == .min ? 0 : now - lastArrival
             // Quiet input: let event time run on with the clock so quiet devices' windows close.
             let drift = idle >= idleTimeout ? idle : 0
             return maxEventTime - lateness + drift
@@ -106,7 +115,7 @@ public struct WindowOperator: Sendable {
                 // The previous session of this group ended before this event: close it first.
                 group.end = min(group.lastEvent + gap, maxDuration.map { group.start + $0 } ?? .max)
                 groups[keyText] = nil
-                if let output = try emit(group) { outputs.append(output) }
+                if let output = try emit(group, closing: keyText) { outputs.append(output) }
             }
             guard try update(keyText, time, time + gap, keys, values, time) else { return (.overGroupLimit, outputs) }
             if var group = groups[keyText] {
@@ -125,7 +134,7 @@ public struct WindowOperator: Sendable {
             } else if group.events >= size {
                 groups[keyText] = nil
                 group.end = time
-                if let output = try emit(group) { outputs.append(output) }
+                if let output = try emit(group, closing: keyText) { outputs.append(output) }
             }
         case .sliding(let size):
             guard try update(keyText, time - size, time, keys, values, time, buffered: true) else { return (.overGroupLimit, []) }
@@ -142,19 +151,22 @@ public struct WindowOperator: Sendable {
     /// Closes every time window the watermark has passed and returns their rows, oldest first.
     public mutating func advance(now: Int64) throws(EvaluationError) -> [WindowOutput] {
         let mark = watermark(now: now)
-        var closed: [Group] = []
+        var closed: [(key: String, group: Group)] = []
         for (key, group) in groups where closes(group, watermark: mark) {
-            closed.append(group)
+            closed.append((key, group))
             groups[key] = nil
         }
-        closed.sort { ($0.end, $0.start, JSONWriter.string(.array($0.keys))) < ($1.end, $1.start, JSONWriter.string(.array($1.keys))) }
+        closed.sort { ($0.group.end, $0.group.start, $0.key) < ($1.group.end, $1.group.start, $1.key) }
         var outputs: [WindowOutput] = []
-        for group in closed {
-            if let output = try emit(group) { outputs.append(output) }
+        for (key, group) in closed {
+            if let output = try emit(group, closing: key) { outputs.append(output) }
         }
         if case .sliding(let size) = spec {
             // Sliding groups emit per event; forget the ones with nothing left in range.
-            for (key, group) in groups where group.lastEvent <= mark - size { groups[key] = nil }
+            for (key, group) in groups where group.lastEvent <= mark - size {
+                groups[key] = nil
+                touched.insert(key)
+            }
         }
         return outputs
     }
@@ -163,6 +175,11 @@ public struct WindowOperator: Sendable {
     public mutating func restore(_ key: String, _ group: Group) {
         groups[key] = group
         maxEventTime = max(maxEventTime, group.lastEvent)
+    }
+
+    /// Resumes the idle clock after a restart, so quiet windows still close by `idle_timeout`.
+    public mutating func resumeClock(at now: Int64) {
+        if lastArrival == .min && !groups.isEmpty { lastArrival = now }
     }
 
     private func closes(_ group: Group, watermark: Int64) -> Bool {
@@ -200,19 +217,42 @@ public struct WindowOperator: Sendable {
         group.events += 1
         group.lastEvent = max(group.lastEvent, time)
         groups[key] = group
+        touched.insert(key)
         return true
     }
 
-    private func recomputed(_ group: Group) throws(EvaluationError) -> Group {
+    func recomputed(_ group: Group) throws(EvaluationError) -> Group {
         var copy = group
         copy.states = query.initialStates()
         for entry in group.buffer { try query.add(entry.values, to: &copy.states) }
         return copy
     }
 
-    private func emit(_ group: Group) throws(EvaluationError) -> WindowOutput? {
-        guard let row = try query.row(keys: group.keys, states: group.states, windowStart: group.start, windowEnd: group.end) else { return nil }
-        return WindowOutput(row: row, windowStart: group.start, windowEnd: group.end)
+    /// The group's row (nil when HAVING rejects it); `closing` names a group that just closed.
+    private mutating func emit(_ group: Group, closing key: String? = nil) throws(EvaluationError) -> WindowOutput? {
+        guard let row = try query.row(keys: group.keys, states: group.states, windowStart: group.start, windowEnd: group.end) else {
+            if let key { discarded.append(storeKey(of: group, operatorKey: key)) }
+            return nil
+        }
+        return WindowOutput(
+            row: row, windowStart: group.start, windowEnd: group.end, storeKey: key.map { storeKey(of: group, operatorKey: $0) },
+            state: key == nil ? nil : group.json)
+    }
+
+    /// The saved form of every group changed since the last call: `(storeKey, state)`, with a nil
+    /// state for a group that is gone without a row to deliver (a sliding group that emptied).
+    public mutating func takeDiscarded() -> [String] {
+        defer { discarded.removeAll() }
+        return discarded
+    }
+
+    public mutating func takeTouched() -> [(storeKey: String, state: JSONValue?)] {
+        defer { touched.removeAll(keepingCapacity: true) }
+        return touched.compactMap { key in
+            if let group = groups[key] { return (storeKey(of: group, operatorKey: key), group.json) }
+            if case .sliding = spec { return ("*|\(key)", nil) }
+            return nil  // closed: the engine keeps its final state until the row is delivered
+        }
     }
 }
 

@@ -1,0 +1,235 @@
+import Dispatch
+import Logging
+import Metrics
+import Synchronization
+import WeirCore
+import WeirRules
+import WeirStore
+
+/// The open windows of every windowed rule. Events add to them from the ingest loop; a ticker
+/// closes them as time (or the watermark) passes. Each closed group's row runs the rule's actions
+/// in the pool, like a per-event match.
+///
+/// With a store, every changed group is checkpointed continuously: a checkpoint thread writes
+/// whatever changed since its last write in one batch with one fsync, back to back (the outbox's
+/// group commit), so a crash loses at most the changes of the fsync in progress. A closed
+/// window's saved state is deleted only once its row's actions have completed; after a crash in
+/// between, the window is emitted again on restart (at-least-once).
+public final class WindowEngine: Sendable {
+    struct Entry {
+        var rule: Rule
+        var windows: WindowOperator
+    }
+
+    struct Shared {
+        var entries: [String: Entry] = [:]
+        /// Changes not yet written, by "<rule>\u{0}<store key>"; the last one wins.
+        var pending: [String: WindowChange] = [:]
+        var stopped = false
+    }
+
+    private let shared = Mutex(Shared())
+    let clock: @Sendable () -> Int64
+    let logger: Logger
+    let factory: any MetricsFactory
+    let store: WindowStore?
+    private let wake = DispatchSemaphore(value: 0)
+    private let checkpointer = Mutex<JoinableOSThread?>(nil)
+
+    init(
+        rules: RuleSet, store: WindowStore? = nil, clock: @escaping @Sendable () -> Int64 = currentTimeMillis, logger: Logger,
+        factory: any MetricsFactory
+    ) {
+        self.clock = clock
+        self.logger = logger
+        self.factory = factory
+        self.store = store
+        sync(with: rules)
+        if store != nil {
+            let thread = JoinableOSThread(name: "weir-windows") { [self] in checkpointLoop() }
+            checkpointer.withLock { $0 = thread }
+        }
+    }
+
+    /// The saved-state signature: the grouping layout plus how time is told.
+    static func signature(_ rule: Rule, _ grouping: GroupedQuery) -> String {
+        "\(grouping.signature);time=\(rule.timeMode);max_groups=\(rule.maxGroups)"
+    }
+
+    /// At start and after a reload: a rule whose grouping, window, aggregates and time mode are
+    /// unchanged keeps its open windows (in memory, or from the store at start); a changed or new
+    /// rule starts empty; a removed one is dropped.
+    func sync(with rules: RuleSet) {
+        shared.withLock { shared in
+            var next: [String: Entry] = [:]
+            for rule in rules.rules where rule.enabled {
+                guard let grouping = rule.query.grouping else { continue }
+                let signature = Self.signature(rule, grouping)
+                if var kept = shared.entries[rule.name], Self.signature(kept.rule, kept.windows.query) == signature {
+                    kept.rule = rule
+                    next[rule.name] = kept
+                    continue
+                }
+                if let old = shared.entries[rule.name], !old.windows.groups.isEmpty {
+                    logger.warning(
+                        "windowed rule changed: its open windows are discarded",
+                        metadata: ["rule": "\(rule.name)", "groups": "\(old.windows.groups.count)"])
+                }
+                var windows = WindowOperator(query: grouping, timeMode: rule.timeMode, maxGroups: rule.maxGroups)
+                if shared.entries[rule.name] == nil { restore(rule, signature, into: &windows) } else { reset(rule.name, signature) }
+                next[rule.name] = Entry(rule: rule, windows: windows)
+            }
+            for name in shared.entries.keys where next[name] == nil { reset(name, nil) }
+            shared.entries = next
+        }
+    }
+
+    /// Resumes the rule's saved windows if they were saved with the same signature.
+    private func restore(_ rule: Rule, _ signature: String, into windows: inout WindowOperator) {
+        guard let store else { return }
+        do {
+            let saved = try store.load(rule: rule.name)
+            guard saved.signature == signature else {
+                if saved.signature != nil { logger.notice("windowed rule changed while stopped: saved windows discarded", metadata: ["rule": "\(rule.name)"]) }
+                try store.reset(rule: rule.name, signature: signature)
+                return
+            }
+            var restored = 0
+            for group in saved.groups where windows.restore(storeKey: group.storeKey, json: group.state) { restored += 1 }
+            windows.resumeClock(at: clock())
+            if restored > 0 || saved.unreadable > 0 {
+                logger.notice(
+                    "open windows resumed", metadata: ["rule": "\(rule.name)", "groups": "\(restored)", "unreadable": "\(saved.unreadable)"])
+            }
+        } catch {
+            logger.error("window state could not be loaded; starting empty", metadata: ["rule": "\(rule.name)", "error": "\(error)"])
+        }
+    }
+
+    private func reset(_ rule: String, _ signature: String?) {
+        do {
+            try store?.reset(rule: rule, signature: signature)
+        } catch {
+            logger.error("window state could not be reset", metadata: ["rule": "\(rule)", "error": "\(error)"])
+        }
+    }
+
+    /// Adds one event's input; returns rows its window emitted at once (count, sliding, sessions).
+    func add(_ input: WindowInput) -> [(Rule, WindowOutput)] {
+        let now = clock()
+        let result: Result<(WindowAdmission, [WindowOutput]), EvaluationError>? = shared.withLock { shared in
+            guard var entry = shared.entries[input.rule.name] else { return nil }
+            // Processing time is this engine's clock (not the receive stamp), so windows and the
+            // clock that closes them agree, and tests can drive both.
+            let time = input.rule.timeMode == .processing ? now : input.time
+            let outcome = Result { () throws(EvaluationError) in try entry.windows.add(keys: input.keys, values: input.values, time: time, now: now) }
+            collect(&entry, into: &shared)
+            shared.entries[input.rule.name] = entry
+            return outcome
+        }
+        switch result {
+        case nil:
+            return []
+        case .success(let (admission, outputs)):
+            switch admission {
+            case .accepted: break
+            case .late: counter("weir_window_late_events_total", input.rule.name).increment()
+            case .overGroupLimit: counter("weir_window_groups_dropped_total", input.rule.name).increment()
+            }
+            return outputs.map { (input.rule, $0) }
+        case .failure(let error):
+            counter("weir_rule_errors_total", input.rule.name).increment()
+            logger.warning("windowed rule failed on event", metadata: ["rule": "\(input.rule.name)", "error": "\(error.message)"])
+            return []
+        }
+    }
+
+    /// Closes what the clock or watermark has passed.
+    func tick() -> [(Rule, WindowOutput)] {
+        let now = clock()
+        return shared.withLock { shared in
+            var outputs: [(Rule, WindowOutput)] = []
+            for (name, var entry) in shared.entries {
+                do throws(EvaluationError) {
+                    let closed = try entry.windows.advance(now: now)
+                    outputs += closed.map { (entry.rule, $0) }
+                } catch {
+                    logger.warning("windowed rule failed closing a window", metadata: ["rule": "\(name)", "error": "\(error.message)"])
+                }
+                collect(&entry, into: &shared)
+                Gauge(label: "weir_window_open_groups", dimensions: [("rule", name)], factory: factory).record(entry.windows.groups.count)
+                shared.entries[name] = entry
+            }
+            return outputs
+        }
+    }
+
+    /// Queues the entry's changed groups for the next checkpoint.
+    private func collect(_ entry: inout Entry, into shared: inout Shared) {
+        guard store != nil else { return }
+        let changes = entry.windows.takeTouched()
+        let discarded = entry.windows.takeDiscarded()
+        guard !changes.isEmpty || !discarded.isEmpty else { return }
+        let wasEmpty = shared.pending.isEmpty
+        for change in changes {
+            shared.pending["\(entry.rule.name)\u{0}\(change.storeKey)"] = WindowChange(rule: entry.rule.name, storeKey: change.storeKey, state: change.state)
+        }
+        for key in discarded { shared.pending["\(entry.rule.name)\u{0}\(key)"] = WindowChange(rule: entry.rule.name, storeKey: key, state: nil) }
+        if wasEmpty { wake.signal() }
+    }
+
+    /// A closed window's row: until its actions complete, its final state stays saved.
+    func closing(_ rule: String, _ output: WindowOutput) {
+        guard store != nil, let key = output.storeKey else { return }
+        enqueue(WindowChange(rule: rule, storeKey: key, state: output.state))
+    }
+
+    /// The row of a closed window was handed on: its saved state can go.
+    func delivered(_ rule: String, _ output: WindowOutput) {
+        guard store != nil, let key = output.storeKey else { return }
+        enqueue(WindowChange(rule: rule, storeKey: key, state: nil))
+    }
+
+    private func enqueue(_ change: WindowChange) {
+        let wasEmpty = shared.withLock { shared in
+            defer { shared.pending["\(change.rule)\u{0}\(change.storeKey)"] = change }
+            return shared.pending.isEmpty
+        }
+        if wasEmpty { wake.signal() }
+    }
+
+    private func checkpointLoop() {
+        while true {
+            _ = wake.wait(timeout: .now() + .seconds(1))
+            let (changes, stopped) = shared.withLock { shared in
+                defer { shared.pending.removeAll(keepingCapacity: true) }
+                return (Array(shared.pending.values), shared.stopped)
+            }
+            if !changes.isEmpty {
+                do {
+                    try store?.commit(changes)
+                    Counter(label: "weir_window_checkpointed_groups_total", factory: factory).increment(by: changes.count)
+                } catch {
+                    logger.error("window checkpoint failed; retrying", metadata: ["error": "\(error)"])
+                    shared.withLock { shared in
+                        for change in changes where shared.pending["\(change.rule)\u{0}\(change.storeKey)"] == nil {
+                            shared.pending["\(change.rule)\u{0}\(change.storeKey)"] = change
+                        }
+                    }
+                }
+            }
+            if stopped { return }
+        }
+    }
+
+    /// Writes what is pending and stops checkpointing (on shutdown, before the store closes).
+    func close() {
+        shared.withLock { $0.stopped = true }
+        wake.signal()
+        checkpointer.withLock { $0 }?.join()
+    }
+
+    private func counter(_ label: String, _ rule: String) -> Counter {
+        Counter(label: label, dimensions: [("rule", rule)], factory: factory)
+    }
+}

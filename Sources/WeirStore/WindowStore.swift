@@ -1,0 +1,81 @@
+import WeirCore
+import WeirRocksDB
+import WeirZstd
+
+/// One change to saved window state: a group's new state, or its deletion (nil).
+public struct WindowChange: Sendable {
+    public var rule: String
+    public var storeKey: String
+    public var state: JSONValue?
+
+    public init(rule: String, storeKey: String, state: JSONValue?) {
+        self.rule = rule
+        self.storeKey = storeKey
+        self.state = state
+    }
+}
+
+/// Open windows' state in RocksDB: `window/<rule>/<store key>` holds a group as zstd-compressed
+/// JSON; `meta/window/<rule>` holds the layout signature the groups were saved with, so a changed
+/// rule does not resume state of another shape. Calls block: run them off the cooperative pool.
+public final class WindowStore: Sendable {
+    let db: RocksDB
+
+    public init(db: RocksDB) {
+        self.db = db
+    }
+
+    static func prefix(_ rule: String) -> [UInt8] { Array("window/\(rule)/".utf8) }
+    static func meta(_ rule: String) -> [UInt8] { Array("meta/window/\(rule)".utf8) }
+
+    /// The saved signature and groups of `rule`. Groups that do not decode are skipped and counted.
+    public func load(rule: String) throws -> (signature: String?, groups: [(storeKey: String, state: JSONValue)], unreadable: Int) {
+        let signature = try db.get(Self.meta(rule)).map { String(decoding: $0, as: UTF8.self) }
+        let prefix = Self.prefix(rule)
+        var groups: [(String, JSONValue)] = []
+        var unreadable = 0
+        try db.scan(from: prefix, upTo: prefix + [0xFF]) { key, value in
+            if let state = try? JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20)) {
+                groups.append((String(decoding: key.dropFirst(prefix.count), as: UTF8.self), state))
+            } else {
+                unreadable += 1
+            }
+            return true
+        }
+        return (signature, groups, unreadable)
+    }
+
+    /// Forgets everything saved for `rule` and records the signature new state will have (nil: the
+    /// rule is gone).
+    public func reset(rule: String, signature: String?) throws {
+        let batch = WriteBatch()
+        let prefix = Self.prefix(rule)
+        batch.deleteRange(from: prefix, to: prefix + [0xFF])
+        if let signature {
+            batch.put(Self.meta(rule), Array(signature.utf8))
+        } else {
+            batch.delete(Self.meta(rule))
+        }
+        try db.write(batch, sync: true)
+    }
+
+    /// Applies `changes` atomically with one WAL fsync.
+    public func commit(_ changes: [WindowChange]) throws {
+        let batch = WriteBatch()
+        for change in changes {
+            let key = Self.prefix(change.rule) + Array(change.storeKey.utf8)
+            if let state = change.state {
+                batch.put(key, try Zstd.compress(JSONWriter.bytes(state)))
+            } else {
+                batch.delete(key)
+            }
+        }
+        try db.write(batch, sync: true)
+    }
+
+    /// Approximate bytes of saved window state per rule prefix (for the benchmark).
+    public func approximateBytes(rule: String) throws -> UInt64 {
+        let prefix = Self.prefix(rule)
+        return try db.approximateSize(from: prefix, to: prefix + [0xFF])
+    }
+}
