@@ -25,7 +25,7 @@ import WeirTestSupport
             try await pub.publish(topic: "sensors/\(site)/telemetry", payload: Array(#"{"device":"\#(device)","temp":\#(temp)}"#.utf8), qos: 1)
         }
         try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"d1"}"#.utf8), qos: 1)  // no temp: WHERE drops it
-        #expect(await eventually { weir.metric("weir_events_in_total") == 6 })
+        #expect(await eventually { weir.metric(#"weir_window_events_total{rule="avg10"}"#) == 5 })
         try await Task.sleep(for: .milliseconds(300))
         #expect(inbox.count == 0, "nothing before the window closes")
 
@@ -65,6 +65,93 @@ import WeirTestSupport
         #expect(await eventually { inbox.count == 1 })
         #expect(try JSONParser.parse(inbox.all[0].payload) == ["device": "d", "n": 2], "the window [00:00, 00:01) closed when 00:02 arrived")
         #expect(await eventually { weir.metric(#"weir_window_late_events_total{rule="et"}"#) == 1 }, "00:00.900 came after its window closed")
+        try await weir.stop()
+    }
+}
+
+@Suite(.serialized) struct WindowReloadTests {
+    func rule(window: String, topic: String) -> String {
+        """
+        name: r
+        sql: SELECT device, count(*) AS n FROM "sensors/+/telemetry" GROUP BY device, \(window)
+        actions:
+          - publish: { topic: "\(topic)/${device}", qos: 1 }
+        """
+    }
+
+    @Test func reloadKeepsOpenWindowsUnlessTheGroupingChanges() async throws {
+        let broker = try MosquittoBroker()
+        let clock = Atomic<Int64>(1_800_000_000_000)
+        let weir = try await DaemonHarness(
+            broker: broker, rules: ["r.yaml": rule(window: "TUMBLING(10s)", topic: "a")], windowClock: { clock.load(ordering: .relaxed) })
+        let inbox = try await Recorder(broker: broker, filters: ["a/#", "b/#", "c/#"])
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        func send(_ count: Int) async throws {
+            // Counted once the window engine has taken the event, so the clock moves only after.
+            let series = #"weir_window_events_total{rule="r"}"#
+            let before = weir.metric(series)
+            for _ in 0..<count { try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"d1"}"#.utf8), qos: 1) }
+            #expect(await eventually { weir.metric(series) == before + Double(count) })
+        }
+        func reload(_ text: String, window: String, topic: String) async throws {
+            try text.write(to: weir.rulesDir.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
+            #expect(await eventually {
+                guard let rule = weir.daemon.rules.current.rule(named: "r") else { return false }
+                return rule.sql.contains(window) && String(describing: rule.actions).contains(topic)
+            })
+        }
+        try await send(3)
+        // Only the action changes: the open window (3 events) is kept.
+        try await reload(rule(window: "TUMBLING(10s)", topic: "b"), window: "TUMBLING(10s)", topic: "b/")
+        try await send(1)
+        clock.store(1_800_000_010_000, ordering: .relaxed)
+        #expect(await eventually { inbox.count == 1 })
+        #expect(inbox.all.first?.topic == "b/d1")
+        let kept = try JSONParser.parse(inbox.all.first?.payload ?? "null")
+        #expect(kept == ["device": "d1", "n": 4])
+
+        // The window changes: what was open is discarded, the new window starts empty.
+        try await send(2)
+        try await reload(rule(window: "TUMBLING(20s)", topic: "c"), window: "TUMBLING(20s)", topic: "c/")
+        try await send(1)
+        clock.store(1_800_000_020_000, ordering: .relaxed)
+        #expect(await eventually { inbox.count == 2 })
+        #expect(inbox.all.last?.topic == "c/d1")
+        let fresh = try JSONParser.parse(inbox.all.last?.payload ?? "null")
+        #expect(fresh == ["device": "d1", "n": 1])
+        try await weir.stop()
+    }
+
+    @Test func thousandsOfGroupsEachGetTheirRow() async throws {
+        let broker = try MosquittoBroker()
+        let clock = Atomic<Int64>(1_800_000_000_000)
+        let rule = """
+            name: many
+            sql: SELECT device, sum(v) AS total, count(*) AS n FROM "sensors/+/telemetry" GROUP BY device, TUMBLING(1m)
+            actions:
+              - publish: { topic: "many/${device}", qos: 0 }
+            """
+        let weir = try await DaemonHarness(broker: broker, rules: ["many.yaml": rule], windowClock: { clock.load(ordering: .relaxed) })
+        let inbox = try await Recorder(broker: broker, filters: ["many/#"])
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        let devices = 3_000
+        for round in 0..<2 {
+            for d in 0..<devices {
+                try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"dev\#(d)","v":\#(d + round)}"#.utf8), qos: 1)
+            }
+        }
+        #expect(await eventually(timeout: .seconds(30)) { weir.metric(#"weir_window_events_total{rule="many"}"#) == Double(2 * devices) })
+        #expect(await eventually { weir.metric(#"weir_window_open_groups{rule="many"}"#) == Double(devices) })
+        clock.store(1_800_000_060_000, ordering: .relaxed)
+        #expect(await eventually(timeout: .seconds(30)) { inbox.count == devices })
+        let totals = try inbox.all.map { try JSONParser.parse($0.payload) }
+        #expect(Set(totals.compactMap { $0["device"]?.stringValue }).count == devices)
+        #expect(totals.allSatisfy { row in
+            guard let name = row["device"]?.stringValue, let d = Int(name.dropFirst(3)) else { return false }
+            return row["total"]?.intValue == 2 * d + 1 && row["n"] == 2
+        })
         try await weir.stop()
     }
 }

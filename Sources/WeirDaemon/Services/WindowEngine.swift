@@ -25,6 +25,9 @@ public final class WindowEngine: Sendable {
         var entries: [String: Entry] = [:]
         /// Changes not yet written, by "<rule>\u{0}<store key>"; the last one wins.
         var pending: [String: WindowChange] = [:]
+        /// Rules whose saved state must be dropped (and the signature to record), written before
+        /// any later change so a checkpoint in flight cannot resurrect discarded groups.
+        var resets: [(rule: String, signature: String?)] = []
         var stopped = false
     }
 
@@ -76,10 +79,14 @@ public final class WindowEngine: Sendable {
                         metadata: ["rule": "\(rule.name)", "groups": "\(old.windows.groups.count)"])
                 }
                 var windows = WindowOperator(query: grouping, timeMode: rule.timeMode, maxGroups: rule.maxGroups)
-                if shared.entries[rule.name] == nil { restore(rule, signature, into: &windows) } else { reset(rule.name, signature) }
+                if shared.entries[rule.name] == nil {
+                    restore(rule, signature, into: &windows)
+                } else {
+                    reset(rule.name, signature, &shared)
+                }
                 next[rule.name] = Entry(rule: rule, windows: windows)
             }
-            for name in shared.entries.keys where next[name] == nil { reset(name, nil) }
+            for name in shared.entries.keys where next[name] == nil { reset(name, nil, &shared) }
             shared.entries = next
         }
     }
@@ -106,12 +113,11 @@ public final class WindowEngine: Sendable {
         }
     }
 
-    private func reset(_ rule: String, _ signature: String?) {
-        do {
-            try store?.reset(rule: rule, signature: signature)
-        } catch {
-            logger.error("window state could not be reset", metadata: ["rule": "\(rule)", "error": "\(error)"])
-        }
+    private func reset(_ rule: String, _ signature: String?, _ shared: inout Shared) {
+        guard store != nil else { return }
+        shared.pending = shared.pending.filter { $0.value.rule != rule }
+        shared.resets.append((rule, signature))
+        wake.signal()
     }
 
     /// Adds one event's input; returns rows its window emitted at once (count, sliding, sessions).
@@ -132,7 +138,7 @@ public final class WindowEngine: Sendable {
             return []
         case .success(let (admission, outputs)):
             switch admission {
-            case .accepted: break
+            case .accepted: counter("weir_window_events_total", input.rule.name).increment()
             case .late: counter("weir_window_late_events_total", input.rule.name).increment()
             case .overGroupLimit: counter("weir_window_groups_dropped_total", input.rule.name).increment()
             }
@@ -201,9 +207,19 @@ public final class WindowEngine: Sendable {
     private func checkpointLoop() {
         while true {
             _ = wake.wait(timeout: .now() + .seconds(1))
-            let (changes, stopped) = shared.withLock { shared in
-                defer { shared.pending.removeAll(keepingCapacity: true) }
-                return (Array(shared.pending.values), shared.stopped)
+            let (resets, changes, stopped) = shared.withLock { shared in
+                defer {
+                    shared.pending.removeAll(keepingCapacity: true)
+                    shared.resets.removeAll()
+                }
+                return (shared.resets, Array(shared.pending.values), shared.stopped)
+            }
+            for reset in resets {
+                do {
+                    try store?.reset(rule: reset.rule, signature: reset.signature)
+                } catch {
+                    logger.error("window state could not be reset", metadata: ["rule": "\(reset.rule)", "error": "\(error)"])
+                }
             }
             if !changes.isEmpty {
                 do {
