@@ -23,7 +23,11 @@ public final class WindowEngine: Sendable {
 
     struct Shared {
         var entries: [String: Entry] = [:]
-        /// Changes not yet written, by "<rule>\u{0}<store key>"; the last one wins.
+        /// Rules with groups changed since the last checkpoint; their states are encoded at
+        /// checkpoint time, so a group updated by many events is encoded once per checkpoint.
+        var dirtyRules: Set<String> = []
+        /// Explicit changes (a closed window's final state, its deletion), by "<rule>\u{0}<store
+        /// key>"; the last one wins, and they apply after the dirty groups.
         var pending: [String: WindowChange] = [:]
         /// Rules whose saved state must be dropped (and the signature to record), written before
         /// any later change so a checkpoint in flight cannot resurrect discarded groups.
@@ -116,6 +120,7 @@ public final class WindowEngine: Sendable {
     private func reset(_ rule: String, _ signature: String?, _ shared: inout Shared) {
         guard store != nil else { return }
         shared.pending = shared.pending.filter { $0.value.rule != rule }
+        shared.dirtyRules.remove(rule)
         shared.resets.append((rule, signature))
         wake.signal()
     }
@@ -170,18 +175,12 @@ public final class WindowEngine: Sendable {
         }
     }
 
-    /// Queues the entry's changed groups for the next checkpoint.
+    /// Marks the entry's rule for the next checkpoint.
     private func collect(_ entry: inout Entry, into shared: inout Shared) {
-        guard store != nil else { return }
-        let changes = entry.windows.takeTouched()
-        let discarded = entry.windows.takeDiscarded()
-        guard !changes.isEmpty || !discarded.isEmpty else { return }
-        let wasEmpty = shared.pending.isEmpty
-        for change in changes {
-            shared.pending["\(entry.rule.name)\u{0}\(change.storeKey)"] = WindowChange(rule: entry.rule.name, storeKey: change.storeKey, state: change.state)
-        }
-        for key in discarded { shared.pending["\(entry.rule.name)\u{0}\(key)"] = WindowChange(rule: entry.rule.name, storeKey: key, state: nil) }
-        if wasEmpty { wake.signal() }
+        guard store != nil, !entry.windows.touched.isEmpty || !entry.windows.discarded.isEmpty else { return }
+        let wasIdle = shared.pending.isEmpty && shared.dirtyRules.isEmpty
+        shared.dirtyRules.insert(entry.rule.name)
+        if wasIdle { wake.signal() }
     }
 
     /// A closed window's row: until its actions complete, its final state stays saved.
@@ -197,22 +196,31 @@ public final class WindowEngine: Sendable {
     }
 
     private func enqueue(_ change: WindowChange) {
-        let wasEmpty = shared.withLock { shared in
+        let wasIdle = shared.withLock { shared in
             defer { shared.pending["\(change.rule)\u{0}\(change.storeKey)"] = change }
-            return shared.pending.isEmpty
+            return shared.pending.isEmpty && shared.dirtyRules.isEmpty
         }
-        if wasEmpty { wake.signal() }
+        if wasIdle { wake.signal() }
     }
 
     private func checkpointLoop() {
         while true {
             _ = wake.wait(timeout: .now() + .seconds(1))
             let (resets, changes, stopped) = shared.withLock { shared in
+                var changes: [WindowChange] = []
+                for name in shared.dirtyRules {
+                    guard var entry = shared.entries[name] else { continue }
+                    changes += entry.windows.takeTouched().map { WindowChange(rule: name, storeKey: $0.storeKey, state: $0.state) }
+                    changes += entry.windows.takeDiscarded().map { WindowChange(rule: name, storeKey: $0, state: nil) }
+                    shared.entries[name] = entry
+                }
+                changes += shared.pending.values
                 defer {
+                    shared.dirtyRules.removeAll(keepingCapacity: true)
                     shared.pending.removeAll(keepingCapacity: true)
                     shared.resets.removeAll()
                 }
-                return (shared.resets, Array(shared.pending.values), shared.stopped)
+                return (shared.resets, changes, shared.stopped)
             }
             for reset in resets {
                 do {
