@@ -137,7 +137,7 @@ let package = Package(
         .testTarget(name: "WeirStoreTests", dependencies: ["WeirStore", "WeirRocksDB", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeirFunctionsTests",
-            dependencies: ["WeirFunctions", "WeirRules", "WeirCore", .product(name: "Metrics", package: "swift-metrics")],
+            dependencies: ["WeirFunctions", "WeirRules", "WeirCore", "WeirTestSupport", .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: swiftSettings),
         .testTarget(name: "WeirDaemonTests", dependencies: ["WeirDaemon", "WeirRules", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(

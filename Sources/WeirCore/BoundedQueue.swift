@@ -40,6 +40,9 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
         self.state = Mutex(State())
     }
 
+    /// Whether `finish()` was called (later sends are refused).
+    public var isFinished: Bool { state.withLock { $0.finished } }
+
     /// Elements buffered plus elements of producers waiting for room.
     public var count: Int {
         state.withLock { $0.buffer.count + $0.waitingProducers.count }

@@ -74,10 +74,11 @@ public func buildDaemon(
             forwarders.append(ForwarderService(upstream: connection, forwarder: forwarder))
         }
     }
-    let forwardTo: @Sendable (String, Invocation) async throws -> Void = { [outboxes] upstream, invocation in
+    let forwardTo: @Sendable (String, Invocation) throws -> Completion = { [outboxes] upstream, invocation in
         guard let outbox = outboxes[upstream] else { throw NoUpstreams(upstream: upstream) }
         let record = OutboxRecord(rule: invocation.rule, topic: invocation.topic, time: invocation.receivedAt, data: invocation.row)
-        _ = try await outbox.append(record.encoded())
+        let ticket = outbox.enqueue(record.encoded())
+        return { _ = try await ticket.sequence }
     }
 
     let publisherClient = try MQTTClient(

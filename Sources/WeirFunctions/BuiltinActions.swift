@@ -6,10 +6,11 @@ import WeirRules
 public struct BuiltinActions: ActionExecutor {
     public let publisher: any MessagePublisher
     public let logger: Logger
-    /// Appends a row to an upstream's outbox; returns once it is durable.
-    public let forward: (@Sendable (String, Invocation) async throws -> Void)?
+    /// Queues a row in an upstream's outbox (in call order) and returns what to await for it to
+    /// be durable.
+    public let forward: (@Sendable (String, Invocation) throws -> Completion)?
 
-    public init(publisher: any MessagePublisher, logger: Logger, forward: (@Sendable (String, Invocation) async throws -> Void)? = nil) {
+    public init(publisher: any MessagePublisher, logger: Logger, forward: (@Sendable (String, Invocation) throws -> Completion)? = nil) {
         self.publisher = publisher
         self.logger = logger
         self.forward = forward
@@ -26,8 +27,16 @@ public struct BuiltinActions: ActionExecutor {
                 metadata: ["rule": "\(invocation.rule)", "topic": "\(invocation.topic)", "row": "\(JSONValue.object(invocation.row))"])
         case .forward(let upstream):
             guard let forward else { throw NoUpstreams(upstream: upstream) }
-            try await forward(upstream, invocation)
+            try await forward(upstream, invocation)()
         }
+    }
+
+    /// `forward` is pipelined: the row is queued in its outbox at submission, in event order, and
+    /// the fsync that makes it durable is awaited without holding a worker.
+    public func startInline(_ invocation: Invocation) throws -> Completion? {
+        guard case .forward(let upstream) = invocation.action else { return nil }
+        guard let forward else { throw NoUpstreams(upstream: upstream) }
+        return try forward(upstream, invocation)
     }
 }
 

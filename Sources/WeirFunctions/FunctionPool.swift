@@ -12,10 +12,14 @@ public final class FunctionPool: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var maxConcurrency: Int
         public var maxQueued: Int
+        /// Started actions that may wait for completion outside a worker (forwards waiting for
+        /// their fsync); when all are taken, workers wait, and backpressure reaches ingest.
+        public var maxPipelined: Int
 
-        public init(maxConcurrency: Int = 8, maxQueued: Int = 10_000) {
+        public init(maxConcurrency: Int = 8, maxQueued: Int = 10_000, maxPipelined: Int = 1024) {
             self.maxConcurrency = maxConcurrency
             self.maxQueued = maxQueued
+            self.maxPipelined = maxPipelined
         }
     }
 
@@ -26,6 +30,7 @@ public final class FunctionPool: Sendable {
     private let metrics: PoolMetrics
     private let inFlight = Atomic<Int>(0)
     private let peakInFlight = Atomic<Int>(0)
+    private let pipeline: AsyncSemaphore
 
     public init(configuration: Configuration, executor: any ActionExecutor, logger: Logger, metricsFactory: any MetricsFactory) {
         self.configuration = configuration
@@ -33,11 +38,40 @@ public final class FunctionPool: Sendable {
         self.executor = executor
         self.logger = logger
         self.metrics = PoolMetrics(factory: metricsFactory)
+        pipeline = AsyncSemaphore(limit: max(1, configuration.maxPipelined))
     }
 
     /// Queues an invocation, waiting for room. Returns `false` once the pool is shutting down.
     @discardableResult
     public func submit(_ invocation: Invocation) async -> Bool {
+        if queue.isFinished {
+            metrics.rejected.increment()
+            logger.error("function pool is shutting down; invocation not run", metadata: ["rule": "\(invocation.rule)"])
+            return false
+        }
+        let perKind = metrics.forKind(invocation.action.kind)
+        let started = monotonicNanos()
+        let completion: Completion?
+        do {
+            completion = try executor.startInline(invocation)
+        } catch {
+            finished(invocation, perKind, started, error: error)
+            return true
+        }
+        if let completion {
+            // Bounded: when this many are still finishing, the submitter (ingest) waits.
+            await pipeline.acquire()
+            Task {
+                defer { pipeline.release() }
+                do {
+                    try await completion()
+                    finished(invocation, perKind, started, error: nil)
+                } catch {
+                    finished(invocation, perKind, started, error: error)
+                }
+            }
+            return true
+        }
         let accepted = await queue.send(invocation)
         if !accepted {
             metrics.rejected.increment()
@@ -53,6 +87,8 @@ public final class FunctionPool: Sendable {
                 group.addTask { await self.work() }
             }
         }
+        // Started actions still finishing (forwards waiting for their fsync) are part of the drain.
+        await pipeline.waitUntilIdle()
     }
 
     /// Stops accepting work; `run()` returns after what is queued has run.
@@ -78,20 +114,30 @@ public final class FunctionPool: Sendable {
             let perKind = metrics.forKind(kind)
             do {
                 try await executor.execute(invocation)
-                perKind.run.increment()
-                invocation.onCompletion?(true)
+                finished(invocation, perKind, started, error: nil)
             } catch {
-                invocation.onCompletion?(false)
-                perKind.failed.increment()
-                logger.warning(
-                    "action failed",
-                    metadata: ["rule": "\(invocation.rule)", "action": "\(kind)", "error": "\(error)"])
+                finished(invocation, perKind, started, error: error)
             }
-            let finished = monotonicNanos()
-            perKind.duration.recordNanoseconds(Int64(finished - started))
-            metrics.latency.recordNanoseconds(Int64(finished &- invocation.ingestNanos))
             metrics.inFlight.record(inFlight.subtract(1, ordering: .relaxed).newValue)
         }
+    }
+
+    /// Books a completed (or failed) action: counters, duration, latency, log, callback.
+    private func finished(
+        _ invocation: Invocation, _ perKind: (run: Counter, failed: Counter, duration: Metrics.Timer), _ started: UInt64, error: (any Error)?
+    ) {
+        if let error {
+            perKind.failed.increment()
+            logger.warning(
+                "action failed",
+                metadata: ["rule": "\(invocation.rule)", "action": "\(invocation.action.kind)", "error": "\(error)"])
+        } else {
+            perKind.run.increment()
+        }
+        invocation.onCompletion?(error == nil)
+        let end = monotonicNanos()
+        perKind.duration.recordNanoseconds(Int64(end - started))
+        metrics.latency.recordNanoseconds(Int64(end &- invocation.ingestNanos))
     }
 }
 

@@ -26,9 +26,21 @@ public struct Invocation: Sendable {
     }
 }
 
+/// What to await for an action that was started but finishes later (a queued outbox append
+/// becoming durable).
+public typealias Completion = @Sendable () async throws -> Void
+
 /// Runs invocations of some kinds of action. The pool calls it from its workers.
 public protocol ActionExecutor: Sendable {
     func execute(_ invocation: Invocation) async throws
+    /// Starts, synchronously and in submission order, an action that finishes without a worker
+    /// (a forward: queued in its outbox now, durable after the next fsync), returning what to
+    /// await for it to complete; nil queues it for a worker to `execute`. The default is nil.
+    func startInline(_ invocation: Invocation) throws -> Completion?
+}
+
+extension ActionExecutor {
+    public func startInline(_ invocation: Invocation) throws -> Completion? { nil }
 }
 
 /// Where `publish` actions go: the local broker in production, a recorder in unit tests.

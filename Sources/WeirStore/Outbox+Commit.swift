@@ -7,7 +7,7 @@ import WeirRocksDB
 extension Outbox {
     /// Everything one commit takes from the shared state.
     struct Group {
-        var appends: [(record: [UInt8], continuation: CheckedContinuation<UInt64, any Error>)]
+        var appends: [(record: [UInt8], ticket: AppendTicket)]
         var acknowledgements: [(through: UInt64, continuation: CheckedContinuation<Void, any Error>)]
         var head: UInt64
         var tail: UInt64
@@ -64,7 +64,7 @@ extension Outbox {
         var tail = group.tail
         var counters = group.counters
         var accepted = group.appends[...]
-        var rejected: [CheckedContinuation<UInt64, any Error>] = []
+        var rejected: [AppendTicket] = []
         var removed = (sent: UInt64(0), dropped: UInt64(0), expired: UInt64(0))
         batch.clear()
         do {
@@ -102,7 +102,7 @@ extension Outbox {
                 while !accepted.isEmpty, counters.bytes + incoming > maxBytes {
                     index -= 1
                     incoming -= sizes[index]
-                    rejected.append(accepted.removeLast().continuation)
+                    rejected.append(accepted.removeLast().ticket)
                 }
             }
             let appendedAt = clock()
@@ -127,11 +127,11 @@ extension Outbox {
                 s.tail = tail
                 s.counters = counters
             }
-            for (append, sequence) in zip(accepted, sequences) { append.continuation.resume(returning: sequence) }
-            for continuation in rejected { continuation.resume(throwing: OutboxFull(name: name)) }
+            for (append, sequence) in zip(accepted, sequences) { append.ticket.complete(.success(sequence)) }
+            for ticket in rejected { ticket.complete(.failure(OutboxFull(name: name))) }
             for acknowledgement in group.acknowledgements { acknowledgement.continuation.resume() }
         } catch {
-            for append in group.appends { append.continuation.resume(throwing: error) }
+            for append in group.appends { append.ticket.complete(.failure(error)) }
             for acknowledgement in group.acknowledgements { acknowledgement.continuation.resume(throwing: error) }
             return
         }

@@ -16,7 +16,7 @@ import WeirRocksDB
 /// dropped and expired records go with one range tombstone each.
 public final class Outbox: Sendable {
     struct State {
-        var appends: [(record: [UInt8], continuation: CheckedContinuation<UInt64, any Error>)] = []
+        var appends: [(record: [UInt8], ticket: AppendTicket)] = []
         var acknowledgements: [(through: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
         /// First sequence still stored (everything below is deleted).
         var head: UInt64
@@ -69,18 +69,25 @@ public final class Outbox: Sendable {
     /// Appends `record`; returns its sequence number once it is durable.
     /// - Throws: `OutboxFull` (cap reached with `reject_new`), `OutboxClosed`, or a RocksDB error.
     public func append(_ record: [UInt8]) async throws -> UInt64 {
-        try await withCheckedThrowingContinuation { continuation in
-            let (closed, first) = state.withLock { s -> (Bool, Bool) in
-                if s.closed { return (true, false) }
-                s.appends.append((record, continuation))
-                return (false, s.appends.count == 1 && s.acknowledgements.isEmpty)
-            }
-            if closed {
-                continuation.resume(throwing: OutboxClosed(name: name))
-            } else if first {
-                wake.signal()
-            }
+        try await enqueue(record).sequence
+    }
+
+    /// Queues `record` for the next group commit and returns at once; the ticket completes when the
+    /// record is durable. Records keep the order of the `enqueue` calls, so a caller can enqueue in
+    /// order and wait for durability elsewhere (pipelining: the caller does not wait per fsync).
+    public func enqueue(_ record: [UInt8]) -> AppendTicket {
+        let ticket = AppendTicket()
+        let (closed, first) = state.withLock { s -> (Bool, Bool) in
+            if s.closed { return (true, false) }
+            s.appends.append((record, ticket))
+            return (false, s.appends.count == 1 && s.acknowledgements.isEmpty)
         }
+        if closed {
+            return AppendTicket(failed: OutboxClosed(name: name))
+        } else if first {
+            wake.signal()
+        }
+        return ticket
     }
 
     /// Deletes everything up to and including `sequence` (after the upstream acknowledged it) and

@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import WeirCore
 import WeirRules
+import WeirTestSupport
 
 @testable import WeirFunctions
 
@@ -131,5 +132,47 @@ final class RecordingPublisher: MessagePublisher, Sendable {
         await #expect(throws: Template.RenderError.self) {
             try await actions.execute(Invocation(rule: "r", action: spec, row: ["device": "d1"], topic: "t", receivedAt: 0))
         }
+    }
+}
+
+/// Forward-like actions: started at submission (recording the order), completed when released.
+final class PipelinedProbe: ActionExecutor, Sendable {
+    let started = Mutex<[String]>([])
+    let gate = AsyncSemaphore(limit: 1)
+    let completed = Mutex<[String]>([])
+
+    func execute(_ invocation: Invocation) async throws {}
+
+    func startInline(_ invocation: Invocation) throws -> Completion? {
+        started.withLock { $0.append(invocation.rule) }
+        return { [self] in
+            await gate.acquire()
+            gate.release()
+            completed.withLock { $0.append(invocation.rule) }
+        }
+    }
+}
+
+@Suite struct PipelinedPoolTests {
+    @Test func inlineActionsStartInSubmissionOrderAreBoundedAndDrain() async throws {
+        let probe = PipelinedProbe()
+        await probe.gate.acquire()  // hold every completion
+        let pool = FunctionPool(
+            configuration: .init(maxConcurrency: 2, maxQueued: 10, maxPipelined: 5), executor: probe, logger: Logger(label: "t"),
+            metricsFactory: NOOPMetricsHandler.instance)
+        let runner = Task { await pool.run() }
+        let action = ActionSpec.forward(upstream: "cloud")
+        let submitter = Task {
+            for i in 0..<8 { await pool.submit(Invocation(rule: "r\(i)", action: action, row: [:], topic: "t", receivedAt: 0)) }
+        }
+        #expect(await eventually { probe.started.withLock { $0.count } == 6 })
+        // Five are waiting to complete; the sixth started and now waits for a permit: ingest is held.
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(probe.started.withLock { $0 } == (0..<6).map { "r\($0)" }, "started in submission order, no further")
+        probe.gate.release()
+        await submitter.value
+        pool.finish()
+        await runner.value  // returns only after every started action completed
+        #expect(Set(probe.completed.withLock { $0 }) == Set((0..<8).map { "r\($0)" }))
     }
 }

@@ -91,9 +91,10 @@ public enum ConfigLoader {
     static func parsePool(_ node: YAMLNode) throws(Diagnostic) -> FunctionPool.Configuration {
         var pool = FunctionPool.Configuration()
         let map = try node.mapping("'pool'")
-        try map.checkKeys(["max_concurrency", "max_queued"], in: "'pool'")
+        try map.checkKeys(["max_concurrency", "max_queued", "max_pipelined"], in: "'pool'")
         if let n = map["max_concurrency"] { pool.maxConcurrency = try bounded(n, "'max_concurrency'", 1...4096) }
         if let n = map["max_queued"] { pool.maxQueued = try bounded(n, "'max_queued'", 1...10_000_000) }
+        if let n = map["max_pipelined"] { pool.maxPipelined = try bounded(n, "'max_pipelined'", 1...1_000_000) }
         return pool
     }
 
