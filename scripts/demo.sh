@@ -25,7 +25,8 @@ PORT=$(weir_free_port)
 ADMIN=$(weir_free_port)
 CLOUD=$(weir_free_port)
 PIDS+=("$(weir_start_broker "$PORT" "$WORK/broker")")
-PIDS+=("$(weir_start_broker "$CLOUD" "$WORK/cloud")")
+CLOUD_PID=$(weir_start_broker "$CLOUD" "$WORK/cloud")
+PIDS+=("$CLOUD_PID")
 echo "==> mosquitto (gateway) on 127.0.0.1:$PORT, mosquitto (\"cloud\" upstream) on 127.0.0.1:$CLOUD"
 
 cat >"$WORK/weir.yaml" <<CONF
@@ -64,7 +65,26 @@ PIDS+=($!)
 
 SECONDS_TO_RUN=${DEMO_SECONDS:-60}
 echo "==> simulating 200 devices on 3 sites at 100 msg/s for ${SECONDS_TO_RUN}s"
-"$BIN/weir-sim" --host 127.0.0.1 --port "$PORT" --devices 200 --sites 3 --rate 100 --duration "$SECONDS_TO_RUN"
+"$BIN/weir-sim" --host 127.0.0.1 --port "$PORT" --devices 200 --sites 3 --rate 100 --duration "$SECONDS_TO_RUN" &
+SIM=$!
+PIDS+=("$SIM")
+# An uplink outage in the middle: the 10 s summaries closing meanwhile wait in the outbox.
+OUTAGE_AT=$((SECONDS_TO_RUN / 3))
+sleep "$OUTAGE_AT"
+echo "==> uplink outage: stopping the \"cloud\" broker for 12 s"
+kill "$CLOUD_PID" 2>/dev/null || true
+sleep 12
+echo "==> during the outage: $(curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E '^weir_outbox_depth' || true)"
+PIDS+=("$(weir_start_broker "$CLOUD" "$WORK/cloud")")
+sleep 0.5
+mosquitto_sub -h 127.0.0.1 -p "$CLOUD" -t 'weir/#' -F '  upstream: %t received a batch of %l bytes (zstd CloudEvents)' &
+PIDS+=($!)
+if [ ! -s "$WORK/batch.zst" ]; then
+  mosquitto_sub -h 127.0.0.1 -p "$CLOUD" -t 'weir/#' -C 1 -N -F %p >"$WORK/batch.zst" &
+  PIDS+=($!)
+fi
+echo "==> uplink back; the backlog drains"
+wait "$SIM" || true
 sleep 1
 
 sleep 1
@@ -74,5 +94,10 @@ if [ -s "$WORK/batch.zst" ]; then
   echo "==> first upstream batch, decoded with 'weir decode' (first 3 of $("$BIN/weir" decode "$WORK/batch.zst" | wc -l) events):"
   "$BIN/weir" decode "$WORK/batch.zst" | head -n 3 | sed 's/^/  /'
 fi
+echo "==> outbox (weir outbox stats):"
+"$BIN/weir" outbox stats --config "$WORK/weir.yaml" | sed 's/^/  /'
+RAW=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '/^weir_events_in_total/ {print $2}')
+SENT=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk -F' ' '/^weir_forwarded_bytes_total/ {print $2}')
+echo "==> uplink: ${SENT:-0} bytes for ${RAW:-0} readings (10 s summaries, zstd CloudEvents)"
 echo "==> weir log (last lines):"
 tail -n 5 "$WORK/weir.log" | sed 's/^/  /'

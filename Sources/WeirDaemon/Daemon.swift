@@ -58,7 +58,16 @@ public func buildDaemon(
     // One RocksDB under state_dir holds the outboxes, dead letters and window state.
     let storePath = config.stateDir + "/store"
     try FileManager.default.createDirectory(atPath: storePath, withIntermediateDirectories: true)
-    let db = try RocksDB(path: storePath)
+    let db: RocksDB
+    do {
+        db = try RocksDB(path: storePath)
+    } catch let error as RocksDBError where error.message.contains("Corruption") {
+        throw ConfigurationError(
+            description: """
+                the store at \(storePath) is damaged: \(error.message)
+                Nothing was deleted. Back up \(storePath), then run `weir store repair --config \(config.path)`: it keeps every readable record.
+                """)
+    }
     if !config.upstreams.isEmpty {
         let letters = try DeadLetters(db: db)
         deadLetters = letters

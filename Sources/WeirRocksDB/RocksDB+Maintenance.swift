@@ -52,3 +52,15 @@ func withCRange<R>(
         }
     }
 }
+
+extension RocksDB {
+    /// Rebuilds a damaged database at `path` from whatever its files still hold (RocksDB's
+    /// RepairDB): readable records are kept, damaged ones are dropped and the damaged files moved
+    /// to `lost/`. The database must not be open anywhere.
+    public static func repair(path: String) throws {
+        let options = rocksdb_options_create()!
+        defer { rocksdb_options_destroy(options) }
+        rocksdb_options_set_compression(options, Int32(rocksdb_zstd_compression))
+        try rocksdb("rocksdb_repair_db") { rocksdb_repair_db(options, path, $0) }
+    }
+}

@@ -68,6 +68,10 @@ public final class RocksDB: @unchecked Sendable {
         // SST blocks are zstd-compressed: a block of queued rows with the same shape compresses
         // several times over, where compressing each small value alone would not.
         rocksdb_options_set_compression(options, Int32(rocksdb_zstd_compression))
+        // A torn last record (power cut during an unacknowledged write) is expected and skipped;
+        // damage anywhere else stops the open with an error instead of silently dropping what
+        // follows it (`weir store repair` then keeps everything readable).
+        rocksdb_options_set_wal_recovery_mode(options, 0)
         let cache = rocksdb_cache_create_lru(config.blockCacheSize)!
         let tableOptions = rocksdb_block_based_options_create()!
         rocksdb_block_based_options_set_block_cache(tableOptions, cache)

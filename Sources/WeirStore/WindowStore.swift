@@ -59,6 +59,17 @@ public final class WindowStore: Sendable {
         try db.write(batch, sync: true)
     }
 
+    /// Names of the rules with saved state.
+    public func ruleNames() throws -> [String] {
+        let prefix = Array("meta/window/".utf8)
+        var names: [String] = []
+        try db.scan(from: prefix, upTo: prefix + [0xFF]) { key, _ in
+            names.append(String(decoding: key.dropFirst(prefix.count), as: UTF8.self))
+            return true
+        }
+        return names
+    }
+
     /// Applies `changes` atomically with one WAL fsync.
     public func commit(_ changes: [WindowChange]) throws {
         let batch = WriteBatch()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WeirDaemon
+import WeirRocksDB
 
 /// Opens the store read-only, turning any failure into an operator-facing message.
 func inspector(_ options: ConfigOption) throws -> StoreInspector {
@@ -74,6 +75,29 @@ struct DeadLetterCommand: ParsableCommand {
         func run() throws {
             guard let letter = try inspector(options).deadLetter(id) else { throw CLIFailure(message: "no dead letter \(id)") }
             print(letter.json)
+        }
+    }
+}
+
+struct StoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store", abstract: "Maintain the state store (outboxes, window state, dead letters).", subcommands: [Repair.self])
+
+    struct Repair: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rebuild a damaged store from what is readable (stop the daemon first; back up state_dir/store).")
+        @OptionGroup var options: ConfigOption
+
+        func run() throws {
+            let config = try options.load()
+            let path = config.stateDir + "/store"
+            guard FileManager.default.fileExists(atPath: path) else { throw CLIFailure(message: "\(path): no store") }
+            do {
+                try RocksDB.repair(path: path)
+            } catch {
+                throw CLIFailure(message: "\(path): repair failed: \(error) (is weir still running?)")
+            }
+            print("\(path): repaired; readable records kept, damaged files moved to \(path)/lost")
         }
     }
 }

@@ -11,7 +11,7 @@ struct Weir: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "IoT edge event processor: MQTT events -> SQL rules -> functions -> upstream.",
-        subcommands: [Run.self, Check.self, Test.self, Decode.self, OutboxCommand.self, DeadLetterCommand.self])
+        subcommands: [Run.self, Check.self, Test.self, Decode.self, OutboxCommand.self, DeadLetterCommand.self, StoreCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -51,6 +51,9 @@ extension Weir {
                 daemon = try buildDaemon(config: config, logger: logger)
             } catch let error as DiagnosticList {
                 throw CLIFailure(message: error.description + "\nweir: \(error.diagnostics.count) error(s) in rules; not starting")
+            } catch let error as ConfigurationError {
+                logger.critical("\(error.description)")
+                throw CLIFailure(message: "weir: not starting: \(error.description)")
             }
             logger.notice(
                 "weir starting",

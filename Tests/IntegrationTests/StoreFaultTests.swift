@@ -194,3 +194,60 @@ func publishReadings(_ pub: MQTTClient, _ range: Range<Int>) async throws {
         #expect(sent)
     }
 }
+
+@Suite(.serialized) struct DamagedStoreTests {
+    /// A write-ahead log damaged in the middle: Weir refuses to start and says why and what to do,
+    /// deletes nothing; `weir store repair` keeps what is readable and the backlog goes out.
+    @Test func aDamagedStoreIsReportedNotWipedAndRepairKeepsWhatIsReadable() async throws {
+        let local = try MosquittoBroker()
+        let sink = try HTTPSink(status: { _ in 503 })
+        let upstream = """
+            upstreams:
+              cloud:
+                http: { url: "\(sink.url)/ingest" }
+                batch: { max_events: 1000, max_delay: 10ms }
+                retry: { backoff: 50ms, max_backoff: 100ms }
+                compression: none
+            """
+        let fixture = try BinaryFixture(name: "dmg", brokerPort: local.port, rules: ["fwd.yaml": forwardRule], extra: upstream)
+        let pub = try await publisher(local)
+        defer { pub.shutdown() }
+        let first = try fixture.run(log: "first.log")
+        #expect(await eventually { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
+        try await publishReadings(pub, 0..<200)
+        #expect(await eventually {
+            Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap { Loopback.metricValue($0.body, #"weir_actions_run_total{action="forward"}"#) } == 200
+        })
+        _ = first.stop(signal: SIGKILL)
+
+        // Overwrite bytes in the middle of the write-ahead log.
+        let store = fixture.dir.appendingPathComponent("state/store")
+        let files = try FileManager.default.contentsOfDirectory(atPath: store.path)
+        let wal = try #require(files.filter { $0.hasSuffix(".log") }.max())
+        let walPath = store.appendingPathComponent(wal).path
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: walPath)))
+        #expect(bytes.count > 4096)
+        for i in (bytes.count / 2)..<(bytes.count / 2 + 64) { bytes[i] ^= 0xFF }
+        try Data(bytes).write(to: URL(fileURLWithPath: walPath))
+
+        let refused = try fixture.run(log: "refused.log")
+        #expect(refused.waitForExit(timeout: 20).map { ($0 >> 8) & 0xff } == 1)
+        let message = try String(contentsOf: fixture.dir.appendingPathComponent("refused.log"), encoding: .utf8)
+        #expect(message.contains("is damaged"), "\(message)")
+        #expect(message.contains("weir store repair"), "\(message)")
+        #expect(FileManager.default.fileExists(atPath: walPath), "nothing deleted")
+
+        let repair = try runWeir(["store", "repair", "--config", fixture.config.path], in: fixture.dir)
+        #expect(repair.status == 0, "\(repair.output)")
+
+        sink.setStatus { _ in 200 }
+        let again = try fixture.run(log: "again.log")
+        defer { again.stop() }
+        func forwarded() -> Double {
+            Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap { Loopback.metricValue($0.body, #"weir_forwarded_events_total{upstream="cloud"}"#) } ?? 0
+        }
+        // What was before the damage is readable and delivered; what the damage destroyed is not.
+        #expect(await eventually { forwarded() >= 50 })
+        #expect(forwarded() < 200 || forwarded() == 200)
+    }
+}

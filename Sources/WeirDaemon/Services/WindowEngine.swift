@@ -33,6 +33,8 @@ public final class WindowEngine: Sendable {
         /// any later change so a checkpoint in flight cannot resurrect discarded groups.
         var resets: [(rule: String, signature: String?)] = []
         var stopped = false
+        /// Per-rule log throttle: a bad field in every event must not flood the journal.
+        var lastLog: [String: UInt64] = [:]
     }
 
     private let shared = Mutex(Shared())
@@ -52,6 +54,7 @@ public final class WindowEngine: Sendable {
         self.factory = factory
         self.store = store
         sync(with: rules)
+        forgetRemovedRules(rules)
         if store != nil {
             let thread = JoinableOSThread(name: "weir-windows") { [self] in checkpointLoop() }
             checkpointer.withLock { $0 = thread }
@@ -92,6 +95,21 @@ public final class WindowEngine: Sendable {
             }
             for name in shared.entries.keys where next[name] == nil { reset(name, nil, &shared) }
             shared.entries = next
+        }
+    }
+
+    /// Saved state of rules that were removed or disabled while Weir was stopped is dropped at
+    /// start, as a reload would have done.
+    private func forgetRemovedRules(_ rules: RuleSet) {
+        guard let store else { return }
+        let live = Set(rules.rules.filter { $0.enabled && $0.query.grouping != nil }.map(\.name))
+        do {
+            for name in try store.ruleNames() where !live.contains(name) {
+                try store.reset(rule: name, signature: nil)
+                logger.notice("saved windows of a rule that no longer exists were dropped", metadata: ["rule": "\(name)"])
+            }
+        } catch {
+            logger.error("window state could not be listed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -150,7 +168,9 @@ public final class WindowEngine: Sendable {
             return outputs.map { (input.rule, $0) }
         case .failure(let error):
             counter("weir_rule_errors_total", input.rule.name).increment()
-            logger.warning("windowed rule failed on event", metadata: ["rule": "\(input.rule.name)", "error": "\(error.message)"])
+            if shouldLog(input.rule.name) {
+                logger.warning("windowed rule failed on event", metadata: ["rule": "\(input.rule.name)", "error": "\(error.message)"])
+            }
             return []
         }
     }
@@ -161,11 +181,21 @@ public final class WindowEngine: Sendable {
         return shared.withLock { shared in
             var outputs: [(Rule, WindowOutput)] = []
             for (name, var entry) in shared.entries {
+                let errorsBefore = entry.windows.rowErrors
                 do throws(EvaluationError) {
                     let closed = try entry.windows.advance(now: now)
                     outputs += closed.map { (entry.rule, $0) }
                 } catch {
                     logger.warning("windowed rule failed closing a window", metadata: ["rule": "\(name)", "error": "\(error.message)"])
+                }
+                let failedRows = entry.windows.rowErrors - errorsBefore
+                if failedRows > 0 {
+                    counter("weir_rule_errors_total", name).increment(by: failedRows)
+                    if shouldLog(name, &shared) {
+                        logger.warning(
+                            "windowed rule could not compute a row; that window is dropped",
+                            metadata: ["rule": "\(name)", "windows": "\(failedRows)", "error": "\(entry.windows.lastRowError?.message ?? "")"])
+                    }
                 }
                 collect(&entry, into: &shared)
                 Gauge(label: "weir_window_open_groups", dimensions: [("rule", name)], factory: factory).record(entry.windows.groups.count)
@@ -251,6 +281,17 @@ public final class WindowEngine: Sendable {
         shared.withLock { $0.stopped = true }
         wake.signal()
         checkpointer.withLock { $0 }?.join()
+    }
+
+    private func shouldLog(_ rule: String) -> Bool {
+        shared.withLock { shouldLog(rule, &$0) }
+    }
+
+    private func shouldLog(_ rule: String, _ shared: inout Shared) -> Bool {
+        let now = monotonicNanos()
+        if let last = shared.lastLog[rule], now - last < 5_000_000_000 { return false }
+        shared.lastLog[rule] = now
+        return true
     }
 
     private func counter(_ label: String, _ rule: String) -> Counter {

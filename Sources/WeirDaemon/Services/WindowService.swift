@@ -20,7 +20,7 @@ struct WindowService: Service {
 }
 
 /// Runs the rule's actions for each window row, in the pool. A closed window's saved state is
-/// deleted once every action for its row has completed.
+/// deleted once every action for its row has run.
 func submit(_ outputs: [(Rule, WindowOutput)], engine: WindowEngine, to pool: FunctionPool) async {
     for (rule, output) in outputs {
         engine.closing(rule.name, output)
@@ -29,7 +29,9 @@ func submit(_ outputs: [(Rule, WindowOutput)], engine: WindowEngine, to pool: Fu
         let topic = rule.query.topicFilters.first ?? ""
         for action in rule.actions {
             var invocation = Invocation(rule: rule.name, action: action, row: output.row, topic: topic, receivedAt: output.windowEnd)
-            invocation.onCompletion = { success in if success { remaining.tick() } }
+            // Failed or not, the action has run (a failure is counted and logged by the pool): the
+            // saved window goes, so a row that cannot be delivered is not re-emitted at every start.
+            invocation.onCompletion = { _ in remaining.tick() }
             await pool.submit(invocation)
         }
     }

@@ -58,6 +58,9 @@ public struct WindowOperator: Sendable {
     public private(set) var maxEventTime: Int64 = .min
     /// Operator keys of groups changed since `takeTouched()`.
     public private(set) var touched: Set<String> = []
+    /// Closed groups whose row failed to evaluate, and the latest such error (for the log).
+    public private(set) var rowErrors = 0
+    public var lastRowError: EvaluationError?
     /// Store keys of closed groups that HAVING rejected: nothing to deliver, their state can go.
     public private(set) var discarded: [String] = []
     private var lastArrival: Int64 = .min
@@ -119,7 +122,9 @@ public struct WindowOperator: Sendable {
             }
             guard try update(keyText, time, time + gap, keys, values, time) else { return (.overGroupLimit, outputs) }
             if var group = groups[keyText] {
-                group.end = max(group.end, time + gap)
+                // The session closes after `gap` of silence, or at start + max, whichever is first:
+                // both on the clock, not only when the next event arrives.
+                group.end = min(max(group.end, time + gap), maxDuration.map { group.start + $0 } ?? .max)
                 groups[keyText] = group
             }
         case .count(let size, let hop):
@@ -129,7 +134,10 @@ public struct WindowOperator: Sendable {
                 if group.buffer.count > size { group.buffer.removeFirst(group.buffer.count - size) }
                 groups[keyText] = group
                 if group.buffer.count >= size, (group.events - size) % hop == 0 {
-                    if let output = try emit(recomputed(group)) { outputs.append(output) }
+                    var window = try recomputed(group)
+                    window.start = group.buffer.first?.time ?? time
+                    window.end = time
+                    if let output = try emit(window) { outputs.append(output) }
                 }
             } else if group.events >= size {
                 groups[keyText] = nil
@@ -158,9 +166,18 @@ public struct WindowOperator: Sendable {
         }
         closed.sort { ($0.group.end, $0.group.start, $0.key) < ($1.group.end, $1.group.start, $1.key) }
         var outputs: [WindowOutput] = []
+        var firstError: EvaluationError?
         for (key, group) in closed {
-            if let output = try emit(group, closing: key) { outputs.append(output) }
+            do {
+                if let output = try emit(group, closing: key) { outputs.append(output) }
+            } catch {
+                // One group's bad row (a division by zero in HAVING) costs that row only.
+                rowErrors += 1
+                firstError = firstError ?? error
+                discarded.append(storeKey(of: group, operatorKey: key))
+            }
         }
+        lastRowError = firstError
         if case .sliding(let size) = spec {
             // Sliding groups emit per event; forget the ones with nothing left in range.
             for (key, group) in groups where group.lastEvent <= mark - size {
