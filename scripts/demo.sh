@@ -56,7 +56,8 @@ done
 echo "==> weir running; health: $(curl -s "http://127.0.0.1:$ADMIN/healthz")"
 
 # What fires: every message the rules publish, and every batch the upstream receives.
-mosquitto_sub -h 127.0.0.1 -p "$PORT" -v -t 'alerts/#' -t 'maintenance/#' | sed -u 's/^/  fired: /' &
+# Process substitution, not a pipe: $! is then mosquitto_sub itself, which cleanup can stop.
+mosquitto_sub -h 127.0.0.1 -p "$PORT" -v -t 'alerts/#' -t 'maintenance/#' > >(sed -u 's/^/  fired: /') &
 PIDS+=($!)
 mosquitto_sub -h 127.0.0.1 -p "$CLOUD" -t 'weir/#' -F '  upstream: %t received a batch of %l bytes (zstd CloudEvents)' &
 PIDS+=($!)
@@ -77,8 +78,7 @@ sleep 12
 echo "==> during the outage: $(curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E '^weir_outbox_depth' || true)"
 PIDS+=("$(weir_start_broker "$CLOUD" "$WORK/cloud")")
 sleep 0.5
-mosquitto_sub -h 127.0.0.1 -p "$CLOUD" -t 'weir/#' -F '  upstream: %t received a batch of %l bytes (zstd CloudEvents)' &
-PIDS+=($!)
+# mosquitto_sub reconnects by itself; only the one-batch capture may need starting again.
 if [ ! -s "$WORK/batch.zst" ]; then
   mosquitto_sub -h 127.0.0.1 -p "$CLOUD" -t 'weir/#' -C 1 -N -F %p >"$WORK/batch.zst" &
   PIDS+=($!)
@@ -91,8 +91,9 @@ sleep 1
 echo "==> weir metrics (http://127.0.0.1:$ADMIN/metrics):"
 curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E '^weir_(events_in|rule_matched|actions_run|events_invalid|mqtt_connected|forwarded)' | sed 's/^/  /'
 if [ -s "$WORK/batch.zst" ]; then
-  echo "==> first upstream batch, decoded with 'weir decode' (first 3 of $("$BIN/weir" decode "$WORK/batch.zst" | wc -l) events):"
-  "$BIN/weir" decode "$WORK/batch.zst" | head -n 3 | sed 's/^/  /'
+  "$BIN/weir" decode "$WORK/batch.zst" >"$WORK/batch.json"
+  echo "==> first upstream batch, decoded with 'weir decode' (first 3 of $(wc -l <"$WORK/batch.json") events):"
+  head -n 3 "$WORK/batch.json" | sed 's/^/  /'
 fi
 echo "==> outbox (weir outbox stats):"
 "$BIN/weir" outbox stats --config "$WORK/weir.yaml" | sed 's/^/  /'
