@@ -59,6 +59,12 @@ public final class WindowStore: Sendable {
         try db.write(batch, sync: true)
     }
 
+    /// One saved group, or nil (missing or unreadable).
+    public func load(rule: String, storeKey: String) -> JSONValue? {
+        guard let value = try? db.get(Self.prefix(rule) + Array(storeKey.utf8)) else { return nil }
+        return try? JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20))
+    }
+
     /// Names of the rules with saved state.
     public func ruleNames() throws -> [String] {
         let prefix = Array("meta/window/".utf8)

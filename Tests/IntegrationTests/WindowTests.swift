@@ -47,9 +47,12 @@ import WeirTestSupport
             event_time: { field: ts, lateness: 0s, idle_timeout: 1h }
             actions:
               - publish: { topic: "agg/${device}", qos: 1 }
+            late:
+              - publish: { topic: "late/${device}", qos: 1 }
             """
         let weir = try await DaemonHarness(broker: broker, rules: ["et.yaml": rule])
         let inbox = try await Recorder(broker: broker, filters: ["agg/#"])
+        let lateBox = try await Recorder(broker: broker, filters: ["late/#"])
         let pub = try await publisher(broker)
         defer { pub.shutdown() }
         // Broken device clocks are counted against the rule, never crash the window arithmetic.
@@ -65,6 +68,9 @@ import WeirTestSupport
         #expect(await eventually { inbox.count == 1 })
         #expect(try JSONParser.parse(inbox.all[0].payload) == ["device": "d", "n": 2], "the window [00:00, 00:01) closed when 00:02 arrived")
         #expect(await eventually { weir.metric(#"weir_window_late_events_total{rule="et"}"#) == 1 }, "00:00.900 came after its window closed")
+        #expect(await eventually { lateBox.count == 1 })
+        #expect(lateBox.all.first?.topic == "late/d")
+        #expect(try JSONParser.parse(lateBox.all.first?.payload ?? "null") == ["device": "d", "ts": 1_893_456_000_900], "the late event itself goes to the late actions")
         try await weir.stop()
     }
 }
@@ -129,6 +135,7 @@ import WeirTestSupport
         let rule = """
             name: many
             sql: SELECT device, sum(v) AS total, count(*) AS n FROM "sensors/+/telemetry" GROUP BY device, TUMBLING(1m)
+            max_groups_in_memory: 500
             actions:
               - publish: { topic: "many/${device}", qos: 0 }
             """
@@ -144,6 +151,7 @@ import WeirTestSupport
         }
         #expect(await eventually(timeout: .seconds(30)) { weir.metric(#"weir_window_events_total{rule="many"}"#) == Double(2 * devices) })
         #expect(await eventually { weir.metric(#"weir_window_open_groups{rule="many"}"#) == Double(devices) })
+        #expect(await eventually { weir.metric(#"weir_window_spilled_groups{rule="many"}"#) >= Double(devices - 500) }, "most groups wait in the store")
         clock.store(1_800_000_060_000, ordering: .relaxed)
         #expect(await eventually(timeout: .seconds(30)) { inbox.count == devices })
         let totals = try inbox.all.map { try JSONParser.parse($0.payload) }

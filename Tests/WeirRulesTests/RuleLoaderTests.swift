@@ -194,4 +194,17 @@ func diagnostics(_ text: String) -> [String] {
         #expect(outcome.candidates == 0)
         #expect(outcome.payloadError == nil)
     }
+
+    @Test func windowedRuleOptionsAreCheckedWithPositions() {
+        let head = "name: w\nsql: SELECT device, count(*) AS n FROM \"t/#\" GROUP BY device, TUMBLING(1m)\nactions: [ { log: {} } ]\n"
+        #expect(diagnostics(head + "late: [ { log: {} } ]\n") == ["4:7: 'late' needs 'event_time': only event-time windows have late events"])
+        #expect(diagnostics(head + "max_groups_in_memory: 0\n") == ["4:23: 'max_groups_in_memory' must be at least 1"])
+        #expect(diagnostics(head + "event_time: { lateness: 2s }\n").first?.contains("field") == true)
+        #expect(diagnostics("name: g\nsql: SELECT device, count(*) AS n FROM \"t/#\" GROUP BY device\nactions: [ { log: {} } ]\n").first?.hasPrefix("2:6: GROUP BY needs a window") == true)
+        let late = head + "event_time: { field: ts, lateness: 1s }\nlate:\n  - publish: { topic: \"late/${device}\" }\n"
+        let (rules, problems) = RuleLoader.parse(late, file: "r.yaml")
+        #expect(problems.isEmpty, "late actions may use the event's own fields")
+        #expect(rules.first?.lateActions.count == 1)
+        #expect(rules.first?.timeMode == .event(field: "ts", lateness: 1000, idleTimeout: 30_000))
+    }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import WeirCore
 
@@ -98,6 +99,37 @@ import WeirCore
         }
         #expect(rows(outputs) == expected(oracle))
         #expect(outputs.count == oracle.count, "each group emitted once")
+    }
+
+    /// The same streams with most groups spilled out of memory between events: a saved-state map
+    /// stands in for RocksDB. Results must not change.
+    @Test(arguments: ["TUMBLING(500ms)", "HOPPING(1s, 250ms)", "SESSION(120ms)", "COUNT(7)", "SLIDING(300ms)"])
+    func spillingGroupsOutOfMemoryChangesNothing(window: String) throws {
+        let readings = stream(seed: 21, count: 800)
+        var inMemory = try makeOperator(window)
+        let (expectedOutputs, _) = try run(&inMemory, readings)
+
+        let saved = Mutex<[String: JSONValue]>([:])
+        var windows = try makeOperator(window)
+        windows.loader = { key in saved.withLock { $0[key] } }
+        var outputs: [WindowOutput] = []
+        var random = SplitMix(state: 99)
+        var evicted = 0
+        for reading in readings {
+            let (_, emitted) = try windows.add(keys: [.string(reading.device)], values: Array(repeating: .int(reading.value), count: 6), time: reading.time, now: reading.time)
+            outputs += emitted
+            outputs += try windows.advance(now: reading.time)
+            // Checkpoint, then evict a random half of what is in memory (all of it is saved now).
+            for change in windows.takeTouched() { saved.withLock { $0[change.storeKey] = change.state } }
+            let victims = windows.groups.keys.filter { _ in Bool.random(using: &random) }
+            evicted += victims.count
+            windows.evict(Array(victims))
+        }
+        outputs += try windows.advance(now: .max / 2)
+        #expect(evicted > 100)
+        #expect(windows.lostOnLoad == 0)
+        #expect(rows(outputs) == rows(expectedOutputs))
+        #expect(outputs.count == expectedOutputs.count)
     }
 
     @Test(arguments: [4, 5] as [UInt64]) func hoppingMatchesTheOracle(seed: UInt64) throws {

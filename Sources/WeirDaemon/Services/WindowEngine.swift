@@ -19,6 +19,7 @@ public final class WindowEngine: Sendable {
     struct Entry {
         var rule: Rule
         var windows: WindowOperator
+        var lostReported = 0
     }
 
     struct Shared {
@@ -76,7 +77,7 @@ public final class WindowEngine: Sendable {
                 guard let grouping = rule.query.grouping else { continue }
                 let signature = Self.signature(rule, grouping)
                 if var kept = shared.entries[rule.name], Self.signature(kept.rule, kept.windows.query) == signature {
-                    kept.rule = rule
+                    kept.rule = rule  // max_groups_in_memory may change freely
                     next[rule.name] = kept
                     continue
                 }
@@ -86,6 +87,10 @@ public final class WindowEngine: Sendable {
                         metadata: ["rule": "\(rule.name)", "groups": "\(old.windows.groups.count)"])
                 }
                 var windows = WindowOperator(query: grouping, timeMode: rule.timeMode, maxGroups: rule.maxGroups)
+                if let store {
+                    let name = rule.name
+                    windows.loader = { key in store.load(rule: name, storeKey: key) }
+                }
                 if shared.entries[rule.name] == nil {
                     restore(rule, signature, into: &windows)
                 } else {
@@ -162,7 +167,13 @@ public final class WindowEngine: Sendable {
         case .success(let (admission, outputs)):
             switch admission {
             case .accepted: counter("weir_window_events_total", input.rule.name).increment()
-            case .late: counter("weir_window_late_events_total", input.rule.name).increment()
+            case .late:
+                counter("weir_window_late_events_total", input.rule.name).increment()
+                if !input.rule.lateActions.isEmpty {
+                    var row = JSONObject()
+                    if case .object(let object) = input.payload { row = object } else { row["payload"] = input.payload }
+                    return [(input.rule, WindowOutput(row: row, windowStart: input.time, windowEnd: input.time, late: true))]
+                }
             case .overGroupLimit: counter("weir_window_groups_dropped_total", input.rule.name).increment()
             }
             return outputs.map { (input.rule, $0) }
@@ -198,7 +209,14 @@ public final class WindowEngine: Sendable {
                     }
                 }
                 collect(&entry, into: &shared)
-                Gauge(label: "weir_window_open_groups", dimensions: [("rule", name)], factory: factory).record(entry.windows.groups.count)
+                let open = entry.windows.groups.count + entry.windows.spilled.count
+                Gauge(label: "weir_window_open_groups", dimensions: [("rule", name)], factory: factory).record(open)
+                Gauge(label: "weir_window_spilled_groups", dimensions: [("rule", name)], factory: factory).record(entry.windows.spilled.count)
+                if entry.windows.lostOnLoad > entry.lostReported {
+                    counter("weir_window_groups_unreadable_total", name).increment(by: entry.windows.lostOnLoad - entry.lostReported)
+                    logger.error("saved window state could not be read back; those groups restart empty", metadata: ["rule": "\(name)"])
+                    entry.lostReported = entry.windows.lostOnLoad
+                }
                 shared.entries[name] = entry
             }
             return outputs
@@ -263,6 +281,7 @@ public final class WindowEngine: Sendable {
                 do {
                     try store?.commit(changes)
                     Counter(label: "weir_window_checkpointed_groups_total", factory: factory).increment(by: changes.count)
+                    spillIfOverBudget()
                 } catch {
                     logger.error("window checkpoint failed; retrying", metadata: ["error": "\(error)"])
                     shared.withLock { shared in
@@ -273,6 +292,22 @@ public final class WindowEngine: Sendable {
                 }
             }
             if stopped { return }
+        }
+    }
+
+    /// After a checkpoint, every group not changed since is saved: rules over their in-memory
+    /// budget move their least recently updated such groups out of memory (to 90 % of the budget).
+    private func spillIfOverBudget() {
+        shared.withLock { shared in
+            for (name, var entry) in shared.entries where entry.windows.groups.count > entry.rule.maxGroupsInMemory {
+                let target = entry.rule.maxGroupsInMemory * 9 / 10
+                let candidates = entry.windows.groups.filter { !entry.windows.touched.contains($0.key) }
+                let victims = candidates.sorted { $0.value.lastEvent < $1.value.lastEvent }
+                    .prefix(max(0, entry.windows.groups.count - target)).map(\.key)
+                entry.windows.evict(victims)
+                shared.entries[name] = entry
+                Gauge(label: "weir_window_spilled_groups", dimensions: [("rule", name)], factory: factory).record(entry.windows.spilled.count)
+            }
         }
     }
 

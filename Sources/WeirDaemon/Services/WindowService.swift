@@ -24,10 +24,11 @@ struct WindowService: Service {
 func submit(_ outputs: [(Rule, WindowOutput)], engine: WindowEngine, to pool: FunctionPool) async {
     for (rule, output) in outputs {
         engine.closing(rule.name, output)
-        let remaining = Countdown(rule.actions.count) { engine.delivered(rule.name, output) }
+        let actions = output.late ? rule.lateActions : rule.actions
+        let remaining = Countdown(actions.count) { engine.delivered(rule.name, output) }
         // An aggregate has no single input topic: its subject is the rule's first FROM filter.
         let topic = rule.query.topicFilters.first ?? ""
-        for action in rule.actions {
+        for action in actions {
             var invocation = Invocation(rule: rule.name, action: action, row: output.row, topic: topic, receivedAt: output.windowEnd)
             // Failed or not, the action has run (a failure is counted and logged by the pool): the
             // saved window goes, so a row that cannot be delivered is not re-emitted at every start.

@@ -14,11 +14,19 @@ public struct Rule: Sendable {
     public let timeMode: TimeMode
     /// For grouped rules: open groups beyond this are dropped and counted.
     public let maxGroups: Int
+    /// For grouped rules: open groups kept in memory; the least recently updated others wait in
+    /// the store until their next event or their window's close.
+    public let maxGroupsInMemory: Int
+    /// For event-time rules: what runs for an event that arrives after its window closed (the row
+    /// is the event's payload). Empty: late events are only counted.
+    public let lateActions: [ActionSpec]
 
     public init(
         name: String, sql: String, query: CompiledQuery, actions: [ActionSpec], location: SourceLocation, enabled: Bool = true,
-        timeMode: TimeMode = .processing, maxGroups: Int = 100_000
+        timeMode: TimeMode = .processing, maxGroups: Int = 100_000, maxGroupsInMemory: Int = 10_000, lateActions: [ActionSpec] = []
     ) {
+        self.lateActions = lateActions
+        self.maxGroupsInMemory = maxGroupsInMemory
         self.enabled = enabled
         self.timeMode = timeMode
         self.maxGroups = maxGroups

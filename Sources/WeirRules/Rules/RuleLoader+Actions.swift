@@ -1,7 +1,9 @@
 import WeirCore
 
 extension RuleLoader {
-    static func parseActions(_ node: YAMLNode, query: CompiledQuery, upstreams: Set<String>?) throws(Diagnostic) -> [ActionSpec] {
+    /// `checkColumns: false` for actions whose row is not the query's output (late events get the
+    /// event's own payload).
+    static func parseActions(_ node: YAMLNode, query: CompiledQuery, upstreams: Set<String>?, checkColumns: Bool = true) throws(Diagnostic) -> [ActionSpec] {
         let items = try node.sequence("'actions'")
         guard !items.isEmpty else { throw node.error("'actions' must list at least one action") }
         var actions: [ActionSpec] = []
@@ -11,7 +13,7 @@ extension RuleLoader {
                 throw item.error("an action is a mapping with exactly one key (forward, log, publish)")
             }
             switch entry.key {
-            case "publish": actions.append(try parsePublish(entry.value, query: query))
+            case "publish": actions.append(try parsePublish(entry.value, query: query, checkColumns: checkColumns))
             case "log": actions.append(try parseLog(entry.value))
             case "forward":
                 let upstream = try entry.value.string("'forward'")
@@ -27,7 +29,7 @@ extension RuleLoader {
         return actions
     }
 
-    static func parsePublish(_ node: YAMLNode, query: CompiledQuery) throws(Diagnostic) -> ActionSpec {
+    static func parsePublish(_ node: YAMLNode, query: CompiledQuery, checkColumns: Bool = true) throws(Diagnostic) -> ActionSpec {
         let map = try node.mapping("'publish'")
         try map.checkKeys(["topic", "qos", "retain"], in: "'publish'")
         let topicNode = try map.require("topic", in: "'publish'")
@@ -41,7 +43,7 @@ extension RuleLoader {
         if topicText.contains("+") || topicText.contains("#") {
             throw topicNode.error("a publish topic cannot contain the wildcards '+' or '#'")
         }
-        if !query.selectsStar {
+        if !query.selectsStar && checkColumns {
             for column in topic.columns where !query.columnNames.contains(column) {
                 let known = query.columnNames.joined(separator: ", ")
                 throw topicNode.error("'${\(column)}' is not an output column of the rule (columns: \(known))")

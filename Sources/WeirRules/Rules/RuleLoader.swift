@@ -7,7 +7,7 @@ import WeirCore
 /// documents. Loading is all-or-nothing: any diagnostic rejects the whole set, so a reload with a bad
 /// file leaves the previous good set running.
 public enum RuleLoader {
-    static let ruleKeys: Set<String> = ["name", "sql", "actions", "description", "enabled", "event_time", "max_groups"]
+    static let ruleKeys: Set<String> = ["name", "sql", "actions", "description", "enabled", "event_time", "max_groups", "max_groups_in_memory", "late"]
 
     /// Loads the directory (recursively, in path order) and fails with every problem found.
     /// - Parameter upstreams: the upstream names `forward` may name; `nil` skips that check.
@@ -135,12 +135,23 @@ public enum RuleLoader {
             maxGroups = try n.int("'max_groups'")
             guard maxGroups >= 1 else { throw n.error("'max_groups' must be at least 1") }
         }
+        var lateActions: [ActionSpec] = []
+        if let n = map["late"] {
+            guard case .event = timeMode else { throw n.error("'late' needs 'event_time': only event-time windows have late events") }
+            lateActions = try parseActions(n, query: query, upstreams: upstreams, checkColumns: false)
+        }
+        var maxGroupsInMemory = 10_000
+        if let n = map["max_groups_in_memory"] {
+            guard query.grouping != nil else { throw n.error("'max_groups_in_memory' needs a grouped rule") }
+            maxGroupsInMemory = try n.int("'max_groups_in_memory'")
+            guard maxGroupsInMemory >= 1 else { throw n.error("'max_groups_in_memory' must be at least 1") }
+        }
         if query.grouping != nil, query.grouping?.window == nil {
             throw sqlNode.error("GROUP BY needs a window (TUMBLING, HOPPING, SLIDING, SESSION or COUNT): a stream never ends")
         }
         return Rule(
             name: name, sql: sql, query: query, actions: actions, location: node.location, enabled: enabled, timeMode: timeMode,
-            maxGroups: maxGroups)
+            maxGroups: maxGroups, maxGroupsInMemory: maxGroupsInMemory, lateActions: lateActions)
     }
 
     static func parseEventTime(_ node: YAMLNode) throws(Diagnostic) -> TimeMode {

@@ -69,6 +69,8 @@ public struct WindowInput: Sendable {
     public let values: [JSONValue?]
     /// Event time (ms): the receive time, or the payload's time field with `event_time`.
     public let time: Int64
+    /// The event's payload, for the rule's `late` actions.
+    public let payload: JSONValue
 }
 
 extension RuleSet {
@@ -99,7 +101,7 @@ extension RuleSet {
                     guard try rule.query.matches(context) else { continue }
                     let (keys, values) = try grouping.input(context)
                     let time = try eventTime(rule.timeMode, context)
-                    outcome.windowInputs.append(WindowInput(rule: rule, keys: keys, values: values, time: time))
+                    outcome.windowInputs.append(WindowInput(rule: rule, keys: keys, values: values, time: time, payload: context.payload))
                 } else if let row = try rule.query.evaluate(context) {
                     outcome.matches.append(RuleMatch(rule: rule, row: row))
                 }

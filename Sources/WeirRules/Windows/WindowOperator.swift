@@ -18,6 +18,17 @@ public struct WindowOutput: Sendable, Equatable {
     /// kept until the row has been handed on. Nil for rows of windows that stay open (sliding, COUNT with a hop).
     public var storeKey: String?
     public var state: JSONValue?
+    /// A late event's own row, for the rule's `late` actions (not a window's row).
+    public var late = false
+
+    public init(row: JSONObject, windowStart: Int64, windowEnd: Int64, storeKey: String? = nil, state: JSONValue? = nil, late: Bool = false) {
+        self.row = row
+        self.windowStart = windowStart
+        self.windowEnd = windowEnd
+        self.storeKey = storeKey
+        self.state = state
+        self.late = late
+    }
 }
 
 /// What `add` did with an event.
@@ -41,8 +52,8 @@ public struct WindowOperator: Sendable {
         var states: [AggregateState]
         /// Count windows with a hop and sliding windows keep their inputs to recompute from.
         var buffer: [(time: Int64, values: [JSONValue?])]
-        var events: Int
-        var lastEvent: Int64
+        public internal(set) var events: Int
+        public internal(set) var lastEvent: Int64
 
         public static func == (a: Group, b: Group) -> Bool {
             a.start == b.start && a.end == b.end && a.keys == b.keys && a.states == b.states && a.events == b.events
@@ -56,6 +67,20 @@ public struct WindowOperator: Sendable {
     /// Open groups by `"<start>|<keys as JSON>"` (sessions and count windows: keys only).
     public private(set) var groups: [String: Group] = [:]
     public private(set) var maxEventTime: Int64 = .min
+    /// Groups moved out of memory (their state is saved; see `evict`): operator key → where it is
+    /// saved and when it closes. About 100 bytes each instead of the whole group.
+    public private(set) var spilled: [String: Spilled] = [:]
+    /// Reads a saved group back (set by the owner when state is saved anywhere).
+    public var loader: (@Sendable (String) -> JSONValue?)?
+    /// Spilled groups that could not be read back (counted by the owner).
+    public private(set) var lostOnLoad = 0
+
+    public struct Spilled: Sendable, Equatable {
+        public var storeKey: String
+        public var end: Int64
+        public var lastEvent: Int64
+    }
+
     /// Operator keys of groups changed since `takeTouched()`.
     public private(set) var touched: Set<String> = []
     /// Closed groups whose row failed to evaluate, and the latest such error (for the log).
@@ -99,6 +124,7 @@ public struct WindowOperator: Sendable {
         lastArrival = max(lastArrival, now)
         maxEventTime = max(maxEventTime, time)
         let keyText = JSONWriter.string(.array(keys))
+        faultIn(keyText)
         var outputs: [WindowOutput] = []
         switch spec {
         case .tumbling(let size):
@@ -160,6 +186,8 @@ public struct WindowOperator: Sendable {
     public mutating func advance(now: Int64) throws(EvaluationError) -> [WindowOutput] {
         let mark = watermark(now: now)
         var closed: [(key: String, group: Group)] = []
+        // Spilled windows that are due come back to be closed with the others.
+        for key in spilled.filter({ closes(end: $0.value.end, watermark: mark) }).keys { faultIn(key) }
         for (key, group) in groups where closes(group, watermark: mark) {
             closed.append((key, group))
             groups[key] = nil
@@ -184,6 +212,10 @@ public struct WindowOperator: Sendable {
                 groups[key] = nil
                 touched.insert(key)
             }
+            for (key, entry) in spilled where entry.lastEvent <= mark - size {
+                spilled[key] = nil
+                touched.insert(key)
+            }
         }
         return outputs
     }
@@ -200,9 +232,34 @@ public struct WindowOperator: Sendable {
     }
 
     private func closes(_ group: Group, watermark: Int64) -> Bool {
+        closes(end: group.end, watermark: watermark)
+    }
+
+    private func closes(end: Int64, watermark: Int64) -> Bool {
         switch spec {
-        case .tumbling, .hopping, .session: return group.end <= watermark
+        case .tumbling, .hopping, .session: return end <= watermark
         case .count, .sliding: return false
+        }
+    }
+
+    /// Moves these groups out of memory. Only for groups whose current state is saved (the owner
+    /// evicts right after a checkpoint, groups untouched since); they come back on their next
+    /// event or when their window closes.
+    public mutating func evict(_ keys: [String]) {
+        for key in keys {
+            guard let group = groups.removeValue(forKey: key) else { continue }
+            spilled[key] = Spilled(storeKey: storeKey(of: group, operatorKey: key), end: group.end, lastEvent: group.lastEvent)
+            touched.remove(key)
+        }
+    }
+
+    /// Brings a spilled group back into memory.
+    private mutating func faultIn(_ key: String) {
+        guard let entry = spilled.removeValue(forKey: key) else { return }
+        if let json = loader?(entry.storeKey), let group = Group(json: json) {
+            groups[key] = group
+        } else {
+            lostOnLoad += 1
         }
     }
 
@@ -220,10 +277,11 @@ public struct WindowOperator: Sendable {
         _ key: String, _ start: Int64, _ end: Int64, _ keys: [JSONValue], _ values: [JSONValue?], _ time: Int64, buffered: Bool = false
     ) throws(EvaluationError) -> Bool {
         var group: Group
+        faultIn(key)
         if let existing = groups[key] {
             group = existing
         } else {
-            guard groups.count < maxGroups else { return false }
+            guard groups.count + spilled.count < maxGroups else { return false }
             group = Group(start: start, end: end, keys: keys, states: query.initialStates(), buffer: [], events: 0, lastEvent: time)
         }
         if buffered {
