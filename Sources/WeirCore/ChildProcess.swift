@@ -87,4 +87,5 @@ public final class ChildProcess: Sendable {
 /// A process could not be started.
 public struct SpawnError: Error, Sendable, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }

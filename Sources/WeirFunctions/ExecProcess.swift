@@ -1,0 +1,153 @@
+import WeirCore
+
+/// What one run of an exec function produced.
+public struct ExecResult: Sendable, Equatable {
+    /// Exit code, or 128 + signal number when a signal ended it.
+    public var status: Int32
+    public var stdout: [UInt8]
+    public var stderr: [UInt8]
+    public var timedOut: Bool
+}
+
+/// Runs a program without a shell: `argv` as given (the program found on PATH when not a path),
+/// `stdin` written to it, stdout and stderr collected (each bounded by `maxOutput`), in its own
+/// process group. On the timeout, and after it exits, the whole group is killed with SIGKILL, so
+/// no child it started outlives the invocation. Blocks the calling thread: call it off the
+/// cooperative pool.
+public enum ExecProcess {
+    public static func run(
+        argv: [String], environment: [String: String], directory: String?, stdin: [UInt8], timeout: Duration, maxOutput: Int = 1 << 20
+    ) throws(SpawnError) -> ExecResult {
+        guard let program = argv.first else { throw SpawnError(description: "empty command") }
+        var input: [Int32] = [0, 0]
+        var output: [Int32] = [0, 0]
+        var errors: [Int32] = [0, 0]
+        guard pipe(&input) == 0, pipe(&output) == 0, pipe(&errors) == 0 else {
+            throw SpawnError(description: "pipe failed: \(String(cString: strerror(errno)))")
+        }
+        // Not inherited by processes other threads spawn meanwhile (the child gets its ends by dup2).
+        for fd in input + output + errors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setpgroup(&attributes, 0)  // its own group: a timeout kills all of it
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, input[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+        if let directory {
+            guard let addChdir = Self.addChdir else { throw SpawnError(description: "working directory not supported by this C library") }
+            _ = addChdir(&actions, directory)
+        }
+        let args = argv.map { strdup($0) } + [nil]
+        defer { for p in args { free(p) } }
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for p in envp { free(p) } }
+        guard let path = resolve(program, searchPath: environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin") else {
+            for fd in input + output + errors { close(fd) }
+            throw SpawnError(description: "cannot start \(program): not found or not executable")
+        }
+        var pid = pid_t()
+        let rc = posix_spawn(&pid, path, &actions, &attributes, args, envp)
+        close(input[0])
+        close(output[1])
+        close(errors[1])
+        guard rc == 0 else {
+            close(input[1])
+            close(output[0])
+            close(errors[0])
+            throw SpawnError(description: "cannot start \(program): \(String(cString: strerror(rc)))")
+        }
+        return pump(pid: pid, stdinFD: input[1], stdoutFD: output[0], stderrFD: errors[0], stdin: stdin, timeout: timeout, maxOutput: maxOutput)
+    }
+
+    /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29+), looked up at run time: Swift's
+    /// Glibc module hides it behind _GNU_SOURCE.
+    private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32
+    private static let addChdir: AddChdir? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "posix_spawn_file_actions_addchdir_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddChdir.self)
+    }()
+
+    /// The program's path: as given when it contains a '/', else the first executable match in
+    /// `searchPath` (the function's declared PATH, or the system directories).
+    static func resolve(_ program: String, searchPath: String) -> String? {
+        if program.contains("/") { return access(program, X_OK) == 0 ? program : nil }
+        for directory in searchPath.split(separator: ":") where !directory.isEmpty {
+            let candidate = "\(directory)/\(program)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    private static func pump(
+        pid: pid_t, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, stdin: [UInt8], timeout: Duration, maxOutput: Int
+    ) -> ExecResult {
+        for fd in [stdinFD, stdoutFD, stderrFD] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        var written = 0
+        var writeFD: Int32 = stdin.isEmpty ? -1 : stdinFD
+        if writeFD < 0 { close(stdinFD) }
+        var out: [UInt8] = []
+        var err: [UInt8] = []
+        var open = (stdout: true, stderr: true)
+        var status: Int32 = 0
+        var exited = false
+        var timedOut = false
+        let deadline = monotonicNanos() + UInt64(max(0, timeout.milliseconds)) * 1_000_000
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while open.stdout || open.stderr || !exited {
+            if !exited, waitpid(pid, &status, WNOHANG) == pid {
+                exited = true
+                // Whatever it left running in its group goes with it.
+                kill(-pid, SIGKILL)
+            }
+            if !timedOut && monotonicNanos() >= deadline && !exited {
+                timedOut = true
+                kill(-pid, SIGKILL)
+            }
+            var fds: [pollfd] = []
+            if writeFD >= 0 { fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0)) }
+            if open.stdout { fds.append(pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)) }
+            if open.stderr { fds.append(pollfd(fd: stderrFD, events: Int16(POLLIN), revents: 0)) }
+            if fds.isEmpty {
+                if !exited { usleep(1_000) }
+                continue
+            }
+            _ = poll(&fds, nfds_t(fds.count), 10)
+            for entry in fds where entry.revents != 0 {
+                if entry.fd == writeFD {
+                    let n = stdin[written...].withUnsafeBytes { write(writeFD, $0.baseAddress, $0.count) }
+                    if n > 0 { written += n }
+                    if n < 0 && errno != EAGAIN || written == stdin.count {
+                        close(writeFD)
+                        writeFD = -1
+                    }
+                } else {
+                    let n = read(entry.fd, &buffer, buffer.count)
+                    if n > 0 {
+                        if entry.fd == stdoutFD {
+                            out += buffer[0..<min(n, max(0, maxOutput - out.count))]
+                        } else {
+                            err += buffer[0..<min(n, max(0, maxOutput - err.count))]
+                        }
+                    } else if n == 0 || errno != EAGAIN {
+                        close(entry.fd)
+                        if entry.fd == stdoutFD { open.stdout = false } else { open.stderr = false }
+                    }
+                }
+            }
+        }
+        if writeFD >= 0 { close(writeFD) }
+        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return ExecResult(status: code, stdout: out, stderr: err, timedOut: timedOut)
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import WeirCore
+
+@testable import WeirFunctions
+
+/// Real processes: no shell, stdin/stdout, environment, working directory, process-group kill.
+@Suite struct ExecProcessTests {
+    func run(_ argv: [String], env: [String: String] = [:], cwd: String? = nil, stdin: String = "", timeout: Duration = .seconds(10)) throws -> ExecResult {
+        try ExecProcess.run(argv: argv, environment: env, directory: cwd, stdin: Array(stdin.utf8), timeout: timeout)
+    }
+
+    @Test func inputGoesToStdinAndOutputComesBack() throws {
+        let result = try run(["cat"], stdin: #"{"device":"d1"}"#)
+        #expect(result.status == 0 && !result.timedOut)
+        #expect(String(decoding: result.stdout, as: UTF8.self) == #"{"device":"d1"}"#)
+        let failing = try run(["sh", "-c", "echo oops >&2; exit 3"])
+        #expect(failing.status == 3)
+        #expect(String(decoding: failing.stderr, as: UTF8.self) == "oops\n")
+    }
+
+    @Test func argumentsAreNeverInterpretedByAShell() throws {
+        let dir = try makeTemporaryDirectoryForExec()
+        let marker = dir.appendingPathComponent("pwned").path
+        let hostile = "$(touch \(marker)); `touch \(marker)`; touch \(marker) \"'"
+        let result = try run(["printf", "%s", hostile])
+        #expect(String(decoding: result.stdout, as: UTF8.self) == hostile)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+
+    @Test func environmentIsOnlyWhatIsDeclaredAndTheDirectoryIsSet() throws {
+        let result = try run(["env"], env: ["GREETING": "hi"], cwd: "/tmp")
+        let lines = Set(String(decoding: result.stdout, as: UTF8.self).split(separator: "\n").map(String.init))
+        #expect(lines == ["GREETING=hi"])
+        #expect(String(decoding: try run(["pwd"], cwd: "/tmp").stdout, as: UTF8.self) == "/tmp\n")
+    }
+
+    @Test func aTimeoutKillsTheWholeProcessGroup() throws {
+        let started = monotonicNanos()
+        // The child leaves a grandchild behind and prints its pid; both must die at the timeout.
+        let result = try run(["sh", "-c", "sleep 30 & echo $!; sleep 30"], timeout: .milliseconds(300))
+        #expect(result.timedOut)
+        #expect(monotonicNanos() - started < 5_000_000_000)
+        let grandchild = try #require(Int32(String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        var gone = false
+        for _ in 0..<100 where !gone {
+            // Dead, or a zombie waiting for a reaper that is not ours (PID 1 in a container may never reap it).
+            let stat = (try? String(contentsOfFile: "/proc/\(grandchild)/stat", encoding: .utf8)) ?? ""
+            gone = kill(grandchild, 0) != 0 || stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+            if !gone { usleep(10_000) }
+        }
+        #expect(gone, "no orphan left behind")
+    }
+
+    @Test func aMissingProgramIsAClearError() {
+        #expect(throws: SpawnError.self) { try run(["no-such-program-weir"]) }
+    }
+
+    func makeTemporaryDirectoryForExec() throws -> URL {
+        let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("weir-exec-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
