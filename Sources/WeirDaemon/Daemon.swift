@@ -54,7 +54,6 @@ public func buildDaemon(
 
     var outboxes: [String: Outbox] = [:]
     var forwarders: [ForwarderService] = []
-    var deadLetters: DeadLetters?
     // One RocksDB under state_dir holds the outboxes, dead letters and window state.
     let storePath = config.stateDir + "/store"
     try FileManager.default.createDirectory(atPath: storePath, withIntermediateDirectories: true)
@@ -68,9 +67,9 @@ public func buildDaemon(
                 Nothing was deleted. Back up \(storePath), then run `weir store repair --config \(config.path)`: it keeps every readable record.
                 """)
     }
+    let letters = try DeadLetters(db: db)
+    let deadLetters: DeadLetters? = letters
     if !config.upstreams.isEmpty {
-        let letters = try DeadLetters(db: db)
-        deadLetters = letters
         for upstream in config.upstreams {
             let outbox = try Outbox(
                 db: db, name: upstream.name, commitInterval: config.commitInterval, limits: upstream.queue, logger: logger,
@@ -97,7 +96,10 @@ public func buildDaemon(
             cleanSession: true, tls: config.mqtt.tls),
         logger: logger)
     let pool = FunctionPool(
-        configuration: config.pool, executor: BuiltinActions(publisher: publisherClient, logger: logger, forward: forwardTo),
+        configuration: config.pool,
+        executor: BuiltinActions(
+            publisher: publisherClient, logger: logger, forward: forwardTo,
+            functions: makeFunctionRunner(rules: rules, deadLetters: letters, logger: logger, metrics: metrics)),
         logger: logger, metricsFactory: metrics.factory)
     let readiness = Readiness()
     let windows = WindowEngine(rules: initialRules, store: WindowStore(db: db), clock: windowClock, logger: logger, factory: metrics.factory)
@@ -140,6 +142,28 @@ public func buildDaemon(
     return Daemon(
         config: config, metrics: metrics, rules: rules, pool: pool, readiness: readiness, admin: admin, outboxes: outboxes, deadLetters: deadLetters,
         group: group)
+}
+
+/// Runs `call:` actions with the functions of the rules in force; failures after the last attempt
+/// go to the dead-letter store (kind `function`).
+func makeFunctionRunner(rules: LiveRules, deadLetters: DeadLetters, logger: Logger, metrics: DaemonMetrics) -> FunctionRunner {
+    FunctionRunner(
+        lookup: { rules.current.functions[$0] }, logger: logger, metricsFactory: metrics.factory,
+        deadLetter: { failure in
+            let letter = DeadLetter(
+                kind: "function", target: failure.function, failedAt: currentTimeMillis(), error: failure.error, attempts: failure.attempts,
+                payload: ["rule": .string(failure.rule), "row": .object(failure.row)])
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().async {
+                    do {
+                        try deadLetters.add(letter)
+                    } catch {
+                        logger.error("dead letter could not be stored", metadata: ["function": "\(failure.function)", "error": "\(error)"])
+                    }
+                    done.resume()
+                }
+            }
+        })
 }
 
 /// The connection for one upstream; MQTT ones report their state in `weir_upstream_connected`.

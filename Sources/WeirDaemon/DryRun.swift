@@ -52,6 +52,8 @@ public enum DryRun {
             return "log at \(level.rawValue)"
         case .forward(let upstream):
             return "forward to upstream '\(upstream)'"
+        case .call(let function):
+            return "call function '\(function)' with the row as JSON on stdin (not run in a dry run)"
         }
     }
 }

@@ -10,10 +10,17 @@ public struct BuiltinActions: ActionExecutor {
     /// be durable.
     public let forward: (@Sendable (String, Invocation) throws -> Completion)?
 
-    public init(publisher: any MessagePublisher, logger: Logger, forward: (@Sendable (String, Invocation) throws -> Completion)? = nil) {
+    /// Runs declared functions for `call:` actions.
+    public let functions: FunctionRunner?
+
+    public init(
+        publisher: any MessagePublisher, logger: Logger, forward: (@Sendable (String, Invocation) throws -> Completion)? = nil,
+        functions: FunctionRunner? = nil
+    ) {
         self.publisher = publisher
         self.logger = logger
         self.forward = forward
+        self.functions = functions
     }
 
     public func execute(_ invocation: Invocation) async throws {
@@ -28,6 +35,9 @@ public struct BuiltinActions: ActionExecutor {
         case .forward(let upstream):
             guard let forward else { throw NoUpstreams(upstream: upstream) }
             try await forward(upstream, invocation)()
+        case .call(let function):
+            guard let functions else { throw FunctionError(function: function, message: "functions are not available") }
+            try await functions.call(function, invocation)
         }
     }
 

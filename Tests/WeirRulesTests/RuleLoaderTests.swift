@@ -207,4 +207,38 @@ func diagnostics(_ text: String) -> [String] {
         #expect(rules.first?.lateActions.count == 1)
         #expect(rules.first?.timeMode == .event(field: "ts", lateness: 1000, idleTimeout: 30_000))
     }
+
+    @Test func functionsAreDeclaredBesideRulesAndCallsAreChecked() throws {
+        let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("weir-fn-rules-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = """
+            functions:
+              - name: notify-ops
+                exec: { command: ["/usr/lib/weir/fn/notify.py", "--level", "warn"], mode: oneshot, timeout: 10s }
+                concurrency: 2
+                retry: { attempts: 5, backoff: 500ms, max_backoff: 1m }
+            rules:
+              - name: overheat
+                sql: SELECT device, temp FROM "sensors/+/telemetry" WHERE temp > 80
+                actions:
+                  - call: notify-ops
+                  - call: page-someone
+            """
+        try file.write(to: dir.appendingPathComponent("fn.yaml"), atomically: true, encoding: .utf8)
+        #expect(throws: DiagnosticList.self) { try RuleLoader.load(directory: dir.path) }
+        do {
+            _ = try RuleLoader.load(directory: dir.path)
+        } catch {
+            #expect(error.diagnostics.map { "\($0.location.line):\($0.location.column): \($0.message)" }
+                == ["11:15: unknown function 'page-someone' (functions: notify-ops)"])
+        }
+        let fixed = file.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("page-someone") }.joined(separator: "\n")
+        try fixed.write(to: dir.appendingPathComponent("fn.yaml"), atomically: true, encoding: .utf8)
+        let set = try RuleLoader.load(directory: dir.path)
+        let spec = try #require(set.functions["notify-ops"])
+        #expect(spec.concurrency == 2 && spec.retry == FunctionSpec.Retry(attempts: 5, backoff: .milliseconds(500), maxBackoff: .seconds(60)))
+        #expect(spec.runtime == .exec(command: ["/usr/lib/weir/fn/notify.py", "--level", "warn"], timeout: .seconds(10), environment: [:], directory: nil))
+        #expect(set.rules.first?.actions == [.call(function: "notify-ops")])
+    }
 }

@@ -20,6 +20,8 @@ public struct Rule: Sendable {
     /// For event-time rules: what runs for an event that arrives after its window closed (the row
     /// is the event's payload). Empty: late events are only counted.
     public let lateActions: [ActionSpec]
+    /// Where the rule's `call:` actions name functions (checked against the declared ones).
+    public var callSites: [CallSite] = []
 
     public init(
         name: String, sql: String, query: CompiledQuery, actions: [ActionSpec], location: SourceLocation, enabled: Bool = true,
@@ -51,6 +53,8 @@ public enum ActionSpec: Sendable, Equatable {
     case log(level: LogLevel)
     /// Append the row to the durable outbox of an upstream; done once it is durable.
     case forward(upstream: String)
+    /// Invoke a declared function with the row (retried, then dead-lettered).
+    case call(function: String)
 
     /// The action's kind as written in rule files, for metrics labels.
     public var kind: String {
@@ -58,6 +62,7 @@ public enum ActionSpec: Sendable, Equatable {
         case .publish: return "publish"
         case .log: return "log"
         case .forward: return "forward"
+        case .call: return "call"
         }
     }
 }

@@ -10,7 +10,7 @@ extension RuleLoader {
         for item in items {
             let map = try item.mapping("an action")
             guard map.entries.count == 1, let entry = map.entries.first else {
-                throw item.error("an action is a mapping with exactly one key (forward, log, publish)")
+                throw item.error("an action is a mapping with exactly one key (call, forward, log, publish)")
             }
             switch entry.key {
             case "publish": actions.append(try parsePublish(entry.value, query: query, checkColumns: checkColumns))
@@ -22,11 +22,24 @@ extension RuleLoader {
                     throw entry.value.error("unknown upstream '\(upstream)' (upstreams: \(known))")
                 }
                 actions.append(.forward(upstream: upstream))
+            case "call":
+                actions.append(.call(function: try entry.value.string("'call'")))
             default:
-                throw entry.keyNode.error("unknown action '\(entry.key)' (expected one of: forward, log, publish)")
+                throw entry.keyNode.error("unknown action '\(entry.key)' (expected one of: call, forward, log, publish)")
             }
         }
         return actions
+    }
+
+    /// Where `call:` actions in an (already parsed) actions list name their functions.
+    static func callSites(in node: YAMLNode) -> [CallSite] {
+        guard let items = try? node.sequence("'actions'") else { return [] }
+        return items.compactMap { item in
+            guard let map = try? item.mapping("an action"), let entry = map.entries.first, entry.key == "call",
+                let name = try? entry.value.string("'call'")
+            else { return nil }
+            return CallSite(function: name, location: entry.value.location)
+        }
     }
 
     static func parsePublish(_ node: YAMLNode, query: CompiledQuery, checkColumns: Bool = true) throws(Diagnostic) -> ActionSpec {

@@ -19,15 +19,31 @@ public enum RuleLoader {
             throw DiagnosticList([Diagnostic(SourceLocation(file: directory, line: 1, column: 1), "cannot read rules directory: \(error.localizedDescription)")])
         }
         var rules: [Rule] = []
+        var functions: [FunctionSpec] = []
         var diagnostics: [Diagnostic] = []
         for file in files {
             guard let text = readText(file) else {
                 diagnostics.append(Diagnostic(SourceLocation(file: file, line: 1, column: 1), "cannot read file (missing, unreadable or not UTF-8)"))
                 continue
             }
-            let (fileRules, fileDiagnostics) = parse(text, file: file, upstreams: upstreams)
+            let (fileRules, fileFunctions, fileDiagnostics) = parseFile(text, file: file, upstreams: upstreams)
             rules += fileRules
+            functions += fileFunctions
             diagnostics += fileDiagnostics
+        }
+        var declared: [String: FunctionSpec] = [:]
+        for function in functions {
+            if let first = declared[function.name] {
+                diagnostics.append(Diagnostic(function.location, "duplicate function name '\(function.name)' (first defined at \(first.location))"))
+            } else {
+                declared[function.name] = function
+            }
+        }
+        for rule in rules {
+            for call in rule.callSites where declared[call.function] == nil {
+                let known = declared.isEmpty ? "none declared" : declared.keys.sorted().joined(separator: ", ")
+                diagnostics.append(Diagnostic(call.location, "unknown function '\(call.function)' (functions: \(known))"))
+            }
         }
         var seen: [String: SourceLocation] = [:]
         for rule in rules {
@@ -38,7 +54,7 @@ public enum RuleLoader {
             }
         }
         guard diagnostics.isEmpty else { throw DiagnosticList(diagnostics) }
-        return RuleSet(rules: rules)
+        return RuleSet(rules: rules, functions: declared)
     }
 
     /// The rule files under `directory`, sorted, skipping hidden files and editor leftovers.
@@ -65,22 +81,36 @@ public enum RuleLoader {
 
     /// Parses one file's text; returns the good rules and the diagnostics of the bad ones.
     public static func parse(_ text: String, file: String, upstreams: Set<String>? = nil) -> ([Rule], [Diagnostic]) {
+        let (rules, _, diagnostics) = parseFile(text, file: file, upstreams: upstreams)
+        return (rules, diagnostics)
+    }
+
+    /// Parses one file's text into its rules and functions, with the diagnostics of the bad ones.
+    public static func parseFile(_ text: String, file: String, upstreams: Set<String>? = nil) -> ([Rule], [FunctionSpec], [Diagnostic]) {
         let documents: [YAMLNode]
         do {
             documents = try YAMLFile.documents(text, file: file)
         } catch {
-            return ([], [error])
+            return ([], [], [error])
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         var rules: [Rule] = []
+        var functions: [FunctionSpec] = []
         var diagnostics: [Diagnostic] = []
         for document in documents where !document.isNull {
             do {
                 let top = try document.mapping("a rule file")
                 var ruleNodes: [YAMLNode] = []
-                if let list = top["rules"] {
-                    try top.checkKeys(["rules"], in: "a rule file with a 'rules' list")
-                    ruleNodes = try list.sequence("'rules'")
+                if top["rules"] != nil || top["functions"] != nil {
+                    try top.checkKeys(["rules", "functions"], in: "a rule file with 'rules' or 'functions' lists")
+                    ruleNodes = try top["rules"]?.sequence("'rules'") ?? []
+                    for node in try top["functions"]?.sequence("'functions'") ?? [] {
+                        do {
+                            functions.append(try parseFunction(node))
+                        } catch {
+                            diagnostics.append(error)
+                        }
+                    }
                 } else {
                     ruleNodes = [document]
                 }
@@ -95,17 +125,23 @@ public enum RuleLoader {
                 diagnostics.append(error)
             }
         }
-        return (rules, diagnostics)
+        return (rules, functions, diagnostics)
+    }
+
+    /// The `name` of a rule or function: letters, digits, '-', '_' and '.' (it appears in metric labels and keys).
+    static func parseName(_ map: YAMLMapping, _ what: String) throws(Diagnostic) -> String {
+        let nameNode = try map.require("name", in: "the \(what)")
+        let name = try nameNode.string("'name'")
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+            throw nameNode.error("\(what) name '\(name)' may contain only letters, digits, '-', '_' and '.'")
+        }
+        return name
     }
 
     static func parseRule(_ node: YAMLNode, lines: [Substring], upstreams: Set<String>?) throws(Diagnostic) -> Rule {
         let map = try node.mapping("a rule")
         try map.checkKeys(ruleKeys, in: "a rule")
-        let nameNode = try map.require("name", in: "the rule")
-        let name = try nameNode.string("'name'")
-        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
-            throw nameNode.error("rule name '\(name)' may contain only letters, digits, '-', '_' and '.'")
-        }
+        let name = try parseName(map, "rule")
         let sqlNode = try map.require("sql", in: "rule '\(name)'")
         let sql = try sqlNode.string("'sql'")
         let query: CompiledQuery
@@ -123,7 +159,8 @@ public enum RuleLoader {
         }
         // A disabled rule is still checked, so enabling it later cannot surprise anyone.
         let enabled = try map["enabled"]?.bool("'enabled'") ?? true
-        let actions = try parseActions(map.require("actions", in: "rule '\(name)'"), query: query, upstreams: upstreams)
+        let actionsNode = try map.require("actions", in: "rule '\(name)'")
+        let actions = try parseActions(actionsNode, query: query, upstreams: upstreams)
         var timeMode = TimeMode.processing
         if let n = map["event_time"] {
             guard query.grouping != nil else { throw n.error("'event_time' needs a windowed rule (GROUP BY with a window)") }
@@ -149,9 +186,11 @@ public enum RuleLoader {
         if query.grouping != nil, query.grouping?.window == nil {
             throw sqlNode.error("GROUP BY needs a window (TUMBLING, HOPPING, SLIDING, SESSION or COUNT): a stream never ends")
         }
-        return Rule(
+        var rule = Rule(
             name: name, sql: sql, query: query, actions: actions, location: node.location, enabled: enabled, timeMode: timeMode,
             maxGroups: maxGroups, maxGroupsInMemory: maxGroupsInMemory, lateActions: lateActions)
+        rule.callSites = callSites(in: actionsNode) + (map["late"].map(callSites(in:)) ?? [])
+        return rule
     }
 
     static func parseEventTime(_ node: YAMLNode) throws(Diagnostic) -> TimeMode {

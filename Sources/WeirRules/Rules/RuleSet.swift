@@ -6,9 +6,12 @@ public struct RuleSet: Sendable {
     private let index: TopicTrie<Int>
     /// The union of all rules' FROM filters: what the MQTT client subscribes to.
     public let topicFilters: Set<String>
+    /// Declared functions by name.
+    public let functions: [String: FunctionSpec]
 
-    public init(rules: [Rule]) {
+    public init(rules: [Rule], functions: [String: FunctionSpec] = [:]) {
         self.rules = rules
+        self.functions = functions
         var index = TopicTrie<Int>()
         var filters: Set<String> = []
         for (position, rule) in rules.enumerated() where rule.enabled {

@@ -1,0 +1,157 @@
+import Dispatch
+import Logging
+import Metrics
+import Synchronization
+import WeirCore
+import WeirRules
+
+/// A function invocation that failed its last attempt, for the dead-letter store.
+public struct FunctionFailure: Sendable {
+    public var function: String
+    public var rule: String
+    public var row: JSONObject
+    public var error: String
+    public var attempts: Int
+}
+
+/// Runs `call:` actions: each function's own concurrency bound (inside the pool's global one),
+/// retries with exponential backoff and jitter, and after the last attempt a dead letter with the
+/// input, the error and the attempts.
+public final class FunctionRunner: Sendable {
+    let lookup: @Sendable (String) -> FunctionSpec?
+    let logger: Logger
+    let factory: any MetricsFactory
+    let deadLetter: @Sendable (FunctionFailure) async -> Void
+    private let bounds = Mutex<[String: (concurrency: Int, permits: AsyncSemaphore)]>([:])
+
+    /// - Parameters:
+    ///   - lookup: the function's current definition (rules reload).
+    ///   - deadLetter: stores an invocation that failed its last attempt.
+    public init(
+        lookup: @escaping @Sendable (String) -> FunctionSpec?, logger: Logger, metricsFactory: any MetricsFactory,
+        deadLetter: @escaping @Sendable (FunctionFailure) async -> Void
+    ) {
+        self.lookup = lookup
+        self.logger = logger
+        self.factory = metricsFactory
+        self.deadLetter = deadLetter
+    }
+
+    /// Runs `function` for the invocation's row until it succeeds or its attempts are used up.
+    /// Returns the JSON values it printed, one per stdout line.
+    @discardableResult
+    public func call(_ function: String, _ invocation: Invocation) async throws -> [JSONValue] {
+        guard let spec = lookup(function) else { throw FunctionError(function: function, message: "no such function") }
+        let permits = permits(for: spec)
+        let metrics = FunctionMetrics(function: spec.name, factory: factory)
+        var attempt = 1
+        while true {
+            await permits.acquire()
+            metrics.inFlight.record(permits.held)
+            let started = monotonicNanos()
+            let result = await runOnce(spec, invocation)
+            metrics.duration.recordNanoseconds(Int64(monotonicNanos() - started))
+            permits.release()
+            metrics.inFlight.record(permits.held)
+            metrics.invocations.increment()
+            switch result {
+            case .success(let outputs):
+                return outputs
+            case .failure(let error):
+                metrics.failures.increment()
+                guard attempt < spec.retry.attempts else {
+                    metrics.deadLetters.increment()
+                    logger.error(
+                        "function failed its last attempt; dead-lettered",
+                        metadata: ["function": "\(spec.name)", "rule": "\(invocation.rule)", "attempts": "\(attempt)", "error": "\(error.message)"])
+                    await deadLetter(FunctionFailure(function: spec.name, rule: invocation.rule, row: invocation.row, error: error.message, attempts: attempt))
+                    throw error
+                }
+                let delay = spec.retry.delay(after: attempt)
+                metrics.retries.increment()
+                logger.warning(
+                    "function failed; retrying",
+                    metadata: ["function": "\(spec.name)", "attempt": "\(attempt)", "retry_in": "\(delay)", "error": "\(error.message)"])
+                try await Task.sleep(for: delay)
+                attempt += 1
+            }
+        }
+    }
+
+    private func permits(for spec: FunctionSpec) -> AsyncSemaphore {
+        bounds.withLock { bounds in
+            if let existing = bounds[spec.name], existing.concurrency == spec.concurrency { return existing.permits }
+            let made = AsyncSemaphore(limit: spec.concurrency)
+            bounds[spec.name] = (spec.concurrency, made)
+            return made
+        }
+    }
+
+    private func runOnce(_ spec: FunctionSpec, _ invocation: Invocation) async -> Result<[JSONValue], FunctionError> {
+        switch spec.runtime {
+        case .exec(let command, let timeout, let environment, let directory):
+            let input = JSONWriter.bytes(.object(invocation.row)) + [0x0A]
+            let outcome: Result<ExecResult, SpawnError> = await withCheckedContinuation { continuation in
+                // The process is waited for on a Dispatch thread, never on the cooperative pool.
+                DispatchQueue.global().async {
+                    continuation.resume(
+                        returning: Result { () throws(SpawnError) in
+                            try ExecProcess.run(argv: command, environment: environment, directory: directory, stdin: input, timeout: timeout)
+                        })
+                }
+            }
+            switch outcome {
+            case .failure(let error):
+                return .failure(FunctionError(function: spec.name, message: error.description))
+            case .success(let result):
+                logStderr(spec.name, result.stderr)
+                if result.timedOut { return .failure(FunctionError(function: spec.name, message: "timed out after \(timeout); process group killed")) }
+                guard result.status == 0 else {
+                    let tail = String(decoding: result.stderr.suffix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                    return .failure(FunctionError(function: spec.name, message: "exited with status \(result.status)\(tail.isEmpty ? "" : ": \(tail)")"))
+                }
+                var outputs: [JSONValue] = []
+                for line in result.stdout.split(separator: 0x0A) where !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) {
+                    guard let value = try? JSONParser.parse(Array(line)) else {
+                        return .failure(FunctionError(function: spec.name, message: "output line is not JSON: \(String(decoding: line.prefix(120), as: UTF8.self))"))
+                    }
+                    outputs.append(value)
+                }
+                return .success(outputs)
+            }
+        }
+    }
+
+    /// Each stderr line goes to the log under the function's name (at most 20 per invocation).
+    private func logStderr(_ function: String, _ bytes: [UInt8]) {
+        for line in bytes.split(separator: 0x0A).prefix(20) {
+            logger.notice("\(String(decoding: line.prefix(500), as: UTF8.self))", metadata: ["function": "\(function)", "stream": "stderr"])
+        }
+    }
+}
+
+/// A function invocation failed (one attempt, or the last one).
+public struct FunctionError: Error, Sendable, CustomStringConvertible {
+    public var function: String
+    public var message: String
+    public var description: String { "function '\(function)': \(message)" }
+}
+
+struct FunctionMetrics {
+    let invocations: Counter
+    let failures: Counter
+    let retries: Counter
+    let deadLetters: Counter
+    let duration: Metrics.Timer
+    let inFlight: Gauge
+
+    init(function: String, factory: any MetricsFactory) {
+        let dimensions = [("function", function)]
+        invocations = Counter(label: "weir_function_invocations_total", dimensions: dimensions, factory: factory)
+        failures = Counter(label: "weir_function_failures_total", dimensions: dimensions, factory: factory)
+        retries = Counter(label: "weir_function_retries_total", dimensions: dimensions, factory: factory)
+        deadLetters = Counter(label: "weir_function_dead_letters_total", dimensions: dimensions, factory: factory)
+        duration = Metrics.Timer(label: "weir_function_duration_seconds", dimensions: dimensions, factory: factory)
+        inFlight = Gauge(label: "weir_function_in_flight", dimensions: dimensions, factory: factory)
+    }
+}

@@ -1,0 +1,52 @@
+import WeirCore
+
+/// A function declared under `functions:` in a rule file, invoked by `call:` actions.
+public struct FunctionSpec: Sendable, Equatable {
+    /// How a function runs.
+    public enum Runtime: Sendable, Equatable {
+        /// A program started per invocation (`mode: oneshot`): argv without a shell, the row as JSON
+        /// on stdin, JSON lines on stdout.
+        case exec(command: [String], timeout: Duration, environment: [String: String], directory: String?)
+    }
+
+    /// Retries after a failure: `attempts` in all, exponential backoff with jitter, capped.
+    public struct Retry: Sendable, Equatable {
+        public var attempts: Int
+        public var backoff: Duration
+        public var maxBackoff: Duration
+
+        public init(attempts: Int = 3, backoff: Duration = .seconds(1), maxBackoff: Duration = .seconds(60)) {
+            self.attempts = attempts
+            self.backoff = backoff
+            self.maxBackoff = maxBackoff
+        }
+
+        /// The delay before attempt `attempt + 1` (attempt counts from 1), with up to 50 % jitter.
+        public func delay(after attempt: Int) -> Duration {
+            let exponent = min(attempt - 1, 30)
+            let base = min(backoff * (1 << exponent), maxBackoff)
+            return base * Double.random(in: 0.5...1.0)
+        }
+    }
+
+    public var name: String
+    public var runtime: Runtime
+    /// Invocations of this function running at once, at most (within the pool's global bound).
+    public var concurrency: Int
+    public var retry: Retry
+    public var location: SourceLocation
+
+    public init(name: String, runtime: Runtime, concurrency: Int = 1, retry: Retry = Retry(), location: SourceLocation) {
+        self.name = name
+        self.runtime = runtime
+        self.concurrency = concurrency
+        self.retry = retry
+        self.location = location
+    }
+}
+
+/// Where a rule's `call:` names a function, for checking it exists.
+public struct CallSite: Sendable, Equatable {
+    public var function: String
+    public var location: SourceLocation
+}

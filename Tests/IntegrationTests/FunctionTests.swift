@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+import WeirCore
+import WeirTestSupport
+
+/// `call:` actions running real programs through the daemon.
+@Suite(.serialized) struct FunctionTests {
+    func script(_ body: String, in dir: URL, name: String = "fn.sh") throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try "#!/bin/sh\n\(body)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return path
+    }
+
+    @Test func perFunctionConcurrencyIsNeverExceeded() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory(prefix: "weir-fn")
+        let log = dir.appendingPathComponent("spans.log").path
+        // Each run logs its own start and end (ns) around a short sleep.
+        let fn = try script(#"cat >/dev/null; echo "s $(date +%s%N)" >>"$SPANS"; sleep 0.2; echo "e $(date +%s%N)" >>"$SPANS"; echo '{"ok":true}'"#, in: dir)
+        let rules = """
+            functions:
+              - name: slow
+                exec: { command: ["\(fn)"], timeout: 10s, env: { SPANS: "\(log)" } }
+                concurrency: 2
+            rules:
+              - name: r
+                sql: SELECT n FROM "jobs/#"
+                actions:
+                  - call: slow
+            """
+        let weir = try await DaemonHarness(broker: broker, rules: ["fn.yaml": rules], extraConfig: "pool: { max_concurrency: 8 }")
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        for n in 0..<8 { try await pub.publish(topic: "jobs/a", payload: Array(#"{"n":\#(n)}"#.utf8), qos: 1) }
+        #expect(await eventually(timeout: .seconds(20)) { weir.metric(#"weir_function_invocations_total{function="slow"}"#) == 8 })
+        let spans = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").compactMap { line -> (Bool, Int)? in
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let t = Int(parts[1]) else { return nil }
+            return (parts[0] == "s", t)
+        }.sorted { $0.1 < $1.1 }
+        var running = 0
+        var peak = 0
+        for (isStart, _) in spans {
+            running += isStart ? 1 : -1
+            peak = max(peak, running)
+        }
+        #expect(spans.count == 16)
+        #expect(peak == 2, "observed from the functions' own timestamps: at most 2 at once, and the bound was reached")
+        try await weir.stop()
+    }
+
+    @Test func failuresAreRetriedThenDeadLetteredWithTheirInput() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory(prefix: "weir-fn")
+        let fn = try script("cat >/dev/null; echo 'target unreachable' >&2; exit 7", in: dir)
+        let rules = """
+            functions:
+              - name: flaky
+                exec: { command: ["\(fn)"] }
+                retry: { attempts: 3, backoff: 50ms, max_backoff: 100ms }
+            rules:
+              - name: r
+                sql: SELECT device FROM "jobs/#"
+                actions:
+                  - call: flaky
+            """
+        let weir = try await DaemonHarness(broker: broker, rules: ["fn.yaml": rules])
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        try await pub.publish(topic: "jobs/a", payload: Array(#"{"device":"d9"}"#.utf8), qos: 1)
+        #expect(await eventually { weir.metric(#"weir_function_dead_letters_total{function="flaky"}"#) == 1 })
+        #expect(weir.metric(#"weir_function_invocations_total{function="flaky"}"#) == 3)
+        #expect(weir.metric(#"weir_function_retries_total{function="flaky"}"#) == 2)
+        let letter = try #require(try weir.daemon.deadLetters?.list().first)
+        #expect(letter.kind == "function" && letter.target == "flaky" && letter.attempts == 3)
+        #expect(letter.error.contains("exited with status 7") && letter.error.contains("target unreachable"))
+        #expect(letter.payload["row"] == ["device": "d9"] && letter.payload["rule"] == "r")
+        try await weir.stop()
+    }
+
+    @Test func payloadsFullOfShellMetacharactersAreOnlyData() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory(prefix: "weir-fn")
+        let marker = dir.appendingPathComponent("pwned").path
+        let received = dir.appendingPathComponent("stdin.json").path
+        let fn = try script(#"cat >"$OUT""#, in: dir)
+        let rules = """
+            functions:
+              - name: sink
+                exec: { command: ["\(fn)", "--name", "literal"], env: { OUT: "\(received)" } }
+            rules:
+              - name: r
+                sql: SELECT note FROM "jobs/#"
+                actions:
+                  - call: sink
+            """
+        let weir = try await DaemonHarness(broker: broker, rules: ["fn.yaml": rules])
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        let hostile = "$(touch \(marker)); `touch \(marker)`; touch \(marker) && echo 'x' \" | sh"
+        try await pub.publish(topic: "jobs/a", payload: JSONWriter.bytes(["note": .string(hostile)]), qos: 1)
+        #expect(await eventually { weir.metric(#"weir_function_invocations_total{function="sink"}"#) == 1 })
+        let input = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: received))))
+        #expect(input == ["note": .string(hostile)], "the row arrives as JSON on stdin, byte for byte")
+        #expect(!FileManager.default.fileExists(atPath: marker), "nothing from the event was executed")
+        try await weir.stop()
+    }
+}
