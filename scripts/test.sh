@@ -7,4 +7,14 @@ source scripts/lib.sh
 weir_install_deps
 export PATH="$PATH:/usr/sbin"
 swift build --build-tests "$@"
-swift test --skip-build --no-parallel "$@"
+log=$(mktemp -t weir-test.XXXXXX)
+trap 'rm -f "$log"' EXIT
+status=0
+swift test --skip-build --no-parallel "$@" 2>&1 | tee "$log" || status=$?
+if [ "$status" -ne 0 ]; then
+    # CI logs are often read from the tail: repeat what failed, and why, at the end.
+    echo
+    echo "=== failures ==="
+    grep -E -A3 "✘|recorded an issue|error:|Fatal error|Crash" "$log" | grep -v "^--$" | head -200 || true
+fi
+exit "$status"

@@ -123,6 +123,19 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
         }
     }
 
+    /// Adds `element` even when the queue is full or finishing, never waiting. For producers that
+    /// are themselves consumers of the queue (a pool worker queueing work for its own pool), where
+    /// waiting for room could wait forever; that consumer, still running, will take it.
+    public func forceSend(_ element: Element) {
+        state.withLock { s in
+            if let consumer = s.waitingConsumers.popFirst() {
+                consumer.1.resume(returning: element)
+            } else {
+                s.buffer.append(element)
+            }
+        }
+    }
+
     /// The next element, waiting for one; `nil` once the queue is finished and drained, or on cancellation.
     public func next() async -> Element? {
         let immediate: Element?? = state.withLock { s in

@@ -40,11 +40,13 @@ public struct Daemon: Sendable {
 /// - Parameters:
 ///   - handleSignals: trap SIGTERM/SIGINT (graceful stop) and SIGHUP (reload); off in tests that
 ///     run several daemons in one process.
-///   - windowClock: wall-clock milliseconds for windowed rules; tests inject their own.
+///   - clock: wall-clock milliseconds for windowed and scheduled rules; tests inject their own.
+///   - scheduleInterval: how often scheduled rules are checked for being due.
 /// - Throws: `DiagnosticList` when the rules do not load, or a configuration error.
 public func buildDaemon(
     config: WeirConfig, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment,
-    handleSignals: Bool = true, windowClock: @escaping @Sendable () -> Int64 = currentTimeMillis
+    handleSignals: Bool = true, clock: @escaping @Sendable () -> Int64 = currentTimeMillis,
+    scheduleInterval: Duration = .seconds(1)
 ) throws -> Daemon {
     let metrics = DaemonMetrics()
     let upstreamNames = Set(config.upstreams.map(\.name))
@@ -95,17 +97,20 @@ public func buildDaemon(
             username: config.mqtt.username, password: password, keepAliveSeconds: config.mqtt.keepAliveSeconds,
             cleanSession: true, tls: config.mqtt.tls),
         logger: logger)
+    let emitted = EmitSink()
     let pool = FunctionPool(
         configuration: config.pool,
         executor: BuiltinActions(
             publisher: publisherClient, logger: logger, forward: forwardTo,
-            functions: makeFunctionRunner(rules: rules, deadLetters: letters, logger: logger, metrics: metrics)),
+            functions: makeFunctionRunner(
+                rules: rules, deadLetters: letters, maxHops: config.maxHops, emit: emitted.emit, logger: logger, metrics: metrics)),
         logger: logger, metricsFactory: metrics.factory)
     let readiness = Readiness()
-    let windows = WindowEngine(rules: initialRules, store: WindowStore(db: db), clock: windowClock, logger: logger, factory: metrics.factory)
-    let ingest = try IngestService(
-        config: config, password: password, rules: rules, pool: pool, windows: windows, metrics: metrics, readiness: readiness,
-        logger: logger)
+    let windows = WindowEngine(rules: initialRules, store: WindowStore(db: db), clock: clock, logger: logger, factory: metrics.factory)
+    let router = EventRouter(
+        rules: rules, pool: pool, windows: windows, metrics: metrics, maxPayloadBytes: config.mqtt.maxPayloadBytes, logger: logger)
+    emitted.connect(router)
+    let ingest = try IngestService(config: config, password: password, router: router, metrics: metrics, readiness: readiness, logger: logger)
 
     var admin: AdminServer?
     if let host = config.admin.host {
@@ -119,13 +124,18 @@ public func buildDaemon(
             logger: logger)
     }
 
-    // Shutdown runs in reverse: notifier (STOPPING=1), watcher, ingest, pool (drains into the
-    // outboxes), publisher, forwarders, store (final commit), admin.
+    // Shutdown runs in reverse: notifier (STOPPING=1), watcher, ingest, windows, pool (drains into
+    // the outboxes), schedules, publisher, forwarders, store (final commit), admin.
     var services: [any Service] = []
     if let admin { services.append(admin) }
     services.append(StoreService(db: db, outboxes: outboxes, windows: windows))
     services += forwarders as [any Service]
     services.append(PublisherService(client: publisherClient))
+    // Stops after the pool has drained, so the runs that finished in the drain are recorded.
+    services.append(
+        ScheduleService(
+            rules: rules, pool: pool, store: ScheduleStore(db: db), clock: clock, interval: scheduleInterval, logger: logger,
+            metricsFactory: metrics.factory))
     services.append(PoolService(pool: pool))
     services.append(WindowService(engine: windows, pool: pool, interval: .milliseconds(100)))
     services.append(ingest)
@@ -146,7 +156,9 @@ public func buildDaemon(
 
 /// Runs `call:` actions with the functions of the rules in force; failures after the last attempt
 /// go to the dead-letter store (kind `function`).
-func makeFunctionRunner(rules: LiveRules, deadLetters: DeadLetters, logger: Logger, metrics: DaemonMetrics) -> FunctionRunner {
+func makeFunctionRunner(
+    rules: LiveRules, deadLetters: DeadLetters, maxHops: Int, emit: @escaping @Sendable (Event) async -> Void, logger: Logger, metrics: DaemonMetrics
+) -> FunctionRunner {
     FunctionRunner(
         lookup: { rules.current.functions[$0] }, logger: logger, metricsFactory: metrics.factory,
         deadLetter: { failure in
@@ -163,7 +175,7 @@ func makeFunctionRunner(rules: LiveRules, deadLetters: DeadLetters, logger: Logg
                     done.resume()
                 }
             }
-        })
+        }, maxHops: maxHops, emit: emit)
 }
 
 /// The connection for one upstream; MQTT ones report their state in `weir_upstream_connected`.

@@ -42,9 +42,14 @@ public final class FunctionPool: Sendable {
     }
 
     /// Queues an invocation, waiting for room. Returns `false` once the pool is shutting down.
+    ///
+    /// - Parameter fromWorker: the submitter is one of this pool's own workers (a function's
+    ///   emitted event re-entering the rules). Such work never waits for room, which could wait
+    ///   forever on workers that are all submitting, and is accepted while the pool drains; the
+    ///   queue may pass `max_queued` by it, and ingest waits until it is back below.
     @discardableResult
-    public func submit(_ invocation: Invocation) async -> Bool {
-        if queue.isFinished {
+    public func submit(_ invocation: Invocation, fromWorker: Bool = false) async -> Bool {
+        if queue.isFinished && !fromWorker {
             metrics.rejected.increment()
             logger.error("function pool is shutting down; invocation not run", metadata: ["rule": "\(invocation.rule)"])
             return false
@@ -70,6 +75,10 @@ public final class FunctionPool: Sendable {
                     finished(invocation, perKind, started, error: error)
                 }
             }
+            return true
+        }
+        if fromWorker {
+            queue.forceSend(invocation)
             return true
         }
         let accepted = await queue.send(invocation)

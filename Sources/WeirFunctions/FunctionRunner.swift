@@ -22,15 +22,22 @@ public final class FunctionRunner: Sendable {
     let logger: Logger
     let factory: any MetricsFactory
     let deadLetter: @Sendable (FunctionFailure) async -> Void
+    let emit: @Sendable (Event) async -> Void
+    let maxHops: Int
     private let bounds = Mutex<[String: (concurrency: Int, permits: AsyncSemaphore)]>([:])
 
     /// - Parameters:
     ///   - lookup: the function's current definition (rules reload).
     ///   - deadLetter: stores an invocation that failed its last attempt.
+    ///   - maxHops: how many functions in a row an event may pass through (`emit` chains).
+    ///   - emit: hands an event that a function with `emit` printed back to the rules.
     public init(
         lookup: @escaping @Sendable (String) -> FunctionSpec?, logger: Logger, metricsFactory: any MetricsFactory,
-        deadLetter: @escaping @Sendable (FunctionFailure) async -> Void
+        deadLetter: @escaping @Sendable (FunctionFailure) async -> Void, maxHops: Int = 8,
+        emit: @escaping @Sendable (Event) async -> Void = { _ in }
     ) {
+        self.emit = emit
+        self.maxHops = maxHops
         self.lookup = lookup
         self.logger = logger
         self.factory = metricsFactory
@@ -56,6 +63,7 @@ public final class FunctionRunner: Sendable {
             metrics.invocations.increment()
             switch result {
             case .success(let outputs):
+                if let topic = spec.emit { await emitEvents(outputs, topic: topic, spec: spec, invocation: invocation, metrics: metrics) }
                 return outputs
             case .failure(let error):
                 metrics.failures.increment()
@@ -74,6 +82,38 @@ public final class FunctionRunner: Sendable {
                     metadata: ["function": "\(spec.name)", "attempt": "\(attempt)", "retry_in": "\(delay)", "error": "\(error.message)"])
                 try await Task.sleep(for: delay)
                 attempt += 1
+            }
+        }
+    }
+
+    /// Each printed value becomes an event on the `emit` topic, one hop further than the event
+    /// behind the invocation. Past `maxHops` the chain stops there, counted and logged: a loop of
+    /// rules and functions cannot run forever.
+    private func emitEvents(_ outputs: [JSONValue], topic: Template, spec: FunctionSpec, invocation: Invocation, metrics: FunctionMetrics) async {
+        let hops = invocation.hops + 1
+        for output in outputs {
+            guard hops <= maxHops else {
+                metrics.chainStopped.increment()
+                logger.warning(
+                    "emitted event stopped: too many function hops (a loop of rules and functions?)",
+                    metadata: ["function": "\(spec.name)", "rule": "\(invocation.rule)", "hops": "\(hops)", "max_hops": "\(maxHops)"])
+                continue
+            }
+            let fields: JSONObject
+            if case .object(let object) = output { fields = object } else { fields = [:] }
+            do {
+                let rendered = try topic.render(fields)
+                guard !rendered.isEmpty, !rendered.contains(where: { $0 == "+" || $0 == "#" || $0 == "\u{0}" }) else {
+                    throw FunctionError(function: spec.name, message: "'\(rendered)' is not a topic name")
+                }
+                await emit(Event(topic: rendered, payload: JSONWriter.bytes(output), receivedAt: currentTimeMillis(), hops: hops))
+                metrics.emitted.increment()
+            } catch {
+                // The function ran (its side effects happened): its output is kept, not re-run.
+                metrics.deadLetters.increment()
+                logger.error("emitted value has no topic; dead-lettered", metadata: ["function": "\(spec.name)", "error": "\(error)"])
+                let row: JSONObject = ["output": output, "input": .object(invocation.row)]
+                await deadLetter(FunctionFailure(function: spec.name, rule: invocation.rule, row: row, error: "emit topic: \(error)", attempts: 1))
             }
         }
     }
@@ -144,6 +184,8 @@ struct FunctionMetrics {
     let deadLetters: Counter
     let duration: Metrics.Timer
     let inFlight: Gauge
+    let emitted: Counter
+    let chainStopped: Counter
 
     init(function: String, factory: any MetricsFactory) {
         let dimensions = [("function", function)]
@@ -153,5 +195,7 @@ struct FunctionMetrics {
         deadLetters = Counter(label: "weir_function_dead_letters_total", dimensions: dimensions, factory: factory)
         duration = Metrics.Timer(label: "weir_function_duration_seconds", dimensions: dimensions, factory: factory)
         inFlight = Gauge(label: "weir_function_in_flight", dimensions: dimensions, factory: factory)
+        emitted = Counter(label: "weir_function_emitted_total", dimensions: dimensions, factory: factory)
+        chainStopped = Counter(label: "weir_function_chain_stopped_total", dimensions: dimensions, factory: factory)
     }
 }

@@ -15,6 +15,8 @@ public struct Invocation: Sendable {
     /// Called by the pool once the action has run (true) or failed (false): lets a window delete
     /// its saved state only after its row is safely handed on.
     public var onCompletion: (@Sendable (Bool) -> Void)?
+    /// Function hops behind the triggering event (0 for device events), for the chain limit.
+    public var hops = 0
 
     public init(rule: String, action: ActionSpec, row: JSONObject, topic: String, receivedAt: Int64, ingestNanos: UInt64 = monotonicNanos()) {
         self.rule = rule

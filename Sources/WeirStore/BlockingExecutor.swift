@@ -16,4 +16,9 @@ public final class BlockingExecutor: Sendable {
             }
         }
     }
+
+    /// Queues `work` without waiting for it; a later `run` starts only after it (the queue is serial).
+    public func enqueue(_ work: @escaping @Sendable () -> Void) {
+        queue.async(execute: work)
+    }
 }

@@ -14,7 +14,8 @@ final class DaemonHarness: Sendable {
 
     init(broker: MosquittoBroker, rules: [String: String], clientID: String = "weir-test-\(UUID().uuidString.prefix(8))",
          extraConfig: String = "", rulesDir: URL? = nil, stateDir: URL? = nil,
-         windowClock: @escaping @Sendable () -> Int64 = currentTimeMillis) async throws {
+         clock: @escaping @Sendable () -> Int64 = currentTimeMillis,
+         scheduleInterval: Duration = .seconds(1)) async throws {
         let dir = try rulesDir ?? makeTemporaryDirectory(prefix: "weir-rules")
         for (name, text) in rules {
             try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
@@ -34,7 +35,7 @@ final class DaemonHarness: Sendable {
         let config = try ConfigLoader.parse(yaml, file: "test.yaml")
         var logger = Logger(label: "weir-test")
         logger.logLevel = .warning
-        daemon = try buildDaemon(config: config, logger: logger, environment: [:], handleSignals: false, windowClock: windowClock)
+        daemon = try buildDaemon(config: config, logger: logger, environment: [:], handleSignals: false, clock: clock, scheduleInterval: scheduleInterval)
         let daemon = self.daemon
         task = Task { try await daemon.run() }
         await daemon.readiness.wait()
@@ -91,4 +92,12 @@ func publisher(_ broker: MosquittoBroker) async throws -> MQTTClient {
     client.start()
     await client.waitUntilReady()
     return client
+}
+
+/// Writes an executable `/bin/sh` script into `dir` and returns its path.
+func writeScript(_ body: String, in dir: URL, name: String = "fn-\(UUID().uuidString.prefix(6)).sh") throws -> String {
+    let path = dir.appendingPathComponent(name).path
+    try "#!/bin/sh\n\(body)\n".write(toFile: path, atomically: true, encoding: .utf8)
+    chmod(path, 0o755)
+    return path
 }

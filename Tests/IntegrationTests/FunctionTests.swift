@@ -5,19 +5,12 @@ import WeirTestSupport
 
 /// `call:` actions running real programs through the daemon.
 @Suite(.serialized) struct FunctionTests {
-    func script(_ body: String, in dir: URL, name: String = "fn.sh") throws -> String {
-        let path = dir.appendingPathComponent(name).path
-        try "#!/bin/sh\n\(body)\n".write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
-        return path
-    }
-
     @Test func perFunctionConcurrencyIsNeverExceeded() async throws {
         let broker = try MosquittoBroker()
         let dir = try makeTemporaryDirectory(prefix: "weir-fn")
         let log = dir.appendingPathComponent("spans.log").path
         // Each run logs its own start and end (ns) around a short sleep.
-        let fn = try script(#"cat >/dev/null; echo "s $(date +%s%N)" >>"$SPANS"; sleep 0.2; echo "e $(date +%s%N)" >>"$SPANS"; echo '{"ok":true}'"#, in: dir)
+        let fn = try writeScript(#"cat >/dev/null; echo "s $(date +%s%N)" >>"$SPANS"; sleep 0.2; echo "e $(date +%s%N)" >>"$SPANS"; echo '{"ok":true}'"#, in: dir)
         let rules = """
             functions:
               - name: slow
@@ -53,7 +46,7 @@ import WeirTestSupport
     @Test func failuresAreRetriedThenDeadLetteredWithTheirInput() async throws {
         let broker = try MosquittoBroker()
         let dir = try makeTemporaryDirectory(prefix: "weir-fn")
-        let fn = try script("cat >/dev/null; echo 'target unreachable' >&2; exit 7", in: dir)
+        let fn = try writeScript("cat >/dev/null; echo 'target unreachable' >&2; exit 7", in: dir)
         let rules = """
             functions:
               - name: flaky
@@ -84,7 +77,7 @@ import WeirTestSupport
         let dir = try makeTemporaryDirectory(prefix: "weir-fn")
         let marker = dir.appendingPathComponent("pwned").path
         let received = dir.appendingPathComponent("stdin.json").path
-        let fn = try script(#"cat >"$OUT""#, in: dir)
+        let fn = try writeScript(#"cat >"$OUT""#, in: dir)
         let rules = """
             functions:
               - name: sink

@@ -17,7 +17,7 @@ import WeirTestSupport
             actions:
               - publish: { topic: "agg/${site}/${device}", qos: 1 }
             """
-        let weir = try await DaemonHarness(broker: broker, rules: ["avg.yaml": rule], windowClock: { clock.load(ordering: .relaxed) })
+        let weir = try await DaemonHarness(broker: broker, rules: ["avg.yaml": rule], clock: { clock.load(ordering: .relaxed) })
         let inbox = try await Recorder(broker: broker, filters: ["agg/#"])
         let pub = try await publisher(broker)
         defer { pub.shutdown() }
@@ -89,7 +89,7 @@ import WeirTestSupport
         let broker = try MosquittoBroker()
         let clock = Atomic<Int64>(1_800_000_000_000)
         let weir = try await DaemonHarness(
-            broker: broker, rules: ["r.yaml": rule(window: "TUMBLING(10s)", topic: "a")], windowClock: { clock.load(ordering: .relaxed) })
+            broker: broker, rules: ["r.yaml": rule(window: "TUMBLING(10s)", topic: "a")], clock: { clock.load(ordering: .relaxed) })
         let inbox = try await Recorder(broker: broker, filters: ["a/#", "b/#", "c/#"])
         let pub = try await publisher(broker)
         defer { pub.shutdown() }
@@ -139,7 +139,7 @@ import WeirTestSupport
             actions:
               - publish: { topic: "many/${device}", qos: 0 }
             """
-        let weir = try await DaemonHarness(broker: broker, rules: ["many.yaml": rule], windowClock: { clock.load(ordering: .relaxed) })
+        let weir = try await DaemonHarness(broker: broker, rules: ["many.yaml": rule], clock: { clock.load(ordering: .relaxed) })
         let inbox = try await Recorder(broker: broker, filters: ["many/#"])
         let pub = try await publisher(broker)
         defer { pub.shutdown() }

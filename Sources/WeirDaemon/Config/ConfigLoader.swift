@@ -26,7 +26,7 @@ public enum ConfigLoader {
         try map.checkKeys(
             [
                 "gateway_id", "rules_dir", "state_dir", "log_level", "mqtt", "pool", "admin", "shutdown_timeout", "rules_watch_interval",
-                "upstreams", "commit_interval",
+                "upstreams", "commit_interval", "max_hops",
             ],
             in: "the configuration")
         if let node = map["gateway_id"] {
@@ -51,6 +51,7 @@ public enum ConfigLoader {
         if let node = map["rules_watch_interval"] { config.rulesWatchInterval = try duration(node, "'rules_watch_interval'") }
         if let node = map["upstreams"] { config.upstreams = try parseUpstreams(node, gatewayID: config.gatewayID) }
         if let node = map["commit_interval"] { config.commitInterval = try duration(node, "'commit_interval'") }
+        if let node = map["max_hops"] { config.maxHops = try bounded(node, "'max_hops'", 1...100) }
         return config
     }
 

@@ -42,6 +42,9 @@ public struct WeirConfig: Sendable {
     /// Minimum time between outbox fsyncs. Zero: each fsync covers every append that arrived during
     /// the previous one. A few ms caps fsyncs per second (flash wear) at the cost of append rate.
     public var commitInterval: Duration = .zero
+    /// How many functions in a row (`emit` feeding a rule that calls a function that emits…) an
+    /// event may pass through; further events are stopped and counted.
+    public var maxHops = 8
     /// How long a graceful stop may take before in-flight work is cancelled.
     public var shutdownTimeout: Duration = .seconds(10)
     /// How often the rules directory is checked for changes; zero turns watching off (SIGHUP still works).

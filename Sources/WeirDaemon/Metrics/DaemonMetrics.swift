@@ -11,6 +11,8 @@ public final class DaemonMetrics: Sendable {
 
     let eventsIn: Metrics.Counter
     let eventsUnmatched: Metrics.Counter
+    /// Events printed by functions with `emit`, routed back into the rules.
+    let eventsEmitted: Metrics.Counter
     let ingestDropped: Metrics.Counter
     let ingestBuffered: Metrics.Gauge
     let mqttConnected: Metrics.Gauge
@@ -34,6 +36,7 @@ public final class DaemonMetrics: Sendable {
         self.factory = factory
         eventsIn = Metrics.Counter(label: "weir_events_in_total", factory: factory)
         eventsUnmatched = Metrics.Counter(label: "weir_events_unmatched_total", factory: factory)
+        eventsEmitted = Metrics.Counter(label: "weir_events_emitted_total", factory: factory)
         ingestDropped = Metrics.Counter(label: "weir_ingest_dropped_total", factory: factory)
         ingestBuffered = Metrics.Gauge(label: "weir_ingest_buffered", factory: factory)
         mqttConnected = Metrics.Gauge(label: "weir_mqtt_connected", factory: factory)

@@ -14,18 +14,15 @@ public final class IngestService: Service, Sendable {
     let client: MQTTClient
     let buffer: BoundedQueue<Event>
     let rules: LiveRules
-    let pool: FunctionPool
+    let router: EventRouter
     let windows: WindowEngine
     let metrics: DaemonMetrics
     let readiness: Readiness
-    let maxPayloadBytes: Int
     let logger: Logger
 
-    init(
-        config: WeirConfig, password: String?, rules: LiveRules, pool: FunctionPool, windows: WindowEngine, metrics: DaemonMetrics,
-        readiness: Readiness, logger: Logger
-    ) throws {
-        self.windows = windows
+    init(config: WeirConfig, password: String?, router: EventRouter, metrics: DaemonMetrics, readiness: Readiness, logger: Logger) throws {
+        self.router = router
+        self.windows = router.windows
         let buffer = BoundedQueue<Event>(capacity: config.mqtt.buffer)
         let mqttConfig = MQTTConfiguration(
             host: config.mqtt.host, port: config.mqtt.port, clientID: config.effectiveClientID,
@@ -52,11 +49,9 @@ public final class IngestService: Service, Sendable {
                 }
             })
         self.buffer = buffer
-        self.rules = rules
-        self.pool = pool
+        self.rules = router.rules
         self.metrics = metrics
         self.readiness = readiness
-        self.maxPayloadBytes = config.mqtt.maxPayloadBytes
         self.logger = logger
     }
 
@@ -95,55 +90,13 @@ public final class IngestService: Service, Sendable {
 
     /// Evaluates events until the buffer is finished and drained.
     func consume() async {
-        var throttle = LogThrottle()
         var seen = 0
         while let event = await buffer.next() {
             metrics.eventsIn.increment()
             // Sampled: the gauge shows a filling buffer (backpressure building) without a lock per event.
             seen &+= 1
             if seen & 0xFF == 0 || seen < 256 { metrics.ingestBuffered.record(buffer.count) }
-            let outcome = rules.current.process(event, maxPayloadBytes: maxPayloadBytes)
-            if outcome.candidates == 0 {
-                metrics.eventsUnmatched.increment()
-                continue
-            }
-            if let error = outcome.payloadError, let reason = outcome.payloadErrorReason {
-                metrics.invalidEvent(reason: reason)
-                if throttle.allow(reason) {
-                    logger.warning("invalid event skipped", metadata: ["topic": "\(event.topic)", "error": "\(error)"])
-                }
-                continue
-            }
-            for failure in outcome.failures {
-                metrics.failed(rule: failure.rule)
-                if throttle.allow("rule:" + failure.rule) {
-                    logger.warning("rule failed on event", metadata: ["rule": "\(failure.rule)", "topic": "\(event.topic)", "error": "\(failure.error)"])
-                }
-            }
-            for input in outcome.windowInputs {
-                metrics.matched(rule: input.rule.name)
-                await submit(windows.add(input), engine: windows, to: pool)
-            }
-            for match in outcome.matches {
-                metrics.matched(rule: match.rule.name)
-                for action in match.rule.actions {
-                    await pool.submit(Invocation(rule: match.rule.name, action: action, row: match.row, topic: event.topic, receivedAt: event.receivedAt))
-                }
-            }
+            await router.route(event)
         }
-    }
-}
-
-/// Lets one log line per key through per interval, so a flood of bad events is counted in metrics
-/// but does not flood the journal.
-struct LogThrottle {
-    private var last: [String: UInt64] = [:]
-    let interval: UInt64 = 5_000_000_000
-
-    mutating func allow(_ key: String) -> Bool {
-        let now = monotonicNanos()
-        if let previous = last[key], now - previous < interval { return false }
-        last[key] = now
-        return true
     }
 }

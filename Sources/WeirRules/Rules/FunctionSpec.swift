@@ -34,6 +34,9 @@ public struct FunctionSpec: Sendable, Equatable {
     /// Invocations of this function running at once, at most (within the pool's global bound).
     public var concurrency: Int
     public var retry: Retry
+    /// With `emit`, each JSON object the function prints becomes an event on this topic (rendered
+    /// from the object's fields) and re-enters the rules.
+    public var emit: Template?
     public var location: SourceLocation
 
     public init(name: String, runtime: Runtime, concurrency: Int = 1, retry: Retry = Retry(), location: SourceLocation) {

@@ -4,6 +4,12 @@ extension RuleLoader {
     /// `checkColumns: false` for actions whose row is not the query's output (late events get the
     /// event's own payload).
     static func parseActions(_ node: YAMLNode, query: CompiledQuery, upstreams: Set<String>?, checkColumns: Bool = true) throws(Diagnostic) -> [ActionSpec] {
+        try parseActions(node, columns: query.selectsStar || !checkColumns ? nil : query.columnNames, upstreams: upstreams)
+    }
+
+    /// - Parameter columns: the columns of the rows the actions get, for checking templates; nil
+    ///   when they are not known in advance.
+    static func parseActions(_ node: YAMLNode, columns: [String]?, upstreams: Set<String>?) throws(Diagnostic) -> [ActionSpec] {
         let items = try node.sequence("'actions'")
         guard !items.isEmpty else { throw node.error("'actions' must list at least one action") }
         var actions: [ActionSpec] = []
@@ -13,7 +19,7 @@ extension RuleLoader {
                 throw item.error("an action is a mapping with exactly one key (call, forward, log, publish)")
             }
             switch entry.key {
-            case "publish": actions.append(try parsePublish(entry.value, query: query, checkColumns: checkColumns))
+            case "publish": actions.append(try parsePublish(entry.value, columns: columns))
             case "log": actions.append(try parseLog(entry.value))
             case "forward":
                 let upstream = try entry.value.string("'forward'")
@@ -42,23 +48,14 @@ extension RuleLoader {
         }
     }
 
-    static func parsePublish(_ node: YAMLNode, query: CompiledQuery, checkColumns: Bool = true) throws(Diagnostic) -> ActionSpec {
+    static func parsePublish(_ node: YAMLNode, columns: [String]?) throws(Diagnostic) -> ActionSpec {
         let map = try node.mapping("'publish'")
         try map.checkKeys(["topic", "qos", "retain"], in: "'publish'")
         let topicNode = try map.require("topic", in: "'publish'")
-        let topicText = try topicNode.string("'topic'")
-        let topic: Template
-        do {
-            topic = try Template(topicText)
-        } catch {
-            throw topicNode.error(error.message)
-        }
-        if topicText.contains("+") || topicText.contains("#") {
-            throw topicNode.error("a publish topic cannot contain the wildcards '+' or '#'")
-        }
-        if !query.selectsStar && checkColumns {
-            for column in topic.columns where !query.columnNames.contains(column) {
-                let known = query.columnNames.joined(separator: ", ")
+        let topic = try parseTopicTemplate(topicNode, "a publish topic")
+        if let columns {
+            for column in topic.columns where !columns.contains(column) {
+                let known = columns.joined(separator: ", ")
                 throw topicNode.error("'${\(column)}' is not an output column of the rule (columns: \(known))")
             }
         }
@@ -69,6 +66,21 @@ extension RuleLoader {
         }
         let retain = try map["retain"]?.bool("'retain'") ?? false
         return .publish(topic: topic, qos: qos, retain: retain)
+    }
+
+    /// A topic name with `${column}` placeholders; wildcards are refused (it is published to).
+    static func parseTopicTemplate(_ node: YAMLNode, _ what: String) throws(Diagnostic) -> Template {
+        let text = try node.string("'topic'")
+        let template: Template
+        do {
+            template = try Template(text)
+        } catch {
+            throw node.error(error.message)
+        }
+        if text.contains("+") || text.contains("#") {
+            throw node.error("\(what) cannot contain the wildcards '+' or '#'")
+        }
+        return template
     }
 
     static func parseLog(_ node: YAMLNode) throws(Diagnostic) -> ActionSpec {

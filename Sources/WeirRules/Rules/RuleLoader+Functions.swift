@@ -1,7 +1,8 @@
+import Foundation
 import WeirCore
 
 extension RuleLoader {
-    static let functionKeys: Set<String> = ["name", "exec", "concurrency", "retry", "description"]
+    static let functionKeys: Set<String> = ["name", "exec", "concurrency", "retry", "emit", "description"]
 
     static func parseFunction(_ node: YAMLNode) throws(Diagnostic) -> FunctionSpec {
         let map = try node.mapping("a function")
@@ -30,7 +31,14 @@ extension RuleLoader {
         if let n = exec["env"] {
             for entry in try n.mapping("'env'").entries { environment[entry.key] = try entry.value.string("variable '\(entry.key)'") }
         }
-        let directory = try exec["cwd"]?.string("'cwd'")
+        // Paths starting with ./ or ../ are relative to the rule file, so a rule file and its
+        // scripts can be shipped (and moved) together.
+        let base = URL(fileURLWithPath: node.location.file).deletingLastPathComponent()
+        func resolved(_ path: String) -> String {
+            path.hasPrefix("./") || path.hasPrefix("../") ? base.appendingPathComponent(path).standardizedFileURL.path : path
+        }
+        command[0] = resolved(program)
+        let directory = (try exec["cwd"]?.string("'cwd'")).map(resolved)
         var spec = FunctionSpec(
             name: name, runtime: .exec(command: command, timeout: timeout, environment: environment, directory: directory), location: node.location)
         if let n = map["concurrency"] {
@@ -38,6 +46,7 @@ extension RuleLoader {
             guard (1...10_000).contains(spec.concurrency) else { throw n.error("'concurrency' must be between 1 and 10000") }
         }
         if let n = map["retry"] { spec.retry = try parseRetry(n) }
+        if let n = map["emit"] { spec.emit = try parseTopicTemplate(n, "an emit topic") }
         return spec
     }
 

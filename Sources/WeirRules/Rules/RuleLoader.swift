@@ -19,6 +19,7 @@ public enum RuleLoader {
             throw DiagnosticList([Diagnostic(SourceLocation(file: directory, line: 1, column: 1), "cannot read rules directory: \(error.localizedDescription)")])
         }
         var rules: [Rule] = []
+        var schedules: [ScheduledRule] = []
         var functions: [FunctionSpec] = []
         var diagnostics: [Diagnostic] = []
         for file in files {
@@ -26,10 +27,11 @@ public enum RuleLoader {
                 diagnostics.append(Diagnostic(SourceLocation(file: file, line: 1, column: 1), "cannot read file (missing, unreadable or not UTF-8)"))
                 continue
             }
-            let (fileRules, fileFunctions, fileDiagnostics) = parseFile(text, file: file, upstreams: upstreams)
-            rules += fileRules
-            functions += fileFunctions
-            diagnostics += fileDiagnostics
+            let parsed = parseFile(text, file: file, upstreams: upstreams)
+            rules += parsed.rules
+            schedules += parsed.schedules
+            functions += parsed.functions
+            diagnostics += parsed.diagnostics
         }
         var declared: [String: FunctionSpec] = [:]
         for function in functions {
@@ -39,22 +41,20 @@ public enum RuleLoader {
                 declared[function.name] = function
             }
         }
-        for rule in rules {
-            for call in rule.callSites where declared[call.function] == nil {
-                let known = declared.isEmpty ? "none declared" : declared.keys.sorted().joined(separator: ", ")
-                diagnostics.append(Diagnostic(call.location, "unknown function '\(call.function)' (functions: \(known))"))
-            }
+        for call in rules.flatMap(\.callSites) + schedules.flatMap(\.callSites) where declared[call.function] == nil {
+            let known = declared.isEmpty ? "none declared" : declared.keys.sorted().joined(separator: ", ")
+            diagnostics.append(Diagnostic(call.location, "unknown function '\(call.function)' (functions: \(known))"))
         }
         var seen: [String: SourceLocation] = [:]
-        for rule in rules {
-            if let first = seen[rule.name] {
-                diagnostics.append(Diagnostic(rule.location, "duplicate rule name '\(rule.name)' (first defined at \(first))"))
+        for (name, location) in rules.map({ ($0.name, $0.location) }) + schedules.map({ ($0.name, $0.location) }) {
+            if let first = seen[name] {
+                diagnostics.append(Diagnostic(location, "duplicate rule name '\(name)' (first defined at \(first))"))
             } else {
-                seen[rule.name] = rule.location
+                seen[name] = location
             }
         }
         guard diagnostics.isEmpty else { throw DiagnosticList(diagnostics) }
-        return RuleSet(rules: rules, functions: declared)
+        return RuleSet(rules: rules, functions: declared, schedules: schedules)
     }
 
     /// The rule files under `directory`, sorted, skipping hidden files and editor leftovers.
@@ -81,22 +81,29 @@ public enum RuleLoader {
 
     /// Parses one file's text; returns the good rules and the diagnostics of the bad ones.
     public static func parse(_ text: String, file: String, upstreams: Set<String>? = nil) -> ([Rule], [Diagnostic]) {
-        let (rules, _, diagnostics) = parseFile(text, file: file, upstreams: upstreams)
-        return (rules, diagnostics)
+        let parsed = parseFile(text, file: file, upstreams: upstreams)
+        return (parsed.rules, parsed.diagnostics)
     }
 
-    /// Parses one file's text into its rules and functions, with the diagnostics of the bad ones.
-    public static func parseFile(_ text: String, file: String, upstreams: Set<String>? = nil) -> ([Rule], [FunctionSpec], [Diagnostic]) {
+    /// What one rule file holds, and the diagnostics of what is wrong in it.
+    public struct ParsedFile: Sendable {
+        public var rules: [Rule] = []
+        public var schedules: [ScheduledRule] = []
+        public var functions: [FunctionSpec] = []
+        public var diagnostics: [Diagnostic] = []
+    }
+
+    /// Parses one file's text into its rules, scheduled rules and functions.
+    public static func parseFile(_ text: String, file: String, upstreams: Set<String>? = nil) -> ParsedFile {
+        var parsed = ParsedFile()
         let documents: [YAMLNode]
         do {
             documents = try YAMLFile.documents(text, file: file)
         } catch {
-            return ([], [], [error])
+            parsed.diagnostics = [error]
+            return parsed
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        var rules: [Rule] = []
-        var functions: [FunctionSpec] = []
-        var diagnostics: [Diagnostic] = []
         for document in documents where !document.isNull {
             do {
                 let top = try document.mapping("a rule file")
@@ -106,9 +113,9 @@ public enum RuleLoader {
                     ruleNodes = try top["rules"]?.sequence("'rules'") ?? []
                     for node in try top["functions"]?.sequence("'functions'") ?? [] {
                         do {
-                            functions.append(try parseFunction(node))
+                            parsed.functions.append(try parseFunction(node))
                         } catch {
-                            diagnostics.append(error)
+                            parsed.diagnostics.append(error)
                         }
                     }
                 } else {
@@ -116,16 +123,20 @@ public enum RuleLoader {
                 }
                 for node in ruleNodes {
                     do {
-                        rules.append(try parseRule(node, lines: lines, upstreams: upstreams))
+                        if let map = try? node.mapping("a rule"), map["schedule"] != nil {
+                            parsed.schedules.append(try parseScheduledRule(node, lines: lines, upstreams: upstreams))
+                        } else {
+                            parsed.rules.append(try parseRule(node, lines: lines, upstreams: upstreams))
+                        }
                     } catch {
-                        diagnostics.append(error)
+                        parsed.diagnostics.append(error)
                     }
                 }
             } catch {
-                diagnostics.append(error)
+                parsed.diagnostics.append(error)
             }
         }
-        return (rules, functions, diagnostics)
+        return parsed
     }
 
     /// The `name` of a rule or function: letters, digits, '-', '_' and '.' (it appears in metric labels and keys).

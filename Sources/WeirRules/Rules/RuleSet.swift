@@ -8,9 +8,12 @@ public struct RuleSet: Sendable {
     public let topicFilters: Set<String>
     /// Declared functions by name.
     public let functions: [String: FunctionSpec]
+    /// Rules triggered by time; they are not in the topic index.
+    public let schedules: [ScheduledRule]
 
-    public init(rules: [Rule], functions: [String: FunctionSpec] = [:]) {
+    public init(rules: [Rule], functions: [String: FunctionSpec] = [:], schedules: [ScheduledRule] = []) {
         self.rules = rules
+        self.schedules = schedules
         self.functions = functions
         var index = TopicTrie<Int>()
         var filters: Set<String> = []

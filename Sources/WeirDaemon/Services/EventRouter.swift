@@ -1,0 +1,96 @@
+import Logging
+import Synchronization
+import WeirCore
+import WeirFunctions
+import WeirRules
+
+/// Runs the rules on one event and hands what they produce to the pool: output rows become
+/// invocations of the rules' actions, windowed rules' inputs go to their windows.
+///
+/// Device events come from ingest; events emitted by functions come from the pool's own workers,
+/// which must never wait for room in their own pool (`fromWorker`).
+final class EventRouter: Sendable {
+    let rules: LiveRules
+    let pool: FunctionPool
+    let windows: WindowEngine
+    let metrics: DaemonMetrics
+    let maxPayloadBytes: Int
+    let logger: Logger
+    private let throttle = Mutex(LogThrottle())
+
+    init(rules: LiveRules, pool: FunctionPool, windows: WindowEngine, metrics: DaemonMetrics, maxPayloadBytes: Int, logger: Logger) {
+        self.rules = rules
+        self.pool = pool
+        self.windows = windows
+        self.metrics = metrics
+        self.maxPayloadBytes = maxPayloadBytes
+        self.logger = logger
+    }
+
+    func route(_ event: Event, fromWorker: Bool = false) async {
+        let outcome = rules.current.process(event, maxPayloadBytes: maxPayloadBytes)
+        if outcome.candidates == 0 {
+            metrics.eventsUnmatched.increment()
+            return
+        }
+        if let error = outcome.payloadError, let reason = outcome.payloadErrorReason {
+            metrics.invalidEvent(reason: reason)
+            if allowLog(reason) {
+                logger.warning("invalid event skipped", metadata: ["topic": "\(event.topic)", "error": "\(error)"])
+            }
+            return
+        }
+        for failure in outcome.failures {
+            metrics.failed(rule: failure.rule)
+            if allowLog("rule:" + failure.rule) {
+                logger.warning("rule failed on event", metadata: ["rule": "\(failure.rule)", "topic": "\(event.topic)", "error": "\(failure.error)"])
+            }
+        }
+        for input in outcome.windowInputs {
+            metrics.matched(rule: input.rule.name)
+            await submit(windows.add(input), engine: windows, to: pool, fromWorker: fromWorker)
+        }
+        for match in outcome.matches {
+            metrics.matched(rule: match.rule.name)
+            for action in match.rule.actions {
+                var invocation = Invocation(rule: match.rule.name, action: action, row: match.row, topic: event.topic, receivedAt: event.receivedAt)
+                invocation.hops = event.hops
+                await pool.submit(invocation, fromWorker: fromWorker)
+            }
+        }
+    }
+
+    private func allowLog(_ key: String) -> Bool {
+        throttle.withLock { $0.allow(key) }
+    }
+}
+
+/// Lets one log line per key through per interval, so a flood of bad events is counted in metrics
+/// but does not flood the journal.
+struct LogThrottle {
+    private var last: [String: UInt64] = [:]
+    let interval: UInt64 = 5_000_000_000
+
+    mutating func allow(_ key: String) -> Bool {
+        let now = monotonicNanos()
+        if let previous = last[key], now - previous < interval { return false }
+        last[key] = now
+        return true
+    }
+}
+
+/// Where functions' emitted events go: set once the router exists (the router needs the pool,
+/// whose executor needs the function runner that emits).
+final class EmitSink: Sendable {
+    private let router = Mutex<EventRouter?>(nil)
+
+    func connect(_ target: EventRouter) {
+        router.withLock { $0 = target }
+    }
+
+    func emit(_ event: Event) async {
+        guard let target = router.withLock({ $0 }) else { return }
+        target.metrics.eventsEmitted.increment()
+        await target.route(event, fromWorker: true)
+    }
+}
