@@ -78,6 +78,7 @@ let package = Package(
             name: "WeirFunctions",
             dependencies: [
                 "WeirCore", "WeirRules",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],

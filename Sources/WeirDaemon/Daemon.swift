@@ -98,12 +98,14 @@ public func buildDaemon(
             cleanSession: true, tls: config.mqtt.tls),
         logger: logger)
     let emitted = EmitSink()
+    // Functions' own writable directory (under systemd's StateDirectory), in WEIR_STATE_DIR.
+    let functionsDir = config.stateDir + "/functions"
+    try FileManager.default.createDirectory(atPath: functionsDir, withIntermediateDirectories: true)
+    let functions = makeFunctionRunner(
+        rules: rules, deadLetters: letters, maxHops: config.maxHops, emit: emitted.emit, stateDirectory: functionsDir, logger: logger, metrics: metrics)
     let pool = FunctionPool(
         configuration: config.pool,
-        executor: BuiltinActions(
-            publisher: publisherClient, logger: logger, forward: forwardTo,
-            functions: makeFunctionRunner(
-                rules: rules, deadLetters: letters, maxHops: config.maxHops, emit: emitted.emit, logger: logger, metrics: metrics)),
+        executor: BuiltinActions(publisher: publisherClient, logger: logger, forward: forwardTo, functions: functions),
         logger: logger, metricsFactory: metrics.factory)
     let readiness = Readiness()
     let windows = WindowEngine(rules: initialRules, store: WindowStore(db: db), clock: clock, logger: logger, factory: metrics.factory)
@@ -136,7 +138,7 @@ public func buildDaemon(
         ScheduleService(
             rules: rules, pool: pool, store: ScheduleStore(db: db), clock: clock, interval: scheduleInterval, logger: logger,
             metricsFactory: metrics.factory))
-    services.append(PoolService(pool: pool))
+    services.append(PoolService(pool: pool, afterDrain: { await functions.shutdown() }))
     services.append(WindowService(engine: windows, pool: pool, interval: .milliseconds(100)))
     services.append(ingest)
     services.append(RuleWatcher(rules: rules, interval: config.rulesWatchInterval, handleSIGHUP: handleSignals, logger: logger))
@@ -157,7 +159,8 @@ public func buildDaemon(
 /// Runs `call:` actions with the functions of the rules in force; failures after the last attempt
 /// go to the dead-letter store (kind `function`).
 func makeFunctionRunner(
-    rules: LiveRules, deadLetters: DeadLetters, maxHops: Int, emit: @escaping @Sendable (Event) async -> Void, logger: Logger, metrics: DaemonMetrics
+    rules: LiveRules, deadLetters: DeadLetters, maxHops: Int, emit: @escaping @Sendable (Event) async -> Void, stateDirectory: String,
+    logger: Logger, metrics: DaemonMetrics
 ) -> FunctionRunner {
     FunctionRunner(
         lookup: { rules.current.functions[$0] }, logger: logger, metricsFactory: metrics.factory,
@@ -175,7 +178,7 @@ func makeFunctionRunner(
                     done.resume()
                 }
             }
-        }, maxHops: maxHops, emit: emit)
+        }, maxHops: maxHops, emit: emit, stateDirectory: stateDirectory)
 }
 
 /// The connection for one upstream; MQTT ones report their state in `weir_upstream_connected`.

@@ -18,6 +18,21 @@ public enum ExecProcess {
     public static func run(
         argv: [String], environment: [String: String], directory: String?, stdin: [UInt8], timeout: Duration, maxOutput: Int = 1 << 20
     ) throws(SpawnError) -> ExecResult {
+        let child = try spawn(argv: argv, environment: environment, directory: directory)
+        return pump(pid: child.pid, stdinFD: child.stdin, stdoutFD: child.stdout, stderrFD: child.stderr, stdin: stdin, timeout: timeout, maxOutput: maxOutput)
+    }
+
+    /// A started program: its pid (also its process group) and our ends of its pipes.
+    struct Spawned {
+        var pid: pid_t
+        var stdin: Int32
+        var stdout: Int32
+        var stderr: Int32
+    }
+
+    /// Starts `argv` in its own process group with pipes for stdin, stdout and stderr.
+    static func spawn(argv: [String], environment: [String: String], directory: String?) throws(SpawnError) -> Spawned {
+        _ = ignoreBrokenPipes
         guard let program = argv.first else { throw SpawnError(description: "empty command") }
         var input: [Int32] = [0, 0]
         var output: [Int32] = [0, 0]
@@ -67,8 +82,14 @@ public enum ExecProcess {
             close(errors[0])
             throw SpawnError(description: "cannot start \(program): \(String(cString: strerror(rc)))")
         }
-        return pump(pid: pid, stdinFD: input[1], stdoutFD: output[0], stderrFD: errors[0], stdin: stdin, timeout: timeout, maxOutput: maxOutput)
+        return Spawned(pid: pid, stdin: input[1], stdout: output[0], stderr: errors[0])
     }
+
+    /// Writing to a program that exited without reading its input must be an EPIPE error for
+    /// that invocation, not a SIGPIPE that ends the daemon. (Children get default handlers back.)
+    private static let ignoreBrokenPipes: Void = {
+        signal(SIGPIPE, SIG_IGN)
+    }()
 
     /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29+), looked up at run time: Swift's
     /// Glibc module hides it behind _GNU_SOURCE.

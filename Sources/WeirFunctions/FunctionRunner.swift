@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Dispatch
 import Logging
 import Metrics
@@ -25,17 +26,24 @@ public final class FunctionRunner: Sendable {
     let emit: @Sendable (Event) async -> Void
     let maxHops: Int
     private let bounds = Mutex<[String: (concurrency: Int, permits: AsyncSemaphore)]>([:])
+    /// The processes of `mode: worker` functions, by function name.
+    let workerGroups = Mutex<[String: WorkerGroup]>([:])
+    /// Extra environment every exec function gets (`WEIR_STATE_DIR`).
+    let baseEnvironment: [String: String]
+    let http = HTTPClient(eventLoopGroupProvider: .singleton)
 
     /// - Parameters:
     ///   - lookup: the function's current definition (rules reload).
     ///   - deadLetter: stores an invocation that failed its last attempt.
     ///   - maxHops: how many functions in a row an event may pass through (`emit` chains).
     ///   - emit: hands an event that a function with `emit` printed back to the rules.
+    ///   - stateDirectory: a writable directory exec functions find in `WEIR_STATE_DIR`.
     public init(
         lookup: @escaping @Sendable (String) -> FunctionSpec?, logger: Logger, metricsFactory: any MetricsFactory,
         deadLetter: @escaping @Sendable (FunctionFailure) async -> Void, maxHops: Int = 8,
-        emit: @escaping @Sendable (Event) async -> Void = { _ in }
+        emit: @escaping @Sendable (Event) async -> Void = { _ in }, stateDirectory: String? = nil
     ) {
+        baseEnvironment = stateDirectory.map { ["WEIR_STATE_DIR": $0] } ?? [:]
         self.emit = emit
         self.maxHops = maxHops
         self.lookup = lookup
@@ -127,43 +135,8 @@ public final class FunctionRunner: Sendable {
         }
     }
 
-    private func runOnce(_ spec: FunctionSpec, _ invocation: Invocation) async -> Result<[JSONValue], FunctionError> {
-        switch spec.runtime {
-        case .exec(let command, let timeout, let environment, let directory):
-            let input = JSONWriter.bytes(.object(invocation.row)) + [0x0A]
-            let outcome: Result<ExecResult, SpawnError> = await withCheckedContinuation { continuation in
-                // The process is waited for on a Dispatch thread, never on the cooperative pool.
-                DispatchQueue.global().async {
-                    continuation.resume(
-                        returning: Result { () throws(SpawnError) in
-                            try ExecProcess.run(argv: command, environment: environment, directory: directory, stdin: input, timeout: timeout)
-                        })
-                }
-            }
-            switch outcome {
-            case .failure(let error):
-                return .failure(FunctionError(function: spec.name, message: error.description))
-            case .success(let result):
-                logStderr(spec.name, result.stderr)
-                if result.timedOut { return .failure(FunctionError(function: spec.name, message: "timed out after \(timeout); process group killed")) }
-                guard result.status == 0 else {
-                    let tail = String(decoding: result.stderr.suffix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                    return .failure(FunctionError(function: spec.name, message: "exited with status \(result.status)\(tail.isEmpty ? "" : ": \(tail)")"))
-                }
-                var outputs: [JSONValue] = []
-                for line in result.stdout.split(separator: 0x0A) where !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) {
-                    guard let value = try? JSONParser.parse(Array(line)) else {
-                        return .failure(FunctionError(function: spec.name, message: "output line is not JSON: \(String(decoding: line.prefix(120), as: UTF8.self))"))
-                    }
-                    outputs.append(value)
-                }
-                return .success(outputs)
-            }
-        }
-    }
-
     /// Each stderr line goes to the log under the function's name (at most 20 per invocation).
-    private func logStderr(_ function: String, _ bytes: [UInt8]) {
+    func logStderr(_ function: String, _ bytes: [UInt8]) {
         for line in bytes.split(separator: 0x0A).prefix(20) {
             logger.notice("\(String(decoding: line.prefix(500), as: UTF8.self))", metadata: ["function": "\(function)", "stream": "stderr"])
         }

@@ -238,7 +238,7 @@ func diagnostics(_ text: String) -> [String] {
         let set = try RuleLoader.load(directory: dir.path)
         let spec = try #require(set.functions["notify-ops"])
         #expect(spec.concurrency == 2 && spec.retry == FunctionSpec.Retry(attempts: 5, backoff: .milliseconds(500), maxBackoff: .seconds(60)))
-        #expect(spec.runtime == .exec(command: ["/usr/lib/weir/fn/notify.py", "--level", "warn"], timeout: .seconds(10), environment: [:], directory: nil))
+        #expect(spec.runtime == .exec(FunctionSpec.Program(command: ["/usr/lib/weir/fn/notify.py", "--level", "warn"], timeout: .seconds(10))))
         #expect(set.rules.first?.actions == [.call(function: "notify-ops")])
     }
 }

@@ -4,6 +4,8 @@ import WeirFunctions
 /// Runs the function pool's workers; on graceful shutdown it stops taking work and drains the queue.
 struct PoolService: Service {
     let pool: FunctionPool
+    /// Runs once the queue has drained (stops worker processes).
+    var afterDrain: @Sendable () async -> Void = {}
 
     func run() async throws {
         await withGracefulShutdownHandler {
@@ -11,5 +13,6 @@ struct PoolService: Service {
         } onGracefulShutdown: {
             pool.finish()
         }
+        await afterDrain()
     }
 }

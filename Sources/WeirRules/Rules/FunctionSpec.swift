@@ -6,7 +6,44 @@ public struct FunctionSpec: Sendable, Equatable {
     public enum Runtime: Sendable, Equatable {
         /// A program started per invocation (`mode: oneshot`): argv without a shell, the row as JSON
         /// on stdin, JSON lines on stdout.
-        case exec(command: [String], timeout: Duration, environment: [String: String], directory: String?)
+        case exec(Program)
+        /// `concurrency` long-lived processes (`mode: worker`) answering newline-delimited JSON
+        /// requests one at a time.
+        case worker(Program)
+        /// An HTTP POST of the row as JSON.
+        case http(HTTPCall)
+    }
+
+    /// A program an exec function runs: argv (no shell), a time limit per invocation, the only
+    /// environment it gets, and its working directory.
+    public struct Program: Sendable, Equatable {
+        public var command: [String]
+        public var timeout: Duration
+        public var environment: [String: String]
+        public var directory: String?
+
+        public init(command: [String], timeout: Duration = .seconds(30), environment: [String: String] = [:], directory: String? = nil) {
+            self.command = command
+            self.timeout = timeout
+            self.environment = environment
+            self.directory = directory
+        }
+    }
+
+    /// Where an http function POSTs: 2xx is success, anything else a failure (retried).
+    public struct HTTPCall: Sendable, Equatable {
+        public var url: String
+        public var timeout: Duration
+        public var headers: [String: String]
+        /// A file holding a bearer token, read at each call (so it can be rotated).
+        public var tokenFile: String?
+
+        public init(url: String, timeout: Duration = .seconds(10), headers: [String: String] = [:], tokenFile: String? = nil) {
+            self.url = url
+            self.timeout = timeout
+            self.headers = headers
+            self.tokenFile = tokenFile
+        }
     }
 
     /// Retries after a failure: `attempts` in all, exponential backoff with jitter, capped.

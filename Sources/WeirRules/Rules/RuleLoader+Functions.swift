@@ -2,30 +2,62 @@ import Foundation
 import WeirCore
 
 extension RuleLoader {
-    static let functionKeys: Set<String> = ["name", "exec", "concurrency", "retry", "emit", "description"]
+    static let functionKeys: Set<String> = ["name", "exec", "http", "concurrency", "retry", "emit", "description"]
 
     static func parseFunction(_ node: YAMLNode) throws(Diagnostic) -> FunctionSpec {
         let map = try node.mapping("a function")
         try map.checkKeys(functionKeys, in: "a function")
         let name = try parseName(map, "function")
-        let execNode = try map.require("exec", in: "function '\(name)'")
+        let runtime: FunctionSpec.Runtime
+        var workers: (count: Int, node: YAMLNode)?
+        switch (map["exec"], map["http"]) {
+        case (let execNode?, nil):
+            (runtime, workers) = try parseExec(execNode)
+        case (nil, let httpNode?):
+            runtime = .http(try parseHTTPCall(httpNode))
+        case (_?, let httpNode?):
+            throw httpNode.error("a function has either 'exec' or 'http', not both")
+        case (nil, nil):
+            throw node.error("function '\(name)' needs 'exec' (a program) or 'http' (a URL)")
+        }
+        var spec = FunctionSpec(name: name, runtime: runtime, location: node.location)
+        if let n = map["concurrency"] {
+            spec.concurrency = try n.int("'concurrency'")
+            guard (1...10_000).contains(spec.concurrency) else { throw n.error("'concurrency' must be between 1 and 10000") }
+        }
+        if let workers {
+            // A worker serves one request at a time: the workers are the function's concurrency.
+            if map["concurrency"] != nil, spec.concurrency != workers.count {
+                throw workers.node.error("'workers' (\(workers.count)) and 'concurrency' (\(spec.concurrency)) disagree: workers serve one request at a time")
+            }
+            spec.concurrency = workers.count
+        }
+        if let n = map["retry"] { spec.retry = try parseRetry(n) }
+        if let n = map["emit"] { spec.emit = try parseTopicTemplate(n, "an emit topic") }
+        return spec
+    }
+
+    static func parseExec(_ execNode: YAMLNode) throws(Diagnostic) -> (FunctionSpec.Runtime, (count: Int, node: YAMLNode)?) {
         let exec = try execNode.mapping("'exec'")
-        try exec.checkKeys(["command", "mode", "timeout", "env", "cwd"], in: "'exec'")
+        try exec.checkKeys(["command", "mode", "workers", "timeout", "env", "cwd"], in: "'exec'")
         let commandNode = try exec.require("command", in: "'exec'")
         var command: [String] = []
         for item in try commandNode.sequence("'command'") { command.append(try item.string("a command argument")) }
         guard let program = command.first, !program.isEmpty else {
             throw commandNode.error("'command' is a list: the program, then its arguments (no shell is involved)")
         }
+        var worker = false
         if let mode = exec["mode"] {
             let text = try mode.string("'mode'")
-            guard text == "oneshot" else { throw mode.error("mode '\(text)' is not available yet (expected oneshot)") }
+            guard ["oneshot", "worker"].contains(text) else { throw mode.error("unknown mode '\(text)' (expected oneshot or worker)") }
+            worker = text == "worker"
         }
-        var timeout: Duration = .seconds(30)
-        if let n = exec["timeout"] {
-            let text = try n.string("'timeout'")
-            guard let value = parseDuration(text), value > .zero else { throw n.error("'timeout' must be a duration such as 10s, found '\(text)'") }
-            timeout = value
+        var workers: (count: Int, node: YAMLNode)?
+        if let n = exec["workers"] {
+            guard worker else { throw n.error("'workers' needs 'mode: worker'") }
+            let count = try n.int("'workers'")
+            guard (1...256).contains(count) else { throw n.error("'workers' must be between 1 and 256") }
+            workers = (count, n)
         }
         var environment: [String: String] = [:]
         if let n = exec["env"] {
@@ -33,21 +65,38 @@ extension RuleLoader {
         }
         // Paths starting with ./ or ../ are relative to the rule file, so a rule file and its
         // scripts can be shipped (and moved) together.
-        let base = URL(fileURLWithPath: node.location.file).deletingLastPathComponent()
+        let base = URL(fileURLWithPath: execNode.location.file).deletingLastPathComponent()
         func resolved(_ path: String) -> String {
             path.hasPrefix("./") || path.hasPrefix("../") ? base.appendingPathComponent(path).standardizedFileURL.path : path
         }
         command[0] = resolved(program)
         let directory = (try exec["cwd"]?.string("'cwd'")).map(resolved)
-        var spec = FunctionSpec(
-            name: name, runtime: .exec(command: command, timeout: timeout, environment: environment, directory: directory), location: node.location)
-        if let n = map["concurrency"] {
-            spec.concurrency = try n.int("'concurrency'")
-            guard (1...10_000).contains(spec.concurrency) else { throw n.error("'concurrency' must be between 1 and 10000") }
+        let spec = FunctionSpec.Program(
+            command: command, timeout: try positiveDuration(exec["timeout"], "timeout") ?? .seconds(30), environment: environment, directory: directory)
+        return (worker ? .worker(spec) : .exec(spec), workers)
+    }
+
+    static func parseHTTPCall(_ node: YAMLNode) throws(Diagnostic) -> FunctionSpec.HTTPCall {
+        let http = try node.mapping("'http'")
+        try http.checkKeys(["url", "timeout", "headers", "token_file"], in: "'http'")
+        let urlNode = try http.require("url", in: "'http'")
+        let url = try urlNode.string("'url'")
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil else {
+            throw urlNode.error("'url' must be an http:// or https:// URL, found '\(url)'")
         }
-        if let n = map["retry"] { spec.retry = try parseRetry(n) }
-        if let n = map["emit"] { spec.emit = try parseTopicTemplate(n, "an emit topic") }
-        return spec
+        var call = FunctionSpec.HTTPCall(url: url, timeout: try positiveDuration(http["timeout"], "timeout") ?? .seconds(10))
+        if let n = http["headers"] {
+            for entry in try n.mapping("'headers'").entries { call.headers[entry.key] = try entry.value.string("header '\(entry.key)'") }
+        }
+        call.tokenFile = try http["token_file"]?.string("'token_file'")
+        return call
+    }
+
+    static func positiveDuration(_ node: YAMLNode?, _ key: String) throws(Diagnostic) -> Duration? {
+        guard let node else { return nil }
+        let text = try node.string("'\(key)'")
+        guard let value = parseDuration(text), value > .zero else { throw node.error("'\(key)' must be a duration such as 10s, found '\(text)'") }
+        return value
     }
 
     static func parseRetry(_ node: YAMLNode) throws(Diagnostic) -> FunctionSpec.Retry {
