@@ -39,7 +39,9 @@ public final class HTTPSink: Sendable {
         sink.owner.withLock { $0 = self }
     }
 
-    deinit { try? group.syncShutdownGracefully() }
+    // The last reference may go on the sink's own event loop (when its channel closes), where a
+    // synchronous shutdown is not allowed.
+    deinit { group.shutdownGracefully { _ in } }
 
     public var url: String { "http://127.0.0.1:\(port)" }
     public var requests: [Request] { recorded.withLock { $0 } }
