@@ -123,6 +123,7 @@ public func buildDaemon(
                 let body = "{\"status\":\"\(connected ? "ok" : "degraded")\",\"mqtt_connected\":\(connected),\"rules\":\(rules.current.rules.count),\"queued\":\(pool.queued)}\n"
                 return AdminServer.Health(healthy: connected, body: body)
             },
+            commands: AdminCommands(deadLetters: letters, pool: pool, outboxes: outboxes, logger: logger),
             logger: logger)
     }
 
@@ -166,7 +167,7 @@ func makeFunctionRunner(
         lookup: { rules.current.functions[$0] }, logger: logger, metricsFactory: metrics.factory,
         deadLetter: { failure in
             let letter = DeadLetter(
-                kind: "function", target: failure.function, failedAt: currentTimeMillis(), error: failure.error, attempts: failure.attempts,
+                kind: failure.kind, target: failure.function, failedAt: currentTimeMillis(), error: failure.error, attempts: failure.attempts,
                 payload: ["rule": .string(failure.rule), "row": .object(failure.row)])
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
                 DispatchQueue.global().async {

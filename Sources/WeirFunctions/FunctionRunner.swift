@@ -8,6 +8,8 @@ import WeirRules
 
 /// A function invocation that failed its last attempt, for the dead-letter store.
 public struct FunctionFailure: Sendable {
+    /// `function` for a failed invocation (replayable), `emit` for output that could not become an event.
+    public var kind = "function"
     public var function: String
     public var rule: String
     public var row: JSONObject
@@ -121,7 +123,7 @@ public final class FunctionRunner: Sendable {
                 metrics.deadLetters.increment()
                 logger.error("emitted value has no topic; dead-lettered", metadata: ["function": "\(spec.name)", "error": "\(error)"])
                 let row: JSONObject = ["output": output, "input": .object(invocation.row)]
-                await deadLetter(FunctionFailure(function: spec.name, rule: invocation.rule, row: row, error: "emit topic: \(error)", attempts: 1))
+                await deadLetter(FunctionFailure(kind: "emit", function: spec.name, rule: invocation.rule, row: row, error: "emit topic: \(error)", attempts: 1))
             }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import WeirDaemon
+import WeirCore
 import WeirRocksDB
 
 /// Opens the store read-only, turning any failure into an operator-facing message.
@@ -56,8 +57,9 @@ struct OutboxCommand: ParsableCommand {
 
 struct DeadLetterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dlq", abstract: "Inspect dead letters: batches an upstream refused, unreadable records.",
-        subcommands: [List.self, Show.self])
+        commandName: "dlq",
+        abstract: "Dead letters: invocations that failed their last attempt, batches an upstream refused, unreadable records.",
+        subcommands: [List.self, Show.self, Replay.self, Purge.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One line per dead letter.")
@@ -77,6 +79,72 @@ struct DeadLetterCommand: ParsableCommand {
             print(letter.json)
         }
     }
+}
+
+extension DeadLetterCommand {
+    /// Which letters a replay or purge takes: one id, or `--all`.
+    struct Selection: ParsableArguments {
+        @Argument(help: "The id from 'weir dlq list'.") var id: UInt64?
+        @Flag(help: "Every dead letter.") var all = false
+
+        func validate() throws {
+            guard (id != nil) != all else { throw ValidationError("give either an id or --all") }
+        }
+
+        var query: String { all ? "all=1" : "id=\(id ?? 0)" }
+    }
+
+    struct Replay: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Hand letters back to the running daemon: invocations run again, refused batches go back to their outbox.")
+        @OptionGroup var options: ConfigOption
+        @OptionGroup var selection: Selection
+
+        func run() throws {
+            let config = try options.load()
+            guard let answer = adminCommand(config, "/dlq/replay?\(selection.query)") else {
+                throw CLIFailure(message: "weir is not running (nothing answers on the admin endpoint \(adminAddress(config))); replay needs the running daemon")
+            }
+            print(answer)
+        }
+    }
+
+    struct Purge: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete letters for good (through the daemon when it runs, else in the store).")
+        @OptionGroup var options: ConfigOption
+        @OptionGroup var selection: Selection
+
+        func run() throws {
+            let config = try options.load()
+            if let answer = adminCommand(config, "/dlq/purge?\(selection.query)") {
+                print(answer)
+                return
+            }
+            do {
+                let purged = try StoreInspector.purgeDeadLetters(config: config, id: selection.all ? nil : selection.id)
+                print("{\"purged\":\(purged)}")
+            } catch {
+                throw CLIFailure(message: "\(error)")
+            }
+        }
+    }
+}
+
+/// Where the admin endpoint of `config` listens, as operators read it.
+func adminAddress(_ config: WeirConfig) -> String {
+    config.admin.host.map { "\($0):\(config.admin.port)" } ?? "(admin disabled)"
+}
+
+/// POSTs a command to the running daemon's admin endpoint over loopback; nil when nothing
+/// answers. A refusal becomes a CLI failure with the daemon's message.
+func adminCommand(_ config: WeirConfig, _ path: String) -> String? {
+    guard config.admin.host != nil, let (status, body) = Loopback.http("POST", port: config.admin.port, path: path, timeoutSeconds: 60) else { return nil }
+    let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard status == 200 else {
+        FileHandle.standardError.write(Data("weir: the daemon refused (HTTP \(status)): \(text)\n".utf8))
+        Foundation.exit(1)
+    }
+    return text
 }
 
 struct StoreCommand: ParsableCommand {

@@ -22,6 +22,21 @@ public struct StoreInspector {
         db = try RocksDB(path: path, options: options)
     }
 
+    /// Deletes dead letters (`id`, or all when nil) from a stopped daemon's store, opened
+    /// read-write; fails when the daemon runs (it holds the lock). Returns how many went.
+    public static func purgeDeadLetters(config: WeirConfig, id: UInt64?) throws -> Int {
+        let path = config.stateDir + "/store"
+        guard FileManager.default.fileExists(atPath: path + "/CURRENT") else { throw ConfigurationError(description: "\(path): no store yet") }
+        let db: RocksDB
+        do {
+            db = try RocksDB(path: path)
+        } catch {
+            throw ConfigurationError(description: "\(path): cannot open the store: \(error) (is weir running with its admin endpoint off?)")
+        }
+        defer { db.close() }
+        return try DeadLetters(db: db).purge(id)
+    }
+
     /// Per upstream: `(name, stats)`, in configuration order.
     public func outboxStats() throws -> [(name: String, stats: OutboxStats)] {
         try config.upstreams.map { ($0.name, try Outbox.inspect(db: db, name: $0.name)) }

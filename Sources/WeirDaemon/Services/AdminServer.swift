@@ -5,9 +5,12 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// The admin HTTP endpoint: `/metrics` (Prometheus text format) and `/healthz`.
+/// The admin HTTP endpoint: `/metrics` (Prometheus text format), `/healthz`, and the dead-letter
+/// commands `POST /dlq/replay` and `POST /dlq/purge` (`?id=N` or `?all=1`), which `weir dlq`
+/// uses because the running daemon holds the store's lock. Commands are taken from loopback
+/// clients only.
 ///
-/// Plain SwiftNIO HTTP/1 on one event-loop thread: two read-only routes do not need a web framework,
+/// Plain SwiftNIO HTTP/1 on one event-loop thread: a few small routes do not need a web framework,
 /// and this keeps the daemon's threads and memory small.
 public final class AdminServer: Service, Sendable {
     public struct Health: Sendable {
@@ -19,11 +22,13 @@ public final class AdminServer: Service, Sendable {
     let requestedPort: Int
     let metrics: DaemonMetrics
     let health: @Sendable () -> Health
+    let commands: AdminCommands?
     let logger: Logger
     private let bound = Mutex<Int?>(nil)
     private let boundWaiters = Mutex<[CheckedContinuation<Int?, Never>]>([])
 
-    init(host: String, port: Int, metrics: DaemonMetrics, health: @escaping @Sendable () -> Health, logger: Logger) {
+    init(host: String, port: Int, metrics: DaemonMetrics, health: @escaping @Sendable () -> Health, commands: AdminCommands? = nil, logger: Logger) {
+        self.commands = commands
         self.host = host
         self.requestedPort = port
         self.metrics = metrics
@@ -56,13 +61,14 @@ public final class AdminServer: Service, Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let metrics = self.metrics
         let health = self.health
+        let commands = self.commands
         do {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                        try channel.pipeline.syncOperations.addHandler(AdminHandler(metrics: metrics, health: health))
+                        try channel.pipeline.syncOperations.addHandler(AdminHandler(metrics: metrics, health: health, commands: commands))
                     }
                 }
                 .bind(host: host, port: requestedPort).get()
@@ -84,22 +90,29 @@ struct AdminServerError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// Serves one request per exchange; the routes are tiny and read-only.
+/// Serves one request per exchange.
 final class AdminHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     let metrics: DaemonMetrics
     let health: @Sendable () -> AdminServer.Health
+    let commands: AdminCommands?
 
-    init(metrics: DaemonMetrics, health: @escaping @Sendable () -> AdminServer.Health) {
+    init(metrics: DaemonMetrics, health: @escaping @Sendable () -> AdminServer.Health, commands: AdminCommands?) {
         self.metrics = metrics
         self.health = health
+        self.commands = commands
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let request) = unwrapInboundIn(data) else { return }
-        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        let parts = request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = parts.first.map(String.init) ?? request.uri
+        if path.hasPrefix("/dlq/") {
+            command(context: context, request: request, path: path, query: parts.count == 2 ? String(parts[1]) : "")
+            return
+        }
         let (status, contentType, body): (HTTPResponseStatus, String, String)
         switch (request.method, path) {
         case (.GET, "/metrics"):
@@ -112,11 +125,39 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
         default:
             (status, contentType, body) = (.notFound, "text/plain", "not found: try /metrics or /healthz\n")
         }
+        respond(context: context, version: request.version, status: status, contentType: contentType, body: body)
+    }
+
+    /// Runs a dead-letter command off the event loop and answers when it is done.
+    private func command(context: ChannelHandlerContext, request: HTTPRequestHead, path: String, query: String) {
+        let local = context.channel.remoteAddress.map(isLoopback) ?? false
+        guard let commands, request.method == .POST, local else {
+            let status: HTTPResponseStatus = commands == nil ? .notFound : request.method != .POST ? .methodNotAllowed : .forbidden
+            respond(context: context, version: request.version, status: status, contentType: "text/plain", body: "\(status.reasonPhrase)\n")
+            return
+        }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let version = request.version
+        let loop = context.eventLoop
+        Task {
+            let (code, body) = await commands.run(path: path, query: query)
+            loop.execute {
+                self.respond(context: bound.value, version: version, status: HTTPResponseStatus(statusCode: code), contentType: "application/json", body: body)
+            }
+        }
+    }
+
+    private func isLoopback(_ address: SocketAddress) -> Bool {
+        guard let ip = address.ipAddress else { return false }
+        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
+    }
+
+    private func respond(context: ChannelHandlerContext, version: HTTPVersion, status: HTTPResponseStatus, contentType: String, body: String) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
         // Connection: close — one request per connection keeps the handler stateless.
         let channel = context.channel
