@@ -4,8 +4,13 @@ import WeirCore
 public struct RuleSet: Sendable {
     public let rules: [Rule]
     private let index: TopicTrie<Int>
-    /// The union of all rules' FROM filters: what the MQTT client subscribes to.
+    /// The union of all rules' FROM filters but internal ones: what the MQTT client subscribes to.
     public let topicFilters: Set<String>
+
+    /// Topics under this prefix are internal: only events emitted by functions reach rules on
+    /// them, never the broker (Weir does not subscribe to them), so a device cannot inject into
+    /// a workflow's later steps.
+    public static let internalTopicPrefix = "$weir/"
     /// Declared functions by name.
     public let functions: [String: FunctionSpec]
     /// Rules triggered by time; they are not in the topic index.
@@ -22,7 +27,7 @@ public struct RuleSet: Sendable {
                 // Filters were validated when the rule was loaded.
                 if let filter = try? TopicFilter(text) {
                     index.insert(filter, position)
-                    filters.insert(text)
+                    if !text.hasPrefix(Self.internalTopicPrefix) { filters.insert(text) }
                 }
             }
         }
