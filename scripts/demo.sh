@@ -57,7 +57,7 @@ echo "==> weir running; health: $(curl -s "http://127.0.0.1:$ADMIN/healthz")"
 
 # What fires: every message the rules publish, and every batch the upstream receives.
 # Process substitution, not a pipe: $! is then mosquitto_sub itself, which cleanup can stop.
-mosquitto_sub -h 127.0.0.1 -p "$PORT" -v -t 'alerts/#' -t 'maintenance/#' > >(sed -u 's/^/  fired: /') &
+mosquitto_sub -h 127.0.0.1 -p "$PORT" -v -t 'alerts/#' -t 'maintenance/#' -t 'weir/rotation/#' > >(sed -u 's/^/  fired: /') &
 PIDS+=($!)
 mosquitto_sub -h 127.0.0.1 -p "$CLOUD" -t 'weir/#' -F '  upstream: %t received a batch of %l bytes (zstd CloudEvents)' &
 PIDS+=($!)
@@ -95,6 +95,10 @@ if [ -s "$WORK/batch.zst" ]; then
   echo "==> first upstream batch, decoded with 'weir decode' (first 3 of $(wc -l <"$WORK/batch.json") events):"
   head -n 3 "$WORK/batch.json" | sed 's/^/  /'
 fi
+echo "==> functions (exec oneshot, workers, chained by emit):"
+curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E '^weir_(function_invocations|function_failures|function_dead_letters|schedule_runs|events_emitted)' | sed 's/^/  /'
+echo "==> password rotation (rules/examples/password-rotation, every 60d: ran at first start):"
+sed 's/^/  /' "$WORK/state/functions/rotation/history" 2>/dev/null || echo "  (no run recorded)"
 echo "==> outbox (weir outbox stats):"
 "$BIN/weir" outbox stats --config "$WORK/weir.yaml" | sed 's/^/  /'
 RAW=$(curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '/^weir_events_in_total/ {print $2}')

@@ -45,6 +45,9 @@ public final class AsyncSemaphore: Sendable {
         for waiter in idle { waiter.resume() }
     }
 
+    /// Callers suspended in `acquire`.
+    public var waiting: Int { state.withLock { $0.waiters.count } }
+
     /// Permits currently held.
     public var held: Int { state.withLock { limit - $0.available } }
 

@@ -31,6 +31,11 @@ public final class FunctionPool: Sendable {
     private let inFlight = Atomic<Int>(0)
     private let peakInFlight = Atomic<Int>(0)
     private let pipeline: AsyncSemaphore
+    /// Invocations waiting out a retry backoff (no worker held), and their timers.
+    private let retrying = AsyncSemaphore(limit: 1 << 40)
+    /// Set by `finish()`: outside work is refused; retries go at once; the queue closes once
+    /// no retry is pending.
+    private let draining = Atomic<Bool>(false)
 
     public init(configuration: Configuration, executor: any ActionExecutor, logger: Logger, metricsFactory: any MetricsFactory) {
         self.configuration = configuration
@@ -49,7 +54,7 @@ public final class FunctionPool: Sendable {
     ///   queue may pass `max_queued` by it, and ingest waits until it is back below.
     @discardableResult
     public func submit(_ invocation: Invocation, fromWorker: Bool = false) async -> Bool {
-        if queue.isFinished && !fromWorker {
+        if (draining.load(ordering: .relaxed) || queue.isFinished) && !fromWorker {
             metrics.rejected.increment()
             logger.error("function pool is shutting down; invocation not run", metadata: ["rule": "\(invocation.rule)"])
             return false
@@ -100,10 +105,40 @@ public final class FunctionPool: Sendable {
         await pipeline.waitUntilIdle()
     }
 
-    /// Stops accepting work; `run()` returns after what is queued has run.
+    /// Stops accepting work; `run()` returns after what is queued has run. Invocations waiting
+    /// for a retry run their next attempt now instead of waiting out the backoff.
     public func finish() {
-        queue.finish()
+        guard !draining.exchange(true, ordering: .relaxed) else { return }
+        Task {
+            await retrying.waitUntilIdle()
+            queue.finish()
+        }
     }
+
+    /// Queues `invocation` again for its next attempt after `delay`, without holding a worker.
+    private func retry(_ invocation: Invocation, after delay: Duration) async {
+        var next = invocation
+        next.attempt += 1
+        if draining.load(ordering: .relaxed) {
+            // Queued before this worker looks for more work, so a worker is there to take it.
+            queue.forceSend(next)
+            return
+        }
+        await retrying.acquire()
+        let retry = next
+        Task {
+            // In slices, so that finish() sends it at once instead of waiting out the backoff.
+            let deadline = ContinuousClock.now + delay
+            while !self.draining.load(ordering: .relaxed), case let left = deadline - ContinuousClock.now, left > .zero {
+                try? await Task.sleep(for: min(left, .milliseconds(50)))
+            }
+            self.queue.forceSend(retry)
+            self.retrying.release()
+        }
+    }
+
+    /// Invocations waiting out a retry backoff.
+    public var waitingForRetry: Int { retrying.held }
 
     /// Invocations waiting for a worker.
     public var queued: Int { queue.count }
@@ -124,6 +159,8 @@ public final class FunctionPool: Sendable {
             do {
                 try await executor.execute(invocation)
                 finished(invocation, perKind, started, error: nil)
+            } catch let later as RetryLater {
+                await retry(invocation, after: later.delay)
             } catch {
                 finished(invocation, perKind, started, error: error)
             }

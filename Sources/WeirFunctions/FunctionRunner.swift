@@ -54,45 +54,46 @@ public final class FunctionRunner: Sendable {
         self.deadLetter = deadLetter
     }
 
-    /// Runs `function` for the invocation's row until it succeeds or its attempts are used up.
-    /// Returns the JSON values it printed, one per stdout line.
+    /// Runs one attempt of `function` for the invocation's row and returns the JSON values it
+    /// produced. A failure with attempts left throws `RetryLater` (the pool runs the invocation
+    /// again after the backoff, holding no worker or permit meanwhile); after the last attempt
+    /// the invocation is dead-lettered and the error thrown.
     @discardableResult
     public func call(_ function: String, _ invocation: Invocation) async throws -> [JSONValue] {
         guard let spec = lookup(function) else { throw FunctionError(function: function, message: "no such function") }
         let permits = permits(for: spec)
         let metrics = FunctionMetrics(function: spec.name, factory: factory)
-        var attempt = 1
-        while true {
-            await permits.acquire()
-            metrics.inFlight.record(permits.held)
-            let started = monotonicNanos()
-            let result = await runOnce(spec, invocation)
-            metrics.duration.recordNanoseconds(Int64(monotonicNanos() - started))
-            permits.release()
-            metrics.inFlight.record(permits.held)
-            metrics.invocations.increment()
-            switch result {
-            case .success(let outputs):
-                if let topic = spec.emit { await emitEvents(outputs, topic: topic, spec: spec, invocation: invocation, metrics: metrics) }
-                return outputs
-            case .failure(let error):
-                metrics.failures.increment()
-                guard attempt < spec.retry.attempts else {
-                    metrics.deadLetters.increment()
-                    logger.error(
-                        "function failed its last attempt; dead-lettered",
-                        metadata: ["function": "\(spec.name)", "rule": "\(invocation.rule)", "attempts": "\(attempt)", "error": "\(error.message)"])
-                    await deadLetter(FunctionFailure(function: spec.name, rule: invocation.rule, row: invocation.row, error: error.message, attempts: attempt))
-                    throw error
-                }
-                let delay = spec.retry.delay(after: attempt)
-                metrics.retries.increment()
-                logger.warning(
-                    "function failed; retrying",
-                    metadata: ["function": "\(spec.name)", "attempt": "\(attempt)", "retry_in": "\(delay)", "error": "\(error.message)"])
-                try await Task.sleep(for: delay)
-                attempt += 1
+        if permits.held >= permits.limit { metrics.queued.record(permits.waiting + 1) }
+        await permits.acquire()
+        metrics.queued.record(permits.waiting)
+        metrics.inFlight.record(permits.held)
+        let started = monotonicNanos()
+        let result = await runOnce(spec, invocation)
+        metrics.duration.recordNanoseconds(Int64(monotonicNanos() - started))
+        permits.release()
+        metrics.inFlight.record(permits.held)
+        metrics.invocations.increment()
+        switch result {
+        case .success(let outputs):
+            if let topic = spec.emit { await emitEvents(outputs, topic: topic, spec: spec, invocation: invocation, metrics: metrics) }
+            return outputs
+        case .failure(let error):
+            metrics.failures.increment()
+            let attempt = invocation.attempt
+            guard attempt < spec.retry.attempts else {
+                metrics.deadLetters.increment()
+                logger.error(
+                    "function failed its last attempt; dead-lettered",
+                    metadata: ["function": "\(spec.name)", "rule": "\(invocation.rule)", "attempts": "\(attempt)", "error": "\(error.message)"])
+                await deadLetter(FunctionFailure(function: spec.name, rule: invocation.rule, row: invocation.row, error: error.message, attempts: attempt))
+                throw error
             }
+            let delay = spec.retry.delay(after: attempt)
+            metrics.retries.increment()
+            logger.warning(
+                "function failed; retrying",
+                metadata: ["function": "\(spec.name)", "attempt": "\(attempt)", "retry_in": "\(delay)", "error": "\(error.message)"])
+            throw RetryLater(delay: delay, error: error)
         }
     }
 
@@ -159,6 +160,7 @@ struct FunctionMetrics {
     let deadLetters: Counter
     let duration: Metrics.Timer
     let inFlight: Gauge
+    let queued: Gauge
     let emitted: Counter
     let chainStopped: Counter
 
@@ -170,6 +172,7 @@ struct FunctionMetrics {
         deadLetters = Counter(label: "weir_function_dead_letters_total", dimensions: dimensions, factory: factory)
         duration = Metrics.Timer(label: "weir_function_duration_seconds", dimensions: dimensions, factory: factory)
         inFlight = Gauge(label: "weir_function_in_flight", dimensions: dimensions, factory: factory)
+        queued = Gauge(label: "weir_function_queued", dimensions: dimensions, factory: factory)
         emitted = Counter(label: "weir_function_emitted_total", dimensions: dimensions, factory: factory)
         chainStopped = Counter(label: "weir_function_chain_stopped_total", dimensions: dimensions, factory: factory)
     }

@@ -17,6 +17,8 @@ public struct Invocation: Sendable {
     public var onCompletion: (@Sendable (Bool) -> Void)?
     /// Function hops behind the triggering event (0 for device events), for the chain limit.
     public var hops = 0
+    /// Which attempt this is (from 1): a failed `call:` comes back to the pool with the next one.
+    public var attempt = 1
 
     public init(rule: String, action: ActionSpec, row: JSONObject, topic: String, receivedAt: Int64, ingestNanos: UInt64 = monotonicNanos()) {
         self.rule = rule
@@ -26,6 +28,18 @@ public struct Invocation: Sendable {
         self.receivedAt = receivedAt
         self.ingestNanos = ingestNanos
     }
+}
+
+/// Thrown by an executor when the invocation failed but has attempts left: the pool runs it again
+/// after `delay`, without holding a worker meanwhile.
+public struct RetryLater: Error, Sendable, CustomStringConvertible {
+    public var delay: Duration
+    public var error: any Error
+    public init(delay: Duration, error: any Error) {
+        self.delay = delay
+        self.error = error
+    }
+    public var description: String { "\(error) (retrying in \(delay))" }
 }
 
 /// What to await for an action that was started but finishes later (a queued outbox append

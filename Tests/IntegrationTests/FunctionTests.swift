@@ -99,4 +99,39 @@ import WeirTestSupport
         #expect(!FileManager.default.fileExists(atPath: marker), "nothing from the event was executed")
         try await weir.stop()
     }
+
+    @Test func aRetryWaitsWithoutHoldingAWorkerAndAStopRunsItAtOnce() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory(prefix: "weir-fn")
+        // Fails its first attempt; the retry is 30 s away.
+        let flaky = try writeScript(#"cat >/dev/null; [ -e "$DIR/tried" ] && { echo ok >>"$DIR/flaky.log"; exit 0; }; : >"$DIR/tried"; exit 1"#, in: dir)
+        let quick = try writeScript(#"cat >>"$DIR/quick.log""#, in: dir)
+        let rules = """
+            functions:
+              - name: flaky
+                exec: { command: ["\(flaky)"], env: { DIR: "\(dir.path)" } }
+                retry: { attempts: 2, backoff: 30s, max_backoff: 30s }
+              - name: quick
+                exec: { command: ["\(quick)"], env: { DIR: "\(dir.path)" } }
+            rules:
+              - { name: a, sql: 'SELECT * FROM "a"', actions: [ { call: flaky } ] }
+              - { name: b, sql: 'SELECT * FROM "b"', actions: [ { call: quick } ] }
+            """
+        // One pool worker: had the retry kept it, nothing else could run for 30 s.
+        let weir = try await DaemonHarness(broker: broker, rules: ["fn.yaml": rules], extraConfig: "pool: { max_concurrency: 1 }")
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        try await pub.publish(topic: "a", payload: Array("{}".utf8), qos: 1)
+        #expect(await eventually { weir.metric(#"weir_function_retries_total{function="flaky"}"#) == 1 })
+        for n in 0..<5 { try await pub.publish(topic: "b", payload: Array(#"{"n":\#(n)}"#.utf8), qos: 1) }
+        #expect(await eventually { weir.metric(#"weir_function_invocations_total{function="quick"}"#) == 5 })
+        #expect(weir.metric(#"weir_function_invocations_total{function="flaky"}"#) == 1, "the retry is still waiting")
+        #expect(weir.daemon.pool.waitingForRetry == 1)
+        // A graceful stop does not wait 30 s: the waiting retry runs now, and succeeds.
+        let stopping = ContinuousClock.now
+        try await weir.stop()
+        #expect(ContinuousClock.now - stopping < .seconds(10))
+        #expect(weir.metric(#"weir_function_invocations_total{function="flaky"}"#) == 2)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("flaky.log").path))
+    }
 }
