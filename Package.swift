@@ -116,7 +116,7 @@ let package = Package(
         .executableTarget(
             name: "weir-bench",
             dependencies: [
-                "WeirCore", "WeirMQTT", "WeirStore", "WeirRocksDB", "WeirForwarder", "WeirZstd", "WeirRules",
+                "WeirCore", "WeirMQTT", "WeirStore", "WeirRocksDB", "WeirForwarder", "WeirZstd", "WeirRules", "WeirFunctions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
