@@ -81,11 +81,12 @@ public final class FunctionRunner: Sendable {
             metrics.failures.increment()
             let attempt = invocation.attempt
             guard attempt < spec.retry.attempts else {
-                metrics.deadLetters.increment()
                 logger.error(
                     "function failed its last attempt; dead-lettered",
                     metadata: ["function": "\(spec.name)", "rule": "\(invocation.rule)", "attempts": "\(attempt)", "error": "\(error.message)"])
                 await deadLetter(FunctionFailure(function: spec.name, rule: invocation.rule, row: invocation.row, error: error.message, attempts: attempt))
+                // Counted once stored, so whoever sees the count finds the letter.
+                metrics.deadLetters.increment()
                 throw error
             }
             let delay = spec.retry.delay(after: attempt)
@@ -121,10 +122,10 @@ public final class FunctionRunner: Sendable {
                 metrics.emitted.increment()
             } catch {
                 // The function ran (its side effects happened): its output is kept, not re-run.
-                metrics.deadLetters.increment()
                 logger.error("emitted value has no topic; dead-lettered", metadata: ["function": "\(spec.name)", "error": "\(error)"])
                 let row: JSONObject = ["output": output, "input": .object(invocation.row)]
                 await deadLetter(FunctionFailure(kind: "emit", function: spec.name, rule: invocation.rule, row: row, error: "emit topic: \(error)", attempts: 1))
+                metrics.deadLetters.increment()
             }
         }
     }

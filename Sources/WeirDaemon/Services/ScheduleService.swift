@@ -42,7 +42,8 @@ final class ScheduleService: Service, Sendable {
     func run() async throws {
         while !Task.isShuttingDownGracefully {
             await tick()
-            try? await Task.sleep(for: interval)
+            // A stop ends the wait at once instead of after up to a whole interval.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
         }
         // This service stops after the pool has drained: every finished run has queued its
         // record; wait for those writes before the store closes.
