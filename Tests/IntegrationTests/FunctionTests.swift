@@ -46,12 +46,14 @@ import WeirTestSupport
     @Test func failuresAreRetriedThenDeadLetteredWithTheirInput() async throws {
         let broker = try MosquittoBroker()
         let dir = try makeTemporaryDirectory(prefix: "weir-fn")
-        let fn = try writeScript("cat >/dev/null; echo 'target unreachable' >&2; exit 7", in: dir)
+        let attempts = dir.appendingPathComponent("attempts.log").path
+        // Each attempt logs when it started (ns), then fails.
+        let fn = try writeScript(#"date +%s%N >>"$LOG"; cat >/dev/null; echo 'target unreachable' >&2; exit 7"#, in: dir)
         let rules = """
             functions:
               - name: flaky
-                exec: { command: ["\(fn)"] }
-                retry: { attempts: 3, backoff: 50ms, max_backoff: 100ms }
+                exec: { command: ["\(fn)"], env: { LOG: "\(attempts)" } }
+                retry: { attempts: 3, backoff: 200ms, max_backoff: 1s }
             rules:
               - name: r
                 sql: SELECT device FROM "jobs/#"
@@ -69,6 +71,13 @@ import WeirTestSupport
         #expect(letter.kind == "function" && letter.target == "flaky" && letter.attempts == 3)
         #expect(letter.error.contains("exited with status 7") && letter.error.contains("target unreachable"))
         #expect(letter.payload["row"] == ["device": "d9"] && letter.payload["rule"] == "r")
+        // Backoff 200 ms doubling, with up to 50 % jitter off: at least 100 ms, then at least 200 ms.
+        let starts = try String(contentsOfFile: attempts, encoding: .utf8).split(separator: "\n").compactMap { Int64($0) }
+        #expect(starts.count == 3)
+        if starts.count == 3 {
+            #expect(starts[1] - starts[0] >= 100_000_000, "first retry after \((starts[1] - starts[0]) / 1_000_000) ms")
+            #expect(starts[2] - starts[1] >= 200_000_000, "second retry after \((starts[2] - starts[1]) / 1_000_000) ms")
+        }
         try await weir.stop()
     }
 

@@ -40,10 +40,13 @@ func httpUpstreamConfig(_ sink: HTTPSink, tokenFile: URL, compression: String = 
         let pub = try await publisher(local)
         defer { pub.shutdown() }
         for n in 0..<50 { try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"d","n":\#(n)}"#.utf8), qos: 1) }
+        // Every row in the outbox first (the outbox is empty before they arrive too), then drained.
+        #expect(await eventually(timeout: .seconds(20)) { weir.metric(#"weir_actions_run_total{action="forward"}"#) == 50 })
         #expect(await eventually(timeout: .seconds(20)) { weir.daemon.outboxes["cloud"]?.depth == 0 })
         // A rotated token is used from the next batch on.
         try "rotated\n".write(to: token, atomically: true, encoding: .utf8)
         try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"d","n":50}"#.utf8), qos: 1)
+        #expect(await eventually { weir.metric(#"weir_actions_run_total{action="forward"}"#) == 51 })
         #expect(await eventually { weir.daemon.outboxes["cloud"]?.depth == 0 && sink.requests.last?.header("Authorization") == "Bearer rotated" })
 
         let requests = sink.requests
@@ -69,7 +72,9 @@ func httpUpstreamConfig(_ sink: HTTPSink, tokenFile: URL, compression: String = 
         let pub = try await publisher(local)
         defer { pub.shutdown() }
         for n in 0..<30 { try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"d","n":\#(n)}"#.utf8), qos: 1) }
+        #expect(await eventually(timeout: .seconds(20)) { weir.metric(#"weir_actions_run_total{action="forward"}"#) == 30 })
         #expect(await eventually(timeout: .seconds(20)) { weir.daemon.outboxes["cloud"]?.depth == 0 })
+        try #require(sink.requests.count >= 3, "a 401, a 400, then accepted batches")
 
         let requests = sink.requests
         #expect(requests.allSatisfy { $0.header("Content-Encoding") == nil }, "compression: none sends plain JSON")
