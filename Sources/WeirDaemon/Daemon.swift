@@ -103,6 +103,7 @@ public func buildDaemon(
     try FileManager.default.createDirectory(atPath: functionsDir, withIntermediateDirectories: true)
     let functions = makeFunctionRunner(
         rules: rules, deadLetters: letters, maxHops: config.maxHops, emit: emitted.emit, stateDirectory: functionsDir, logger: logger, metrics: metrics)
+    rules.onChange { fresh in functions.retire(keeping: fresh.functions) }
     let pool = FunctionPool(
         configuration: config.pool,
         executor: BuiltinActions(publisher: publisherClient, logger: logger, forward: forwardTo, functions: functions),

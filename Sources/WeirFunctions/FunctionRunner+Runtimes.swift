@@ -86,6 +86,21 @@ extension FunctionRunner {
         return group
     }
 
+    /// Stops the workers of functions that are gone or no longer workers (after a rules reload).
+    public func retire(keeping functions: [String: FunctionSpec]) {
+        let retired = workerGroups.withLock { groups -> [WorkerGroup] in
+            let gone = groups.keys.filter { name in
+                guard case .worker? = functions[name]?.runtime else { return true }
+                return false
+            }
+            return gone.compactMap { groups.removeValue(forKey: $0) }
+        }
+        guard !retired.isEmpty else { return }
+        DispatchQueue.global().async {
+            for group in retired { group.shutdown() }
+        }
+    }
+
     /// Stops every worker process (at daemon shutdown, after the pool drained).
     public func shutdown() async {
         let groups = workerGroups.withLock { groups in

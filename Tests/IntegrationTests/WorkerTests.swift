@@ -97,6 +97,31 @@ import WeirTestSupport
         try await weir.stop()
     }
 
+    @Test func aReloadWithoutTheFunctionStopsItsWorkers() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory(prefix: "weir-worker")
+        let worker = try writeScript(
+            #"echo $$ >>"$DIR/pids"; while IFS= read -r line; do id=${line#\{\"id\":}; printf '{"id":%s}\n' "${id%%,*}"; done"#, in: dir)
+        let rules = """
+            functions:
+              - name: w
+                exec: { command: ["\(worker)"], mode: worker, env: { DIR: "\(dir.path)" } }
+            rules:
+              - { name: r, sql: 'SELECT * FROM "jobs/#"', actions: [ { call: w } ] }
+            """
+        let weir = try await DaemonHarness(broker: broker, rules: ["w.yaml": rules])
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        try await pub.publish(topic: "jobs/x", payload: Array("{}".utf8), qos: 1)
+        #expect(await eventually { weir.metric(#"weir_function_invocations_total{function="w"}"#) == 1 })
+        let pid = try #require(Int32(String(contentsOfFile: dir.appendingPathComponent("pids").path, encoding: .utf8).split(separator: "\n").first ?? ""))
+        #expect(isRunning(pid))
+        try #"{ name: r, sql: 'SELECT * FROM "jobs/#"', actions: [ { log: {} } ] }"#.write(
+            to: weir.rulesDir.appendingPathComponent("w.yaml"), atomically: true, encoding: .utf8)
+        #expect(await eventually { !isRunning(pid) }, "the removed function's worker is stopped at the reload")
+        try await weir.stop()
+    }
+
     @Test func theShippedPythonWorkerEnrichesAndEmits() async throws {
         let broker = try MosquittoBroker()
         let rules = """

@@ -15,7 +15,7 @@ public final class LiveRules: Sendable {
     let upstreams: Set<String>
     private let logger: Logger
     private let metrics: DaemonMetrics
-    private let onChange: Mutex<(@Sendable (RuleSet) -> Void)?>
+    private let onChange: Mutex<[@Sendable (RuleSet) -> Void]>
 
     init(initial: RuleSet, directory: String, upstreams: Set<String>, logger: Logger, metrics: DaemonMetrics) {
         self.upstreams = upstreams
@@ -23,15 +23,16 @@ public final class LiveRules: Sendable {
         self.directory = directory
         self.logger = logger
         self.metrics = metrics
-        onChange = Mutex(nil)
+        onChange = Mutex([])
         metrics.rulesLoaded.record(initial.rules.count)
     }
 
     public var current: RuleSet { rules.withLock { $0 } }
 
-    /// Called after every successful swap (the ingest service updates subscriptions from it).
+    /// Adds a handler called after every successful swap (ingest updates subscriptions from it,
+    /// functions retire the workers of removed functions).
     func onChange(_ handler: @escaping @Sendable (RuleSet) -> Void) {
-        onChange.withLock { $0 = handler }
+        onChange.withLock { $0.append(handler) }
     }
 
     /// Loads the directory again; on any error keeps the running set and reports every problem.
@@ -48,7 +49,7 @@ public final class LiveRules: Sendable {
             metrics.reload(result: "ok")
             logger.notice(
                 "rules reloaded", metadata: ["reason": "\(reason)", "rules": "\(fresh.rules.count)"])
-            onChange.withLock { $0 }?(fresh)
+            for handler in onChange.withLock({ $0 }) { handler(fresh) }
             return true
         } catch {
             metrics.reload(result: "failed")
