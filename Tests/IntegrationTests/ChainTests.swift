@@ -33,8 +33,8 @@ import WeirTestSupport
         #expect(await eventually { recorder.count == 10 })
         let topics = Set(recorder.log.entries.withLock { $0.map(\.topic) })
         #expect(topics == Set((1...5).flatMap { n in ["done/\(n)/1", "done/\(n)/2"] }))
-        #expect(weir.metric("weir_events_emitted_total") == 10)
-        #expect(weir.metric(#"weir_function_emitted_total{function="split"}"#) == 10)
+        #expect(await eventually { weir.metric("weir_events_emitted_total") == 10 })
+        #expect(await eventually { weir.metric(#"weir_function_emitted_total{function="split"}"#) == 10 })
         // Emitted events are internal: they were never published to the broker.
         #expect(weir.metric("weir_events_in_total") == 5)
         recorder.client.shutdown()

@@ -24,7 +24,10 @@ let overheatRule = """
         #expect(await eventually { alerts.count >= 1 })
         // sensors/s2/status matches no rule's filter, so the broker never delivers it.
         #expect(await eventually { weir.metric("weir_events_in_total") == 2 })
-        try await Task.sleep(for: .milliseconds(200))
+        #expect(await eventually {
+            weir.metric(#"weir_actions_run_total{action="publish"}"#) == 1 && weir.metric(#"weir_actions_run_total{action="log"}"#) == 1
+        })
+        try await Task.sleep(for: .milliseconds(200))  // room for anything extra to show up
         #expect(alerts.all.map(\.topic) == ["alerts/s1/d1"])
         #expect(alerts.all.first?.payload == #"{"device":"d1","temp":85.5,"site":"s1"}"#)
         #expect(weir.metric(#"weir_rule_matched_total{rule="overheat"}"#) == 1)

@@ -9,8 +9,8 @@ import WeirTestSupport
         let broker = try MosquittoBroker()
         let dir = try makeTemporaryDirectory(prefix: "weir-fn")
         let log = dir.appendingPathComponent("spans.log").path
-        // Each run logs its own start and end (ns) around a short sleep.
-        let fn = try writeScript(#"cat >/dev/null; echo "s $(date +%s%N)" >>"$SPANS"; sleep 0.2; echo "e $(date +%s%N)" >>"$SPANS"; echo '{"ok":true}'"#, in: dir)
+        // Each run logs its own start and end (ns) around a sleep long enough to overlap on a slow machine.
+        let fn = try writeScript(#"cat >/dev/null; echo "s $(date +%s%N)" >>"$SPANS"; sleep 0.5; echo "e $(date +%s%N)" >>"$SPANS"; echo '{"ok":true}'"#, in: dir)
         let rules = """
             functions:
               - name: slow
@@ -139,7 +139,7 @@ import WeirTestSupport
         // A graceful stop does not wait 30 s: the waiting retry runs now, and succeeds.
         let stopping = ContinuousClock.now
         try await weir.stop()
-        #expect(ContinuousClock.now - stopping < .seconds(10))
+        #expect(ContinuousClock.now - stopping < .seconds(25), "well under the 30 s backoff")
         #expect(weir.metric(#"weir_function_invocations_total{function="flaky"}"#) == 2)
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("flaky.log").path))
     }

@@ -102,6 +102,8 @@ import WeirTestSupport
         }
         func reload(_ text: String, window: String, topic: String) async throws {
             try text.write(to: weir.rulesDir.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
+            // Returns after the change handlers (the window engine's sync) ran, unlike the watcher.
+            #expect(weir.daemon.rules.reload(reason: "test"))
             #expect(await eventually {
                 guard let rule = weir.daemon.rules.current.rule(named: "r") else { return false }
                 return rule.sql.contains(window) && String(describing: rule.actions).contains(topic)

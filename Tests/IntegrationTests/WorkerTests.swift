@@ -70,7 +70,7 @@ import WeirTestSupport
         let rules = """
             functions:
               - name: fragile
-                exec: { command: ["\(worker)"], mode: worker, workers: 1, timeout: 500ms, env: { DIR: "\(dir.path)" } }
+                exec: { command: ["\(worker)"], mode: worker, workers: 1, timeout: 3s, env: { DIR: "\(dir.path)" } }
                 retry: { attempts: 3, backoff: 50ms }
             rules:
               - name: r

@@ -29,9 +29,14 @@ final class SharedCount: Sendable {
             await queue.send(2)
             sent.add()
         }
-        try? await Task.sleep(for: .milliseconds(50))
-        #expect(sent.current == 0)
+        // The producer is waiting once its element counts; it has not been let through.
+        var waited = 0
+        while queue.count < 2 && waited < 10_000 {
+            try? await Task.sleep(for: .milliseconds(1))
+            waited += 1
+        }
         #expect(queue.count == 2)
+        #expect(sent.current == 0)
         #expect(await queue.next() == 1)
         await producer.value
         #expect(sent.current == 1)

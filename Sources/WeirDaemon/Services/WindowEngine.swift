@@ -34,6 +34,8 @@ public final class WindowEngine: Sendable {
         /// any later change so a checkpoint in flight cannot resurrect discarded groups.
         var resets: [(rule: String, signature: String?)] = []
         var stopped = false
+        /// Events that changed a group since the last checkpoint was taken.
+        var unsavedEvents = 0
         /// Per-rule log throttle: a bad field in every event must not flood the journal.
         var lastLog: [String: UInt64] = [:]
     }
@@ -228,6 +230,7 @@ public final class WindowEngine: Sendable {
         guard store != nil, !entry.windows.touched.isEmpty || !entry.windows.discarded.isEmpty else { return }
         let wasIdle = shared.pending.isEmpty && shared.dirtyRules.isEmpty
         shared.dirtyRules.insert(entry.rule.name)
+        shared.unsavedEvents += 1
         if wasIdle { wake.signal() }
     }
 
@@ -254,7 +257,7 @@ public final class WindowEngine: Sendable {
     private func checkpointLoop() {
         while true {
             _ = wake.wait(timeout: .now() + .seconds(1))
-            let (resets, changes, stopped) = shared.withLock { shared in
+            let (resets, changes, stopped, events) = shared.withLock { shared in
                 var changes: [WindowChange] = []
                 for name in shared.dirtyRules {
                     guard var entry = shared.entries[name] else { continue }
@@ -267,8 +270,9 @@ public final class WindowEngine: Sendable {
                     shared.dirtyRules.removeAll(keepingCapacity: true)
                     shared.pending.removeAll(keepingCapacity: true)
                     shared.resets.removeAll()
+                    shared.unsavedEvents = 0
                 }
-                return (shared.resets, changes, shared.stopped)
+                return (shared.resets, changes, shared.stopped, shared.unsavedEvents)
             }
             for reset in resets {
                 do {
@@ -281,10 +285,13 @@ public final class WindowEngine: Sendable {
                 do {
                     try store?.commit(changes)
                     Counter(label: "weir_window_checkpointed_groups_total", factory: factory).increment(by: changes.count)
+                    // Events whose effect on their windows is now durable (a kill -9 keeps them).
+                    Counter(label: "weir_window_events_saved_total", factory: factory).increment(by: events)
                     spillIfOverBudget()
                 } catch {
                     logger.error("window checkpoint failed; retrying", metadata: ["error": "\(error)"])
                     shared.withLock { shared in
+                        shared.unsavedEvents += events
                         for change in changes where shared.pending["\(change.rule)\u{0}\(change.storeKey)"] == nil {
                             shared.pending["\(change.rule)\u{0}\(change.storeKey)"] = change
                         }
