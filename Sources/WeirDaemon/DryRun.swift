@@ -26,7 +26,7 @@ public enum DryRun {
             lines.append("rule \(match.rule.name): matched")
             lines.append("  row: \(JSONValue.object(match.row))")
             for action in match.rule.actions {
-                lines.append("  action: \(describe(action, row: match.row))")
+                lines.append("  action: \(describe(action, row: match.row, functions: rules.functions))")
             }
         }
         for input in outcome.windowInputs {
@@ -38,7 +38,7 @@ public enum DryRun {
         return (lines.joined(separator: "\n"), outcome.matches.count + outcome.windowInputs.count)
     }
 
-    static func describe(_ action: ActionSpec, row: JSONObject) -> String {
+    static func describe(_ action: ActionSpec, row: JSONObject, functions: [String: FunctionSpec] = [:]) -> String {
         switch action {
         case .publish(let topic, let qos, let retain):
             let rendered: String
@@ -53,7 +53,15 @@ public enum DryRun {
         case .forward(let upstream):
             return "forward to upstream '\(upstream)'"
         case .call(let function):
-            return "call function '\(function)' with the row as JSON on stdin (not run in a dry run)"
+            let how: String
+            switch functions[function]?.runtime {
+            case .exec(let program)?: how = "started as \(program.command[0]), the row as JSON on stdin"
+            case .worker(let program)?: how = "sent to a worker of \(program.command[0])"
+            case .http(let call)?: how = "POSTed to \(call.url)"
+            case nil: how = "not declared"
+            }
+            let emit = functions[function]?.emit.map { ", its output emitted on '\($0.text)'" } ?? ""
+            return "call function '\(function)' (\(how)\(emit); not run in a dry run)"
         }
     }
 }

@@ -75,7 +75,8 @@ extension Weir {
                 let rules = try RuleLoader.load(directory: config.rulesDir, upstreams: Set(config.upstreams.map(\.name)))
                 let files = (try? RuleLoader.ruleFiles(in: config.rulesDir).count) ?? 0
                 print("\(config.path): ok")
-                print("\(config.rulesDir): ok, \(rules.rules.count) rule(s) in \(files) file(s), \(rules.topicFilters.count) topic filter(s)")
+                print(
+                    "\(config.rulesDir): ok, \(rules.rules.count) rule(s), \(rules.schedules.count) scheduled rule(s), \(rules.functions.count) function(s) in \(files) file(s), \(rules.topicFilters.count) topic filter(s)")
             } catch {
                 throw CLIFailure(message: error.description + "\nweir: \(error.diagnostics.count) error(s)")
             }
