@@ -44,12 +44,13 @@ public enum Loopback {
 
     /// Sends a bodiless request over HTTP/1.1 and returns the status and body; nil when nothing
     /// answers on the port.
-    public static func http(_ method: String, port: Int, path: String, timeoutSeconds: Int = 5) -> (status: Int, body: String)? {
+    public static func http(_ method: String, port: Int, path: String, headers: [String: String] = [:], timeoutSeconds: Int = 5) -> (status: Int, body: String)? {
         guard let fd = connect(port: port) else { return nil }
         defer { close(fd) }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        let extra = headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        let request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(extra)Content-Length: 0\r\nConnection: close\r\n\r\n"
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
         var response = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 65536)

@@ -5,6 +5,12 @@ import Synchronization
 /// Used for C libraries' blocking loops (libmosquitto's network loop) so they never occupy the
 /// cooperative thread pool.
 public func startOSThread(name: String, _ body: @escaping @Sendable () -> Void) {
+    precondition(tryStartOSThread(name: name, body), "pthread_create failed")
+}
+
+/// Starts a detached OS thread running `body`; false when the system refuses one (thread or
+/// task limits), leaving the caller to fail softly.
+public func tryStartOSThread(name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
     final class Context {
         let name: String
         let body: @Sendable () -> Void
@@ -22,8 +28,12 @@ public func startOSThread(name: String, _ body: @escaping @Sendable () -> Void) 
             context.body()
             return nil
         }, context)
-    precondition(rc == 0, "pthread_create failed: \(rc)")
+    guard rc == 0 else {
+        Unmanaged<Context>.fromOpaque(context).release()
+        return false
+    }
     pthread_detach(thread)
+    return true
 }
 
 /// An OS thread that its owner waits for with `join()`: once `join` returns, the thread has ended

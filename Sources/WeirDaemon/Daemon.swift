@@ -102,7 +102,8 @@ public func buildDaemon(
     let functionsDir = config.stateDir + "/functions"
     try FileManager.default.createDirectory(atPath: functionsDir, withIntermediateDirectories: true)
     let functions = makeFunctionRunner(
-        rules: rules, deadLetters: letters, maxHops: config.maxHops, emit: emitted.emit, stateDirectory: functionsDir, logger: logger, metrics: metrics)
+        rules: rules, deadLetters: letters, maxHops: config.maxHops, emit: emitted.emit, stateDirectory: functionsDir,
+        blockingThreads: config.pool.maxConcurrency + 4, logger: logger, metrics: metrics)
     rules.onChange { fresh in functions.retire(keeping: fresh.functions) }
     let pool = FunctionPool(
         configuration: config.pool,
@@ -161,8 +162,8 @@ public func buildDaemon(
 /// Runs `call:` actions with the functions of the rules in force; failures after the last attempt
 /// go to the dead-letter store (kind `function`).
 func makeFunctionRunner(
-    rules: LiveRules, deadLetters: DeadLetters, maxHops: Int, emit: @escaping @Sendable (Event) async -> Void, stateDirectory: String,
-    logger: Logger, metrics: DaemonMetrics
+    rules: LiveRules, deadLetters: DeadLetters, maxHops: Int, emit: @escaping @Sendable (Event) async -> Bool, stateDirectory: String,
+    blockingThreads: Int, logger: Logger, metrics: DaemonMetrics
 ) -> FunctionRunner {
     FunctionRunner(
         lookup: { rules.current.functions[$0] }, logger: logger, metricsFactory: metrics.factory,
@@ -180,7 +181,7 @@ func makeFunctionRunner(
                     done.resume()
                 }
             }
-        }, maxHops: maxHops, emit: emit, stateDirectory: stateDirectory)
+        }, maxHops: maxHops, emit: emit, stateDirectory: stateDirectory, blockingThreads: blockingThreads)
 }
 
 /// The connection for one upstream; MQTT ones report their state in `weir_upstream_connected`.

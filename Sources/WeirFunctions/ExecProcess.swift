@@ -34,14 +34,21 @@ public enum ExecProcess {
     static func spawn(argv: [String], environment: [String: String], directory: String?) throws(SpawnError) -> Spawned {
         _ = ignoreBrokenPipes
         guard let program = argv.first else { throw SpawnError(description: "empty command") }
-        var input: [Int32] = [0, 0]
-        var output: [Int32] = [0, 0]
-        var errors: [Int32] = [0, 0]
-        guard pipe(&input) == 0, pipe(&output) == 0, pipe(&errors) == 0 else {
-            throw SpawnError(description: "pipe failed: \(String(cString: strerror(errno)))")
+        if directory != nil, Self.addChdir == nil { throw SpawnError(description: "working directory not supported by this C library") }
+        var created: [Int32] = []
+        func makePipe() throws(SpawnError) -> [Int32] {
+            var ends: [Int32] = [0, 0]
+            guard Self.pipeCloseOnExec(&ends) == 0 else {
+                let reason = String(cString: strerror(errno))
+                for fd in created { close(fd) }
+                throw SpawnError(description: "pipe failed: \(reason)")
+            }
+            created += ends
+            return ends
         }
-        // Not inherited by processes other threads spawn meanwhile (the child gets its ends by dup2).
-        for fd in input + output + errors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let input = try makePipe()
+        let output = try makePipe()
+        let errors = try makePipe()
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -59,10 +66,7 @@ public enum ExecProcess {
         posix_spawn_file_actions_adddup2(&actions, input[0], 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
-        if let directory {
-            guard let addChdir = Self.addChdir else { throw SpawnError(description: "working directory not supported by this C library") }
-            _ = addChdir(&actions, directory)
-        }
+        if let directory, let addChdir = Self.addChdir { _ = addChdir(&actions, directory) }
         let args = argv.map { strdup($0) } + [nil]
         defer { for p in args { free(p) } }
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -90,6 +94,23 @@ public enum ExecProcess {
     private static let ignoreBrokenPipes: Void = {
         signal(SIGPIPE, SIG_IGN)
     }()
+
+    /// A pipe whose ends are close-on-exec from the start (`pipe2(O_CLOEXEC)`): with `pipe` then
+    /// `fcntl`, a process another thread spawns in between would inherit the ends, and a
+    /// long-lived worker would hold them open for its whole life. (The child gets its own ends
+    /// through dup2, which clears the flag.)
+    private typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>?, Int32) -> Int32
+    private static let pipe2: Pipe2? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "pipe2") else { return nil }
+        return unsafeBitCast(symbol, to: Pipe2.self)
+    }()
+
+    private static func pipeCloseOnExec(_ ends: inout [Int32]) -> Int32 {
+        if let pipe2 { return ends.withUnsafeMutableBufferPointer { pipe2($0.baseAddress, O_CLOEXEC) } }
+        guard pipe(&ends) == 0 else { return -1 }
+        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return 0
+    }
 
     /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29+), looked up at run time: Swift's
     /// Glibc module hides it behind _GNU_SOURCE.
@@ -122,14 +143,23 @@ public enum ExecProcess {
         var open = (stdout: true, stderr: true)
         var status: Int32 = 0
         var exited = false
+        var exitedAt: UInt64 = 0
         var timedOut = false
         let deadline = monotonicNanos() + UInt64(max(0, timeout.milliseconds)) * 1_000_000
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while open.stdout || open.stderr || !exited {
             if !exited, waitpid(pid, &status, WNOHANG) == pid {
                 exited = true
+                exitedAt = monotonicNanos()
                 // Whatever it left running in its group goes with it.
                 kill(-pid, SIGKILL)
+            }
+            // Its group is dead, so the pipes close at once, unless something outside the group
+            // holds a copy of an end: do not wait for that forever.
+            if exited, monotonicNanos() - exitedAt > 1_000_000_000 {
+                if open.stdout { close(stdoutFD) }
+                if open.stderr { close(stderrFD) }
+                break
             }
             if !timedOut && monotonicNanos() >= deadline && !exited {
                 timedOut = true

@@ -108,7 +108,7 @@ public final class FunctionPool: Sendable {
     /// Stops accepting work; `run()` returns after what is queued has run. Invocations waiting
     /// for a retry run their next attempt now instead of waiting out the backoff.
     public func finish() {
-        guard !draining.exchange(true, ordering: .relaxed) else { return }
+        guard !draining.exchange(true, ordering: .sequentiallyConsistent) else { return }
         Task {
             await retrying.waitUntilIdle()
             queue.finish()
@@ -119,12 +119,15 @@ public final class FunctionPool: Sendable {
     private func retry(_ invocation: Invocation, after delay: Duration) async {
         var next = invocation
         next.attempt += 1
-        if draining.load(ordering: .relaxed) {
+        // Counted before `draining` is read: finish() closes the queue only once no retry is
+        // counted, so either it sees this one, or this sees it draining.
+        await retrying.acquire()
+        if draining.load(ordering: .sequentiallyConsistent) {
             // Queued before this worker looks for more work, so a worker is there to take it.
             queue.forceSend(next)
+            retrying.release()
             return
         }
-        await retrying.acquire()
         let retry = next
         Task {
             // In slices, so that finish() sends it at once instead of waiting out the backoff.

@@ -20,11 +20,9 @@ extension FunctionRunner {
         baseEnvironment.merging(["WEIR_FUNCTION": function]) { a, _ in a }.merging(program.environment) { _, declared in declared }
     }
 
-    /// Blocking work on a Dispatch thread, never on the cooperative pool.
+    /// Blocking work on a thread of its own, never on the cooperative pool.
     func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: work()) }
-        }
+        await blocking.run(work)
     }
 
     private func runOneshot(_ function: String, _ program: FunctionSpec.Program, _ invocation: Invocation) async -> Result<[JSONValue], FunctionError> {
@@ -82,7 +80,7 @@ extension FunctionRunner {
             let old = groups.updateValue(made, forKey: spec.name)
             return (made, old)
         }
-        if let retired { DispatchQueue.global().async { retired.shutdown() } }
+        if let retired { blocking.submit { retired.shutdown() } }
         return group
     }
 
@@ -96,7 +94,7 @@ extension FunctionRunner {
             return gone.compactMap { groups.removeValue(forKey: $0) }
         }
         guard !retired.isEmpty else { return }
-        DispatchQueue.global().async {
+        blocking.submit {
             for group in retired { group.shutdown() }
         }
     }

@@ -25,7 +25,8 @@ public final class FunctionRunner: Sendable {
     let logger: Logger
     let factory: any MetricsFactory
     let deadLetter: @Sendable (FunctionFailure) async -> Void
-    let emit: @Sendable (Event) async -> Void
+    /// Routes an emitted event; false when it was refused (the pool is overloaded with emitted work).
+    let emit: @Sendable (Event) async -> Bool
     let maxHops: Int
     private let bounds = Mutex<[String: (concurrency: Int, permits: AsyncSemaphore)]>([:])
     /// The processes of `mode: worker` functions, by function name.
@@ -33,6 +34,8 @@ public final class FunctionRunner: Sendable {
     /// Extra environment every exec function gets (`WEIR_STATE_DIR`).
     let baseEnvironment: [String: String]
     let http = HTTPClient(eventLoopGroupProvider: .singleton)
+    /// Threads that wait on processes and pipes.
+    let blocking: BlockingThreads
 
     /// - Parameters:
     ///   - lookup: the function's current definition (rules reload).
@@ -40,11 +43,13 @@ public final class FunctionRunner: Sendable {
     ///   - maxHops: how many functions in a row an event may pass through (`emit` chains).
     ///   - emit: hands an event that a function with `emit` printed back to the rules.
     ///   - stateDirectory: a writable directory exec functions find in `WEIR_STATE_DIR`.
+    ///   - blockingThreads: threads waiting on processes at most (the pool's concurrency is enough).
     public init(
         lookup: @escaping @Sendable (String) -> FunctionSpec?, logger: Logger, metricsFactory: any MetricsFactory,
         deadLetter: @escaping @Sendable (FunctionFailure) async -> Void, maxHops: Int = 8,
-        emit: @escaping @Sendable (Event) async -> Void = { _ in }, stateDirectory: String? = nil
+        emit: @escaping @Sendable (Event) async -> Bool = { _ in true }, stateDirectory: String? = nil, blockingThreads: Int = 64
     ) {
+        blocking = BlockingThreads(limit: blockingThreads, name: "weir-fn")
         baseEnvironment = stateDirectory.map { ["WEIR_STATE_DIR": $0] } ?? [:]
         self.emit = emit
         self.maxHops = maxHops
@@ -60,11 +65,13 @@ public final class FunctionRunner: Sendable {
     /// the invocation is dead-lettered and the error thrown.
     @discardableResult
     public func call(_ function: String, _ invocation: Invocation) async throws -> [JSONValue] {
-        guard let spec = lookup(function) else { throw FunctionError(function: function, message: "no such function") }
-        let permits = permits(for: spec)
-        let metrics = FunctionMetrics(function: spec.name, factory: factory)
+        guard let declared = lookup(function) else { throw FunctionError(function: function, message: "no such function") }
+        let permits = permits(for: declared)
+        let metrics = FunctionMetrics(function: declared.name, factory: factory)
         if permits.held >= permits.limit { metrics.queued.record(permits.waiting + 1) }
         await permits.acquire()
+        // The rules may have been reloaded while it waited: run what is defined now.
+        let spec = lookup(function) ?? declared
         metrics.queued.record(permits.waiting)
         metrics.inFlight.record(permits.held)
         let started = monotonicNanos()
@@ -118,13 +125,15 @@ public final class FunctionRunner: Sendable {
                 guard !rendered.isEmpty, !rendered.contains(where: { $0 == "+" || $0 == "#" || $0 == "\u{0}" }) else {
                     throw FunctionError(function: spec.name, message: "'\(rendered)' is not a topic name")
                 }
-                await emit(Event(topic: rendered, payload: JSONWriter.bytes(output), receivedAt: currentTimeMillis(), hops: hops))
+                guard await emit(Event(topic: rendered, payload: JSONWriter.bytes(output), receivedAt: currentTimeMillis(), hops: hops)) else {
+                    throw FunctionError(function: spec.name, message: "refused: the pool holds more than max(2 x max_queued, 10000) invocations (runaway fan-out?)")
+                }
                 metrics.emitted.increment()
             } catch {
                 // The function ran (its side effects happened): its output is kept, not re-run.
-                logger.error("emitted value has no topic; dead-lettered", metadata: ["function": "\(spec.name)", "error": "\(error)"])
+                logger.error("emitted value not routed; dead-lettered", metadata: ["function": "\(spec.name)", "error": "\(error)"])
                 let row: JSONObject = ["output": output, "input": .object(invocation.row)]
-                await deadLetter(FunctionFailure(kind: "emit", function: spec.name, rule: invocation.rule, row: row, error: "emit topic: \(error)", attempts: 1))
+                await deadLetter(FunctionFailure(kind: "emit", function: spec.name, rule: invocation.rule, row: row, error: "emit: \(error)", attempts: 1))
                 metrics.deadLetters.increment()
             }
         }

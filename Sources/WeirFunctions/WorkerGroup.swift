@@ -32,7 +32,13 @@ final class WorkerGroup: Sendable {
             s.busy += 1
             return s.idle.popLast()
         }
-        if let idle { return idle }
+        if let idle {
+            guard idle.hasExited else { return idle }
+            // It died while idle: replaced now, so the request does not fail for it.
+            idle.terminate()
+            replaced.increment()
+            logger.warning("idle worker had exited; replaced", metadata: ["function": "\(function)", "pid": "\(idle.pid)"])
+        }
         do {
             return try start()
         } catch {
@@ -71,7 +77,7 @@ final class WorkerGroup: Sendable {
             defer { s.idle.removeAll() }
             return s.idle
         }
-        for worker in idle { worker.terminate() }
+        WorkerProcess.terminate(idle)
     }
 
     private func start() throws(SpawnError) -> WorkerProcess {

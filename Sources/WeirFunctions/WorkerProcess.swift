@@ -14,8 +14,9 @@ final class WorkerProcess: Sendable {
     let pid: pid_t
     private let stdinFD: Int32
     private let stdoutFD: Int32
-    /// Bytes read past the last answer line, and whether the process is still usable.
-    private let state = Mutex<(pending: [UInt8], alive: Bool, nextID: Int)>(([], true, 1))
+    /// Bytes read past the last answer line, whether the process is still usable, and whether it
+    /// was reaped already.
+    private let state = Mutex<(pending: [UInt8], alive: Bool, nextID: Int, reaped: Bool)>(([], true, 1, false))
 
     init(argv: [String], environment: [String: String], directory: String?, function: String, logger: Logger) throws(SpawnError) {
         let child = try ExecProcess.spawn(argv: argv, environment: environment, directory: directory)
@@ -24,8 +25,11 @@ final class WorkerProcess: Sendable {
         stdoutFD = child.stdout
         let stderrFD = child.stderr
         let pid = child.pid
+        // Non-blocking: a request bigger than the pipe's free space must not block the write past
+        // the deadline (a hung worker never reads it); poll waits instead.
+        for fd in [child.stdin, child.stdout] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         // Drains stderr for the worker's whole life, so a chatty worker never blocks on a full pipe.
-        startOSThread(name: "weir-worker-err") {
+        let drained = tryStartOSThread(name: "weir-worker-err") {
             var line: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
@@ -42,6 +46,26 @@ final class WorkerProcess: Sendable {
                 }
             }
             close(stderrFD)
+        }
+        guard drained else {
+            // No thread to be had (task limits): give the process up rather than the daemon.
+            Glibc.kill(-pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+            for fd in [child.stdin, child.stdout, stderrFD] { close(fd) }
+            throw SpawnError(description: "cannot start a thread for the worker's stderr (task limit?)")
+        }
+    }
+
+    /// Whether the process has exited on its own (checked without blocking; it is then reaped).
+    var hasExited: Bool {
+        state.withLock { s in
+            if s.reaped { return true }
+            var status: Int32 = 0
+            guard waitpid(pid, &status, WNOHANG) == pid else { return false }
+            s.reaped = true
+            s.alive = false
+            return true
         }
     }
 
@@ -82,27 +106,37 @@ final class WorkerProcess: Sendable {
     /// Closes its stdin (a well-behaved worker exits on end of input), gives it `grace` to
     /// go, then kills its process group and reaps it.
     func terminate(grace: Duration = .milliseconds(500)) {
-        let wasAlive = state.withLock { s in
-            defer { s.alive = false }
-            return s.alive
-        }
-        close(stdinFD)
-        if wasAlive {
-            let deadline = monotonicNanos() + UInt64(grace.milliseconds) * 1_000_000
-            var status: Int32 = 0
-            while monotonicNanos() < deadline {
-                if waitpid(pid, &status, WNOHANG) == pid {
-                    Glibc.kill(-pid, SIGKILL)
-                    close(stdoutFD)
-                    return
-                }
-                usleep(5_000)
+        Self.terminate([self], grace: grace)
+    }
+
+    /// Stops several workers with one shared grace period: all inputs are closed first, so
+    /// stopping N workers takes `grace`, not N times it.
+    static func terminate(_ workers: [WorkerProcess], grace: Duration = .milliseconds(500)) {
+        var waiting: [WorkerProcess] = []
+        for worker in workers {
+            let wasAlive = worker.state.withLock { s in
+                defer { s.alive = false }
+                return s.alive
             }
+            close(worker.stdinFD)
+            if wasAlive { waiting.append(worker) }
         }
-        Glibc.kill(-pid, SIGKILL)
-        var status: Int32 = 0
-        _ = waitpid(pid, &status, 0)
-        close(stdoutFD)
+        let deadline = monotonicNanos() + UInt64(grace.milliseconds) * 1_000_000
+        while !waiting.isEmpty && monotonicNanos() < deadline {
+            waiting.removeAll { $0.hasExited }
+            if !waiting.isEmpty { usleep(5_000) }
+        }
+        for worker in workers {
+            // Its group goes too, whatever it left running.
+            Glibc.kill(-worker.pid, SIGKILL)
+            let reaped = worker.state.withLock { $0.reaped }
+            if !reaped {
+                var status: Int32 = 0
+                _ = waitpid(worker.pid, &status, 0)
+                worker.state.withLock { $0.reaped = true }
+            }
+            close(worker.stdoutFD)
+        }
     }
 
     /// Marks the worker dead and kills its group now (reaped by `terminate`).

@@ -138,7 +138,7 @@ func adminAddress(_ config: WeirConfig) -> String {
 /// POSTs a command to the running daemon's admin endpoint over loopback; nil when nothing
 /// answers. A refusal becomes a CLI failure with the daemon's message.
 func adminCommand(_ config: WeirConfig, _ path: String) -> String? {
-    guard config.admin.host != nil, let (status, body) = Loopback.http("POST", port: config.admin.port, path: path, timeoutSeconds: 60) else { return nil }
+    guard config.admin.host != nil, let (status, body) = Loopback.http("POST", port: config.admin.port, path: path, headers: ["X-Weir-Command": "1"], timeoutSeconds: 60) else { return nil }
     let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
     guard status == 200 else {
         FileHandle.standardError.write(Data("weir: the daemon refused (HTTP \(status)): \(text)\n".utf8))

@@ -102,4 +102,29 @@ import WeirTestSupport
         #expect(await eventually(timeout: .seconds(30)) { weir.metric(#"weir_rule_matched_total{rule="leaf"}"#) == 120 })
         try await weir.stop()
     }
+
+    @Test func anEmittedValueWithoutItsTopicFieldIsDeadLettered() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory(prefix: "weir-chain")
+        let fn = try writeScript(#"cat >/dev/null; echo '{"x":1}'; echo '{"device":"d1"}'"#, in: dir)
+        let rules = """
+            functions:
+              - name: f
+                exec: { command: ["\(fn)"] }
+                emit: "out/${device}"
+            rules:
+              - { name: start, sql: 'SELECT * FROM "go"', actions: [ { call: f } ] }
+              - { name: next, sql: 'SELECT * FROM "out/+"', actions: [ { log: { level: debug } } ] }
+            """
+        let weir = try await DaemonHarness(broker: broker, rules: ["e.yaml": rules])
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        try await pub.publish(topic: "go", payload: Array("{}".utf8), qos: 1)
+        #expect(await eventually { weir.metric(#"weir_function_dead_letters_total{function="f"}"#) == 1 })
+        #expect(await eventually { weir.metric(#"weir_rule_matched_total{rule="next"}"#) == 1 }, "the good value still went on")
+        let letter = try #require(try weir.daemon.deadLetters?.list().first)
+        #expect(letter.kind == "emit" && letter.error.contains("device"))
+        #expect(letter.payload["row"]?["output"] == ["x": 1])
+        try await weir.stop()
+    }
 }

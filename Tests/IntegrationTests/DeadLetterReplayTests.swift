@@ -41,6 +41,11 @@ import WeirTestSupport
         let inputs = letters.map { $0.payload["row"]?["n"]?.intValue ?? 0 }
         #expect(ids.count == 3 && Set(inputs) == [1, 2, 3])
 
+        // Commands need the CLI's header (a web page cannot send it) and a well-formed query.
+        #expect(Loopback.http("POST", port: port, path: "/dlq/purge?all=1")?.status == 403)
+        #expect(Loopback.http("POST", port: port, path: "/dlq/purge?=", headers: ["X-Weir-Command": "1"])?.status == 400)
+        #expect(try weir.daemon.deadLetters?.count == 3)
+
         // Asked for nothing in particular, the CLI refuses rather than guessing.
         #expect(try runWeir(["dlq", "replay", "--config", config.path], in: dir).status != 0)
 

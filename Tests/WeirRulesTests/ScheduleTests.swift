@@ -26,6 +26,9 @@ import WeirCore
         ("0 12 * jun *", "2026-01-01T00:00:00Z", "2026-06-01T12:00:00.000Z"),
         ("5,10-12/2 * * * *", "2026-01-01T00:06:00Z", "2026-01-01T00:10:00.000Z"),
         ("@daily", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00.000Z"),
+        ("0 0 */2 * *", "2026-01-01T00:00:00Z", "2026-01-03T00:00:00.000Z"),  // odd days: a step is not "every day"
+        ("0 0 */2 * 1", "2026-01-01T00:00:00Z", "2026-01-05T00:00:00.000Z"),  // an odd day AND a Monday (a '*' field ANDs)
+        ("0 0 1-7 * */7", "2026-01-08T00:00:00Z", "2026-02-01T00:00:00.000Z"),  // '*/7' is Sunday only, ANDed: first Sunday of Feb
         ("@hourly", "2026-12-31T23:30:00Z", "2027-01-01T00:00:00.000Z"),
     ])
     func cronFindsTheNextMinute(cron: String, after: String, expected: String) throws {
@@ -94,6 +97,9 @@ import WeirCore
 
     @Test func scheduledRuleMistakesPointAtTheirPlace() {
         #expect(diagnostics("name: s\nschedule: \"0 25 * * *\"\nactions: [ { log: {} } ]") == ["2:14: hour: 25 is outside 0-23"])
+        #expect(
+            diagnostics("name: s\nschedule: \"0 0 31 2 *\"\nactions: [ { log: {} } ]")
+                == ["2:11: schedule '0 0 31 2 *' never matches (no such day in any month or year)"])
         #expect(
             diagnostics("name: s\nschedule: every 1d\nsql: SELECT * FROM \"a\"\nactions: [ { log: {} } ]")
                 == ["2:11: a rule has either 'sql' (triggered by events) or 'schedule' (triggered by time), not both"])

@@ -31,8 +31,9 @@ struct AdminCommands: Sendable {
     func run(path: String, query: String) async -> (Int, String) {
         var parameters: [String: String] = [:]
         for pair in query.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            parameters[String(kv[0])] = kv.count == 2 ? String(kv[1]) : ""
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let key = kv.first, !key.isEmpty else { continue }
+            parameters[String(key)] = kv.count == 2 ? String(kv[1]) : ""
         }
         let id = parameters["id"].flatMap(UInt64.init)
         let all = parameters["all"] == "1"

@@ -131,7 +131,10 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
     /// Runs a dead-letter command off the event loop and answers when it is done.
     private func command(context: ChannelHandlerContext, request: HTTPRequestHead, path: String, query: String) {
         let local = context.channel.remoteAddress.map(isLoopback) ?? false
-        guard let commands, request.method == .POST, local else {
+        // A browser cannot add this header to a cross-site request without a preflight this
+        // server never grants: a web page on the gateway cannot purge dead letters.
+        let fromWeir = request.headers.first(name: Self.commandHeader) == "1"
+        guard let commands, request.method == .POST, local, fromWeir else {
             let status: HTTPResponseStatus = commands == nil ? .notFound : request.method != .POST ? .methodNotAllowed : .forbidden
             respond(context: context, version: request.version, status: status, contentType: "text/plain", body: "\(status.reasonPhrase)\n")
             return
@@ -146,6 +149,9 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
             }
         }
     }
+
+    /// Header `weir dlq replay|purge` sends with its commands; requests without it are refused.
+    static let commandHeader = "X-Weir-Command"
 
     private func isLoopback(_ address: SocketAddress) -> Bool {
         guard let ip = address.ipAddress else { return false }

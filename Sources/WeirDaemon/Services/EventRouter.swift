@@ -88,9 +88,14 @@ final class EmitSink: Sendable {
         router.withLock { $0 = target }
     }
 
-    func emit(_ event: Event) async {
-        guard let target = router.withLock({ $0 }) else { return }
+    /// Routes an emitted event; refuses it (false) while the pool holds more than
+    /// max(2 × `max_queued`, 10,000) invocations: emitted work may pass the bound (it cannot
+    /// wait), but not without limit.
+    func emit(_ event: Event) async -> Bool {
+        guard let target = router.withLock({ $0 }) else { return false }
+        guard target.pool.queued <= max(2 * target.pool.configuration.maxQueued, 10_000) else { return false }
         target.metrics.eventsEmitted.increment()
         await target.route(event, fromWorker: true)
+        return true
     }
 }

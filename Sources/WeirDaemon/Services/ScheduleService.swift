@@ -74,7 +74,9 @@ final class ScheduleService: Service, Sendable {
         var due: Int64?
         do {
             if let last = try await io.run({ try store.lastRun(of: name) }) {
-                due = rule.schedule.next(after: last)
+                // A run recorded "in the future" (the clock was wrong then, or is now: gateways
+                // without a real-time clock) counts as now, not as a reason to wait.
+                due = rule.schedule.next(after: min(last, now))
             } else {
                 due = rule.schedule.firstRun(now: now)
                 if case .cron = rule.schedule {

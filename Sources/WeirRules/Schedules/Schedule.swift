@@ -177,12 +177,10 @@ public struct CronExpression: Sendable, Equatable {
         return nil
     }
 
+    /// Vixie cron: when either day field starts with `*` (`*`, `*/2`), a day must match both;
+    /// when both are restricted, either.
     private func dayMatches(day: Int, weekday: Int) -> Bool {
-        switch (dayOfMonthRestricted, dayOfWeekRestricted) {
-        case (true, true): return daysOfMonth.contains(day) || daysOfWeek.contains(weekday)
-        case (true, false): return daysOfMonth.contains(day)
-        case (false, true): return daysOfWeek.contains(weekday)
-        case (false, false): return true
-        }
+        if dayOfMonthRestricted && dayOfWeekRestricted { return daysOfMonth.contains(day) || daysOfWeek.contains(weekday) }
+        return daysOfMonth.contains(day) && daysOfWeek.contains(weekday)
     }
 }

@@ -45,6 +45,9 @@ extension RuleLoader {
         } catch {
             throw Diagnostic(ScalarPosition.locate(byteOffset: error.offset, in: text, node: scheduleNode, lines: lines), error.message)
         }
+        if case .cron(let expression) = schedule, expression.next(after: 0) == nil {
+            throw scheduleNode.error("schedule '\(text)' never matches (no such day in any month or year)")
+        }
         let enabled = try map["enabled"]?.bool("'enabled'") ?? true
         let actionsNode = try map.require("actions", in: "rule '\(name)'")
         let actions = try parseActions(actionsNode, columns: ScheduledRule.columns, upstreams: upstreams)
