@@ -1,7 +1,8 @@
 import WeirRocksDB
 
 /// When each scheduled rule last ran: `schedule/<rule>` holds milliseconds since the epoch,
-/// big-endian. Calls block: run them off the cooperative pool.
+/// big-endian; `schedule-seen/<rule>` when a cron schedule that never ran was first seen (so a
+/// slot missed while Weir was down still counts). Calls block: run them off the cooperative pool.
 public final class ScheduleStore: Sendable {
     let db: RocksDB
 
@@ -10,29 +11,37 @@ public final class ScheduleStore: Sendable {
     }
 
     static func key(_ rule: String) -> [UInt8] { Array("schedule/\(rule)".utf8) }
+    static func seenKey(_ rule: String) -> [UInt8] { Array("schedule-seen/\(rule)".utf8) }
 
     /// The last recorded run of `rule`, if any.
     public func lastRun(of rule: String) throws -> Int64? {
-        guard let value = try db.get(Self.key(rule)), value.count == 8 else { return nil }
-        return value.reduce(Int64(0)) { $0 << 8 | Int64($1) }
+        try Self.lastRun(db: db, rule: rule)
+    }
+
+    /// The last recorded run of `rule` in `db` (also for a read-only view of a live store).
+    public static func lastRun(db: RocksDB, rule: String) throws -> Int64? {
+        try db.get(key(rule)).flatMap(decode)
+    }
+
+    /// When a schedule that never ran was first seen, if recorded.
+    public func firstSeen(of rule: String) throws -> Int64? {
+        try Self.firstSeen(db: db, rule: rule)
+    }
+
+    public static func firstSeen(db: RocksDB, rule: String) throws -> Int64? {
+        try db.get(seenKey(rule)).flatMap(decode)
     }
 
     /// Records a run durably (synced), so a restart does not repeat it.
     public func recordRun(of rule: String, at millis: Int64) throws {
-        let bytes = (0..<8).reversed().map { UInt8(truncatingIfNeeded: millis >> ($0 * 8)) }
-        try db.put(Self.key(rule), bytes, sync: true)
+        try db.put(Self.key(rule), Self.encode(millis), sync: true)
     }
 
-    /// Every rule with a recorded run and when, for `weir` inspection and cleanup.
-    public func all() throws -> [(rule: String, lastRun: Int64)] {
-        let prefix = Array("schedule/".utf8)
-        var result: [(String, Int64)] = []
-        try db.scan(from: prefix, upTo: prefix + [0xFF]) { key, value in
-            if value.count == 8 {
-                result.append((String(decoding: key.dropFirst(prefix.count), as: UTF8.self), value.reduce(Int64(0)) { $0 << 8 | Int64($1) }))
-            }
-            return true
-        }
-        return result
+    /// Records when a schedule that never ran was first seen.
+    public func recordFirstSeen(of rule: String, at millis: Int64) throws {
+        try db.put(Self.seenKey(rule), Self.encode(millis), sync: true)
     }
+
+    static func encode(_ millis: Int64) -> [UInt8] { (0..<8).reversed().map { UInt8(truncatingIfNeeded: millis >> ($0 * 8)) } }
+    static func decode(_ bytes: [UInt8]) -> Int64? { bytes.count == 8 ? bytes.reduce(Int64(0)) { $0 << 8 | Int64($1) } : nil }
 }

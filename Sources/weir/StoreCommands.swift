@@ -3,6 +3,7 @@ import Foundation
 import WeirDaemon
 import WeirCore
 import WeirRocksDB
+import WeirRules
 
 /// Opens the store read-only, turning any failure into an operator-facing message.
 func inspector(_ options: ConfigOption) throws -> StoreInspector {
@@ -145,6 +146,27 @@ func adminCommand(_ config: WeirConfig, _ path: String) -> String? {
         Foundation.exit(1)
     }
     return text
+}
+
+struct ScheduleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schedule", abstract: "Scheduled rules: last run and next run (works while the daemon runs).", subcommands: [List.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One line per scheduled rule: schedule, last run, next run (UTC).")
+        @OptionGroup var options: ConfigOption
+
+        func run() throws {
+            let config = try options.load()
+            let rules: RuleSet
+            do {
+                rules = try RuleLoader.load(directory: config.rulesDir, upstreams: Set(config.upstreams.map(\.name)))
+            } catch {
+                throw CLIFailure(message: error.diagnostics.map(\.description).joined(separator: "\n"))
+            }
+            print(try StoreInspector.scheduleTable(config: config, rules: rules))
+        }
+    }
 }
 
 struct StoreCommand: ParsableCommand {

@@ -11,7 +11,7 @@ struct Weir: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "IoT edge event processor: MQTT events -> SQL rules -> functions -> upstream.",
-        subcommands: [Run.self, Check.self, Test.self, Decode.self, OutboxCommand.self, DeadLetterCommand.self, StoreCommand.self])
+        subcommands: [Run.self, Check.self, Test.self, Decode.self, OutboxCommand.self, DeadLetterCommand.self, ScheduleCommand.self, StoreCommand.self])
 }
 
 struct ConfigOption: ParsableArguments {

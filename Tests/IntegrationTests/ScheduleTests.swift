@@ -50,6 +50,8 @@ import WeirTestSupport
         #expect(await eventually { runs(log).count == 2 })
         #expect(runs(log).last == "2026-03-02T00:00:00.000Z")
         #expect(weir.metric(#"weir_schedule_runs_total{rule="rotate"}"#) == 2)
+        // 60 days after the run at day 60, in seconds.
+        #expect(await eventually { weir.metric(#"weir_schedule_next_run_timestamp_seconds{rule="rotate"}"#) == Double(Self.start + 120 * Self.day) / 1000 })
         try await weir.stop()
 
         // A restart before the next slot does not run it again.
@@ -69,6 +71,16 @@ import WeirTestSupport
         #expect(runs(log).count == 3, "one catch-up run, not one per missed slot")
         #expect(runs(log).last == "2026-05-01T00:00:00.000Z", "scheduled_at names the slot that was missed")
         try await weir.stop()
+
+        // What an operator sees: the last run (the catch-up, at day 400) and the next one.
+        let config = dir.appendingPathComponent("weir.yaml")
+        try "gateway_id: t\nrules_dir: \(weir.rulesDir.path)\nstate_dir: \(state.path)\n".write(to: config, atomically: true, encoding: .utf8)
+        let listed = try runWeir(["schedule", "list", "--config", config.path], in: dir)
+        #expect(listed.status == 0)
+        #expect(listed.output.contains("rotate") && listed.output.contains("every 60d"), "\(listed.output)")
+        #expect(listed.output.contains("2027-02-05T00:00:00.000Z"), "last run at day 400: \(listed.output)")
+        // (The next run is computed against the real clock here, which is before that injected run.)
+        #expect(!listed.output.contains("never"), "\(listed.output)")
     }
 
     @Test func cronRunsAtItsMinuteInUTC() async throws {

@@ -39,6 +39,11 @@ import WeirCore
         let schedule = try Schedule(parsing: "every 60d")
         #expect(schedule.next(after: Self.start) == Self.start + 60 * 86_400_000)
         #expect(schedule.firstRun(now: Self.start) == Self.start)
+        #expect(schedule.due(lastRun: nil, now: Self.start) == Self.start)
+        #expect(schedule.due(lastRun: Self.start - 86_400_000, now: Self.start) == Self.start + 59 * 86_400_000)
+        #expect(
+            schedule.due(lastRun: Self.start + 365 * 86_400_000, now: Self.start) == Self.start + 60 * 86_400_000,
+            "a run recorded in the future (a clock that was ahead) counts as now")
         #expect(try Schedule(parsing: "0 3 * * *").firstRun(now: Self.start) == Self.start + 3 * 3_600_000)
         #expect(try Schedule(parsing: "0 0 * * *").firstRun(now: Self.start) == Self.start, "a cron slot at exactly now is due now")
     }

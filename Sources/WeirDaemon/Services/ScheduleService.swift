@@ -22,6 +22,8 @@ final class ScheduleService: Service, Sendable {
     let interval: Duration
     let logger: Logger
     let runs: @Sendable (String) -> Counter
+    let nextRunGauge: @Sendable (String) -> Gauge
+    let lastRunGauge: @Sendable (String) -> Gauge
     private let io = BlockingExecutor(label: "weir-schedules")
     /// Per rule: the time the next run is due, and whether a run is in progress.
     private let state = Mutex<[String: (due: Int64?, running: Bool, schedule: String)]>([:])
@@ -37,6 +39,8 @@ final class ScheduleService: Service, Sendable {
         self.interval = interval
         self.logger = logger
         runs = { Counter(label: "weir_schedule_runs_total", dimensions: [("rule", $0)], factory: metricsFactory) }
+        nextRunGauge = { Gauge(label: "weir_schedule_next_run_timestamp_seconds", dimensions: [("rule", $0)], factory: metricsFactory) }
+        lastRunGauge = { Gauge(label: "weir_schedule_last_run_timestamp_seconds", dimensions: [("rule", $0)], factory: metricsFactory) }
     }
 
     func run() async throws {
@@ -73,16 +77,17 @@ final class ScheduleService: Service, Sendable {
         let name = rule.name
         var due: Int64?
         do {
-            if let last = try await io.run({ try store.lastRun(of: name) }) {
-                // A run recorded "in the future" (the clock was wrong then, or is now: gateways
-                // without a real-time clock) counts as now, not as a reason to wait.
-                due = rule.schedule.next(after: min(last, now))
-            } else {
-                due = rule.schedule.firstRun(now: now)
-                if case .cron = rule.schedule {
-                    // Remember when the schedule was first seen, so a slot that falls due while
-                    // Weir is down is a missed run at the next start.
-                    try await io.run { try store.recordRun(of: name, at: now) }
+            let last = try await io.run({ try store.lastRun(of: name) })
+            if let last { lastRunGauge(name).record(Double(last) / 1000) }
+            // A run recorded "in the future" (gateways without a real-time clock) counts as now.
+            due = rule.schedule.due(lastRun: last, now: now)
+            if last == nil, case .cron = rule.schedule {
+                // A cron schedule that never ran counts from when it was first seen, so a slot
+                // that falls due while Weir is down is a missed run at the next start.
+                if let seen = try await io.run({ try store.firstSeen(of: name) }) {
+                    due = rule.schedule.next(after: min(seen, now))
+                } else {
+                    try await io.run { try store.recordFirstSeen(of: name, at: now) }
                 }
             }
         } catch {
@@ -90,6 +95,7 @@ final class ScheduleService: Service, Sendable {
             return nil
         }
         state.withLock { $0[rule.name] = (due, $0[rule.name]?.running ?? false, text) }
+        if let due { nextRunGauge(rule.name).record(Double(due) / 1000) }
         return due
     }
 
@@ -108,6 +114,8 @@ final class ScheduleService: Service, Sendable {
         let next = rule.schedule.next(after: now)
         let remaining = Countdown(rule.actions.count) { [self] in
             self.state.withLock { $0[rule.name] = (next, false, rule.schedule.description) }
+            self.lastRunGauge(rule.name).record(Double(now) / 1000)
+            if let next { self.nextRunGauge(rule.name).record(Double(next) / 1000) }
             io.enqueue {
                 do {
                     try store.recordRun(of: rule.name, at: now)

@@ -36,6 +36,13 @@ public enum Schedule: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// When the next run is due, given the last recorded one (nil: never ran). A last run later
+    /// than `now` (the clock was wrong then, or is now) counts as now.
+    public func due(lastRun: Int64?, now: Int64) -> Int64? {
+        guard let lastRun else { return firstRun(now: now) }
+        return next(after: min(lastRun, now))
+    }
+
     /// When the first run is due for a schedule that never ran: an interval schedule runs at its
     /// first start, a cron schedule at its next matching minute.
     public func firstRun(now: Int64) -> Int64? {
