@@ -26,6 +26,7 @@ final class ScheduleService: Service, Sendable {
     let lastRunGauge: @Sendable (String) -> Gauge
     private let io = BlockingExecutor(label: "weir-schedules")
     /// Per rule: the time the next run is due, and whether a run is in progress.
+    private let poolClosed = Mutex(false)
     private let state = Mutex<[String: (due: Int64?, running: Bool, schedule: String)]>([:])
 
     init(
@@ -56,6 +57,8 @@ final class ScheduleService: Service, Sendable {
 
     /// Starts every scheduled rule that is due now.
     func tick() async {
+        // The pool refused work: it is draining for a stop, and runs wait for the next start.
+        guard !poolClosed.withLock({ $0 }) else { return }
         let now = clock()
         for rule in rules.current.schedules where rule.enabled {
             guard let due = await dueTime(of: rule, now: now), due <= now else { continue }
@@ -130,6 +133,7 @@ final class ScheduleService: Service, Sendable {
             guard await pool.submit(invocation) else {
                 // Shutting down: the run did not happen, so it is not recorded (it runs at the next start).
                 state.withLock { $0[rule.name]?.running = false }
+                poolClosed.withLock { $0 = true }
                 return
             }
         }
