@@ -109,7 +109,6 @@ final class ScheduleService: Service, Sendable {
         } else {
             logger.info("running scheduled rule", metadata: ["rule": "\(rule.name)"])
         }
-        runs(rule.name).increment()
         let row = rule.row(for: due)
         let store = self.store
         let io = self.io
@@ -137,5 +136,6 @@ final class ScheduleService: Service, Sendable {
                 return
             }
         }
+        runs(rule.name).increment()
     }
 }
