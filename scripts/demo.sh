@@ -47,6 +47,12 @@ CONF
 echo "==> dry run: weir test --topic sensors/site-1/telemetry --payload '{\"device\":\"dev-7\",\"temp\":91.5}'"
 "$BIN/weir" test --config "$WORK/weir.yaml" --topic sensors/site-1/telemetry --payload '{"device":"dev-7","temp":91.5}'
 
+# What fires: every message the rules publish (subscribed before Weir starts, so the password
+# rotation that runs at the first start shows too). Process substitution, not a pipe: $! is then
+# mosquitto_sub itself, which cleanup can stop.
+mosquitto_sub -h 127.0.0.1 -p "$PORT" -v -t 'alerts/#' -t 'maintenance/#' -t 'weir/rotation/#' > >(sed -u 's/^/  fired: /') &
+PIDS+=($!)
+sleep 0.3
 "$BIN/weir" run --config "$WORK/weir.yaml" 2>"$WORK/weir.log" &
 PIDS+=($!)
 for _ in $(seq 1 100); do
@@ -55,10 +61,7 @@ for _ in $(seq 1 100); do
 done
 echo "==> weir running; health: $(curl -s "http://127.0.0.1:$ADMIN/healthz")"
 
-# What fires: every message the rules publish, and every batch the upstream receives.
-# Process substitution, not a pipe: $! is then mosquitto_sub itself, which cleanup can stop.
-mosquitto_sub -h 127.0.0.1 -p "$PORT" -v -t 'alerts/#' -t 'maintenance/#' -t 'weir/rotation/#' > >(sed -u 's/^/  fired: /') &
-PIDS+=($!)
+# What fires: every batch the upstream receives.
 mosquitto_sub -h 127.0.0.1 -p "$CLOUD" -t 'weir/#' -F '  upstream: %t received a batch of %l bytes (zstd CloudEvents)' &
 PIDS+=($!)
 mosquitto_sub -h 127.0.0.1 -p "$CLOUD" -t 'weir/#' -C 1 -N -F %p >"$WORK/batch.zst" &
