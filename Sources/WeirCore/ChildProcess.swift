@@ -15,16 +15,6 @@ public final class ChildProcess: Sendable {
     ///
     /// `environment` replaces the inherited environment when given.
     public init(_ executable: String, _ arguments: [String], output: String = "/dev/null", environment: [String: String]? = nil) throws(SpawnError) {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -35,8 +25,8 @@ public final class ChildProcess: Sendable {
         defer { for p in argv { free(p) } }
         let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
         defer { envp?.forEach { free($0) } }
-        var pid = pid_t()
-        let rc = envp.map { posix_spawn(&pid, executable, &actions, &attributes, argv, $0) } ?? posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        let (rc, pid) = envp.map { spawnWithCleanSignals(executable, argv: argv, envp: $0, actions: &actions) }
+            ?? spawnWithCleanSignals(executable, argv: argv, envp: environ, actions: &actions)
         guard rc == 0 else { throw SpawnError(description: "posix_spawn \(executable) failed: \(String(cString: strerror(rc)))") }
         self.pid = pid
     }
@@ -88,4 +78,31 @@ public final class ChildProcess: Sendable {
 public struct SpawnError: Error, Sendable, CustomStringConvertible {
     public var description: String
     public init(description: String) { self.description = description }
+}
+
+/// `posix_spawn` with an empty signal mask and every handler back to its default (and, with
+/// `newProcessGroup`, the child leading a group of its own, so the whole group can be killed).
+/// Returns posix_spawn's result and the pid.
+public func spawnWithCleanSignals(
+    _ path: String, argv: UnsafePointer<UnsafeMutablePointer<CChar>?>, envp: UnsafePointer<UnsafeMutablePointer<CChar>?>,
+    actions: inout posix_spawn_file_actions_t, newProcessGroup: Bool = false
+) -> (result: Int32, pid: pid_t) {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    posix_spawnattr_setsigmask(&attributes, &empty)
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+    if newProcessGroup {
+        posix_spawnattr_setpgroup(&attributes, 0)
+        flags |= POSIX_SPAWN_SETPGROUP
+    }
+    posix_spawnattr_setflags(&attributes, Int16(flags))
+    var pid = pid_t()
+    let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+    return (rc, pid)
 }

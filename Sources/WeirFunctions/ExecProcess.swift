@@ -49,17 +49,6 @@ public enum ExecProcess {
         let input = try makePipe()
         let output = try makePipe()
         let errors = try makePipe()
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setpgroup(&attributes, 0)  // its own group: a timeout kills all of it
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -75,8 +64,8 @@ public enum ExecProcess {
             for fd in input + output + errors { close(fd) }
             throw SpawnError(description: "cannot start \(program): not found or not executable")
         }
-        var pid = pid_t()
-        let rc = posix_spawn(&pid, path, &actions, &attributes, args, envp)
+        // Its own process group: a timeout kills all of it.
+        let (rc, pid) = spawnWithCleanSignals(path, argv: args, envp: envp, actions: &actions, newProcessGroup: true)
         close(input[0])
         close(output[1])
         close(errors[1])
