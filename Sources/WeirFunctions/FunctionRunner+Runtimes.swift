@@ -72,11 +72,11 @@ extension FunctionRunner {
 
     /// The function's worker group, replaced (old workers stopped) when its definition changed.
     private func workerGroup(for spec: FunctionSpec, _ program: FunctionSpec.Program) -> WorkerGroup {
-        let environment = environment(program, function: spec.name)
         let (group, retired) = workerGroups.withLock { groups -> (WorkerGroup, WorkerGroup?) in
             if let existing = groups[spec.name], existing.program == program, existing.size == spec.concurrency { return (existing, nil) }
             let made = WorkerGroup(
-                function: spec.name, program: program, environment: environment, size: spec.concurrency, logger: logger, metricsFactory: factory)
+                function: spec.name, program: program, environment: environment(program, function: spec.name), size: spec.concurrency,
+                logger: logger, metricsFactory: factory)
             let old = groups.updateValue(made, forKey: spec.name)
             return (made, old)
         }

@@ -28,7 +28,9 @@ public final class FunctionRunner: Sendable {
     /// Routes an emitted event; false when it was refused (the pool is overloaded with emitted work).
     let emit: @Sendable (Event) async -> Bool
     let maxHops: Int
-    private let bounds = Mutex<[String: (concurrency: Int, permits: AsyncSemaphore)]>([:])
+    /// Per function: its concurrency permits and its metrics, made once (metric handles sit
+    /// behind the factory's lock; making ten per invocation would be work on every call).
+    private let perFunction = Mutex<[String: (concurrency: Int, permits: AsyncSemaphore, metrics: FunctionMetrics)]>([:])
     /// The processes of `mode: worker` functions, by function name.
     let workerGroups = Mutex<[String: WorkerGroup]>([:])
     /// Extra environment every exec function gets (`WEIR_STATE_DIR`).
@@ -66,8 +68,7 @@ public final class FunctionRunner: Sendable {
     @discardableResult
     public func call(_ function: String, _ invocation: Invocation) async throws -> [JSONValue] {
         guard let declared = lookup(function) else { throw FunctionError(function: function, message: "no such function") }
-        let permits = permits(for: declared)
-        let metrics = FunctionMetrics(function: declared.name, factory: factory)
+        let (permits, metrics) = bound(declared)
         if permits.held >= permits.limit { metrics.queued.record(permits.waiting + 1) }
         await permits.acquire()
         // The rules may have been reloaded while it waited: run what is defined now.
@@ -139,12 +140,14 @@ public final class FunctionRunner: Sendable {
         }
     }
 
-    private func permits(for spec: FunctionSpec) -> AsyncSemaphore {
-        bounds.withLock { bounds in
-            if let existing = bounds[spec.name], existing.concurrency == spec.concurrency { return existing.permits }
-            let made = AsyncSemaphore(limit: spec.concurrency)
-            bounds[spec.name] = (spec.concurrency, made)
-            return made
+    /// The function's permits (new ones when its concurrency changed) and metrics.
+    private func bound(_ spec: FunctionSpec) -> (AsyncSemaphore, FunctionMetrics) {
+        perFunction.withLock { table in
+            if let existing = table[spec.name], existing.concurrency == spec.concurrency { return (existing.permits, existing.metrics) }
+            let permits = AsyncSemaphore(limit: spec.concurrency)
+            let metrics = table[spec.name]?.metrics ?? FunctionMetrics(function: spec.name, factory: factory)
+            table[spec.name] = (spec.concurrency, permits, metrics)
+            return (permits, metrics)
         }
     }
 

@@ -12,12 +12,9 @@ extension StoreInspector {
         var rows = [["RULE", "SCHEDULE", "LAST_RUN", "NEXT_RUN", "ENABLED"]]
         for rule in rules.schedules.sorted(by: { $0.name < $1.name }) {
             let last = try inspector.flatMap { try ScheduleStore.lastRun(db: $0.db, rule: rule.name) }
-            var due = rule.schedule.due(lastRun: last, now: now)
-            if last == nil, case .cron = rule.schedule, let seen = try inspector.flatMap({ try ScheduleStore.firstSeen(db: $0.db, rule: rule.name) }) {
-                due = rule.schedule.next(after: min(seen, now))
-            }
+            let seen = try inspector.flatMap { try ScheduleStore.firstSeen(db: $0.db, rule: rule.name) }
             let next: String
-            switch due {
+            switch rule.schedule.due(lastRun: last, firstSeen: seen, now: now) {
             case nil: next = "never"
             case let due? where due <= now: next = "now (due \(rfc3339(millis: due)))"
             case let due?: next = rfc3339(millis: due)

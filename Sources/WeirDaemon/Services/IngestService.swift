@@ -13,16 +13,13 @@ import WeirRules
 public final class IngestService: Service, Sendable {
     let client: MQTTClient
     let buffer: BoundedQueue<Event>
-    let rules: LiveRules
     let router: EventRouter
-    let windows: WindowEngine
     let metrics: DaemonMetrics
     let readiness: Readiness
     let logger: Logger
 
     init(config: WeirConfig, password: String?, router: EventRouter, metrics: DaemonMetrics, readiness: Readiness, logger: Logger) throws {
         self.router = router
-        self.windows = router.windows
         let buffer = BoundedQueue<Event>(capacity: config.mqtt.buffer)
         let mqttConfig = MQTTConfiguration(
             host: config.mqtt.host, port: config.mqtt.port, clientID: config.effectiveClientID,
@@ -49,17 +46,17 @@ public final class IngestService: Service, Sendable {
                 }
             })
         self.buffer = buffer
-        self.rules = router.rules
         self.metrics = metrics
         self.readiness = readiness
         self.logger = logger
     }
 
     public func run() async throws {
+        let rules = router.rules
         try client.setSubscriptions(rules.current.topicFilters)
         let client = self.client
         let logger = self.logger
-        let windows = self.windows
+        let windows = router.windows
         rules.onChange { fresh in
             windows.sync(with: fresh)
             do {

@@ -82,17 +82,14 @@ final class ScheduleService: Service, Sendable {
         do {
             let last = try await io.run({ try store.lastRun(of: name) })
             if let last { lastRunGauge(name).record(Double(last) / 1000) }
-            // A run recorded "in the future" (gateways without a real-time clock) counts as now.
-            due = rule.schedule.due(lastRun: last, now: now)
+            var seen: Int64?
             if last == nil, case .cron = rule.schedule {
                 // A cron schedule that never ran counts from when it was first seen, so a slot
                 // that falls due while Weir is down is a missed run at the next start.
-                if let seen = try await io.run({ try store.firstSeen(of: name) }) {
-                    due = rule.schedule.next(after: min(seen, now))
-                } else {
-                    try await io.run { try store.recordFirstSeen(of: name, at: now) }
-                }
+                seen = try await io.run { try store.firstSeen(of: name) }
+                if seen == nil { try await io.run { try store.recordFirstSeen(of: name, at: now) } }
             }
+            due = rule.schedule.due(lastRun: last, firstSeen: seen, now: now)
         } catch {
             logger.error("schedule state unreadable; the rule does not run", metadata: ["rule": "\(rule.name)", "error": "\(error)"])
             return nil

@@ -36,11 +36,13 @@ public enum Schedule: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// When the next run is due, given the last recorded one (nil: never ran). A last run later
-    /// than `now` (the clock was wrong then, or is now) counts as now.
-    public func due(lastRun: Int64?, now: Int64) -> Int64? {
-        guard let lastRun else { return firstRun(now: now) }
-        return next(after: min(lastRun, now))
+    /// When the next run is due, given the last recorded one (nil: never ran) and, for a cron
+    /// schedule that never ran, when it was first seen (a slot after that is a missed run). A
+    /// recorded time later than `now` (the clock was wrong then, or is now) counts as now.
+    public func due(lastRun: Int64?, firstSeen: Int64? = nil, now: Int64) -> Int64? {
+        if let lastRun { return next(after: min(lastRun, now)) }
+        if case .cron = self, let firstSeen { return next(after: min(firstSeen, now)) }
+        return firstRun(now: now)
     }
 
     /// When the first run is due for a schedule that never ran: an interval schedule runs at its
