@@ -114,7 +114,9 @@ public func buildDaemon(
     let router = EventRouter(
         rules: rules, pool: pool, windows: windows, metrics: metrics, maxPayloadBytes: config.mqtt.maxPayloadBytes, logger: logger)
     emitted.connect(router)
-    let ingest = try IngestService(config: config, password: password, router: router, metrics: metrics, readiness: readiness, logger: logger)
+    let ingest = try IngestService(
+        config: config, password: password, router: router, metrics: metrics, readiness: readiness, canConnect: { db.isWritable },
+        logger: logger)
 
     var admin: AdminServer?
     if let host = config.admin.host {

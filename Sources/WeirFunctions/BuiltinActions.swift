@@ -2,7 +2,8 @@ import Logging
 import WeirCore
 import WeirRules
 
-/// The built-in actions: `publish` to the local broker and `log`.
+/// Runs every kind of action: `publish` to the local broker, `log`, `forward` to an outbox and
+/// `call` of a declared function.
 public struct BuiltinActions: ActionExecutor {
     public let publisher: any MessagePublisher
     public let logger: Logger
@@ -41,12 +42,25 @@ public struct BuiltinActions: ActionExecutor {
         }
     }
 
-    /// `forward` is pipelined: the row is queued in its outbox at submission, in event order, and
-    /// the fsync that makes it durable is awaited without holding a worker.
+    /// `forward` and `publish` are pipelined: the row is queued in its outbox, or the message in
+    /// the publisher, at submission and in event order; the fsync or the broker's acknowledgement
+    /// is awaited without holding a worker.
     public func startInline(_ invocation: Invocation) throws -> Completion? {
-        guard case .forward(let upstream) = invocation.action else { return nil }
-        guard let forward else { throw NoUpstreams(upstream: upstream) }
-        return try forward(upstream, invocation)
+        switch invocation.action {
+        case .forward(let upstream):
+            guard let forward else { throw NoUpstreams(upstream: upstream) }
+            return try forward(upstream, invocation)
+        case .publish(let template, let qos, let retain):
+            let topic = try template.render(invocation.row)
+            return try publisher.startPublish(topic: topic, payload: JSONWriter.bytes(.object(invocation.row)), qos: qos, retain: retain)
+        case .log, .call:
+            return nil
+        }
+    }
+
+    public func abandon(_ invocation: Invocation, reason: String) async throws {
+        guard case .call(let function) = invocation.action, let functions else { return }
+        try await functions.abandon(function, invocation, reason: reason)
     }
 }
 

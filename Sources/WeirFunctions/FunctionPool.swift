@@ -15,11 +15,20 @@ public final class FunctionPool: Sendable {
         /// Started actions that may wait for completion outside a worker (forwards waiting for
         /// their fsync); when all are taken, workers wait, and backpressure reaches ingest.
         public var maxPipelined: Int
+        /// Invocations that may wait for a retry at once, and the bytes of their rows; a failure
+        /// past either bound is dead-lettered at once instead of retried.
+        public var maxRetrying: Int
+        public var maxRetryingBytes: Int
 
-        public init(maxConcurrency: Int = 8, maxQueued: Int = 10_000, maxPipelined: Int = 1024) {
+        public init(
+            maxConcurrency: Int = 8, maxQueued: Int = 10_000, maxPipelined: Int = 1024, maxRetrying: Int = 10_000,
+            maxRetryingBytes: Int = 64 << 20
+        ) {
             self.maxConcurrency = maxConcurrency
             self.maxQueued = maxQueued
             self.maxPipelined = maxPipelined
+            self.maxRetrying = maxRetrying
+            self.maxRetryingBytes = maxRetryingBytes
         }
     }
 
@@ -36,9 +45,17 @@ public final class FunctionPool: Sendable {
     /// Set by `finish()`: outside work is refused; retries go at once; the queue closes once
     /// no retry is pending.
     private let draining = Atomic<Bool>(false)
+    /// Row bytes of the invocations waiting for a retry.
+    private let retryingBytes = Atomic<Int>(0)
+    /// Keeps `call:` invocations durable until they are settled; nil keeps them in memory only.
+    private let journal: (any InvocationJournaling)?
 
-    public init(configuration: Configuration, executor: any ActionExecutor, logger: Logger, metricsFactory: any MetricsFactory) {
+    public init(
+        configuration: Configuration, executor: any ActionExecutor, journal: (any InvocationJournaling)? = nil, logger: Logger,
+        metricsFactory: any MetricsFactory
+    ) {
         self.configuration = configuration
+        self.journal = journal
         self.queue = BoundedQueue(capacity: configuration.maxQueued)
         self.executor = executor
         self.logger = logger
@@ -48,15 +65,22 @@ public final class FunctionPool: Sendable {
 
     /// Queues an invocation, waiting for room. Returns `false` once the pool is shutting down.
     ///
+    /// The invocation's settlement (if any) is ended once the action is settled: a forward or
+    /// publish when it is durable or acknowledged, a `call:` once it is journaled, a `log` once it
+    /// is queued, a failure that is final when it happens.
+    ///
     /// - Parameter fromWorker: the submitter is one of this pool's own workers (a function's
     ///   emitted event re-entering the rules). Such work never waits for room, which could wait
     ///   forever on workers that are all submitting, and is accepted while the pool drains; the
     ///   queue may pass `max_queued` by it, and ingest waits until it is back below.
     @discardableResult
     public func submit(_ invocation: Invocation, fromWorker: Bool = false) async -> Bool {
+        let settlement = invocation.settlement
+        settlement?.begin()
         if (draining.load(ordering: .relaxed) || queue.isFinished) && !fromWorker {
             metrics.rejected.increment()
             logger.error("function pool is shutting down; invocation not run", metadata: ["rule": "\(invocation.rule)"])
+            settlement?.end(PoolStopped())
             return false
         }
         let perKind = metrics.forKind(invocation.action.kind)
@@ -66,6 +90,7 @@ public final class FunctionPool: Sendable {
             completion = try executor.startInline(invocation)
         } catch {
             finished(invocation, perKind, started, error: error)
+            settlement?.end(error)
             return true
         }
         if let completion {
@@ -76,22 +101,38 @@ public final class FunctionPool: Sendable {
                 do {
                     try await completion()
                     finished(invocation, perKind, started, error: nil)
+                    settlement?.end()
                 } catch {
                     finished(invocation, perKind, started, error: error)
+                    settlement?.end(error)
                 }
             }
             return true
         }
+        var queued = invocation
+        queued.settlement = nil
+        if let journal, case .call = invocation.action, invocation.journalID == nil {
+            // Settled once journaled: from then on a crash resumes it instead of losing it.
+            queued.journalID = journal.record(queued) { error in settlement?.end(error.map { StoreWriteFailed(reason: "\($0)") }) }
+        } else {
+            settlement?.end()
+        }
         if fromWorker {
-            queue.forceSend(invocation)
+            queue.forceSend(queued)
             return true
         }
-        let accepted = await queue.send(invocation)
+        let accepted = await queue.send(queued)
         if !accepted {
             metrics.rejected.increment()
             logger.error("function pool is shutting down; invocation not run", metadata: ["rule": "\(invocation.rule)"])
         }
         return accepted
+    }
+
+    /// Queues invocations read back from the journal at start (they keep their journal ids and
+    /// attempts), without waiting for room.
+    public func resume(_ invocations: [Invocation]) {
+        for invocation in invocations { queue.forceSend(invocation) }
     }
 
     /// Runs the workers until `finish()` has been called and the queue is drained.
@@ -119,12 +160,20 @@ public final class FunctionPool: Sendable {
     private func retry(_ invocation: Invocation, after delay: Duration) async {
         var next = invocation
         next.attempt += 1
+        let bytes = JSONWriter.bytes(.object(invocation.row)).count
+        if retrying.held >= configuration.maxRetrying || retryingBytes.load(ordering: .relaxed) + bytes > configuration.maxRetryingBytes {
+            await abandon(invocation)
+            return
+        }
+        if let id = next.journalID { journal?.update(id, attempt: next.attempt) }
+        retryingBytes.add(bytes, ordering: .relaxed)
         // Counted before `draining` is read: finish() closes the queue only once no retry is
         // counted, so either it sees this one, or this sees it draining.
         await retrying.acquire()
         if draining.load(ordering: .sequentiallyConsistent) {
             // Queued before this worker looks for more work, so a worker is there to take it.
             queue.forceSend(next)
+            retryingBytes.subtract(bytes, ordering: .relaxed)
             retrying.release()
             return
         }
@@ -136,7 +185,23 @@ public final class FunctionPool: Sendable {
                 try? await Task.sleep(for: min(left, .milliseconds(50)))
             }
             self.queue.forceSend(retry)
+            self.retryingBytes.subtract(bytes, ordering: .relaxed)
             self.retrying.release()
+        }
+    }
+
+    /// Past the pending-retry bound: the invocation becomes a dead letter now.
+    private func abandon(_ invocation: Invocation) async {
+        metrics.retriesRefused.increment()
+        let perKind = metrics.forKind(invocation.action.kind)
+        let reason = "retry refused: \(configuration.maxRetrying) retries or \(configuration.maxRetryingBytes) bytes already pending"
+        do {
+            try await executor.abandon(invocation, reason: reason)
+            finished(invocation, perKind, monotonicNanos(), error: RetryRefused(reason: reason))
+        } catch {
+            // Not stored: it stays journaled, and runs again at the next start.
+            logger.error("dead letter could not be stored; the invocation stays journaled", metadata: ["rule": "\(invocation.rule)"])
+            finished(invocation, perKind, monotonicNanos(), error: StoreWriteFailed(reason: "\(error)"))
         }
     }
 
@@ -175,19 +240,34 @@ public final class FunctionPool: Sendable {
     private func finished(
         _ invocation: Invocation, _ perKind: (run: Counter, failed: Counter, duration: Metrics.Timer), _ started: UInt64, error: (any Error)?
     ) {
-        if let error {
+        if error is any UnsettledError {
+            // Not a failure of the action: the store is refusing writes (reported once by the
+            // store and the ingest loop, not once per event), and the event comes again. A
+            // window's row stays saved (no completion), and is emitted again at the next start.
+            metrics.unsettled.increment()
+        } else if let error {
             perKind.failed.increment()
             logger.warning(
                 "action failed",
                 metadata: ["rule": "\(invocation.rule)", "action": "\(invocation.action.kind)", "error": "\(error)"])
+            invocation.onCompletion?(false)
         } else {
             perKind.run.increment()
+            invocation.onCompletion?(true)
         }
-        invocation.onCompletion?(error == nil)
+        // Settled (ran, or dead-lettered): the journal lets it go. Not when the store refused
+        // its dead letter: then it runs again at the next start.
+        if let id = invocation.journalID, !(error is any UnsettledError) { journal?.remove(id) }
         let end = monotonicNanos()
         perKind.duration.recordNanoseconds(Int64(end - started))
         metrics.latency.recordNanoseconds(Int64(end &- invocation.ingestNanos))
     }
+}
+
+/// A failure that could not wait for its retry and was dead-lettered.
+struct RetryRefused: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { reason }
 }
 
 extension Atomic where Value == Int {

@@ -24,7 +24,7 @@ public final class FunctionRunner: Sendable {
     let lookup: @Sendable (String) -> FunctionSpec?
     let logger: Logger
     let factory: any MetricsFactory
-    let deadLetter: @Sendable (FunctionFailure) async -> Void
+    let deadLetter: @Sendable (FunctionFailure) async throws -> Void
     /// Routes an emitted event; false when it was refused (the pool is overloaded with emitted work).
     let emit: @Sendable (Event) async -> Bool
     let maxHops: Int
@@ -48,7 +48,7 @@ public final class FunctionRunner: Sendable {
     ///   - blockingThreads: threads waiting on processes at most (the pool's concurrency is enough).
     public init(
         lookup: @escaping @Sendable (String) -> FunctionSpec?, logger: Logger, metricsFactory: any MetricsFactory,
-        deadLetter: @escaping @Sendable (FunctionFailure) async -> Void, maxHops: Int = 8,
+        deadLetter: @escaping @Sendable (FunctionFailure) async throws -> Void, maxHops: Int = 8,
         emit: @escaping @Sendable (Event) async -> Bool = { _ in true }, stateDirectory: String? = nil, blockingThreads: Int = 64
     ) {
         blocking = BlockingThreads(limit: blockingThreads, name: "weir-fn")
@@ -83,7 +83,7 @@ public final class FunctionRunner: Sendable {
         metrics.invocations.increment()
         switch result {
         case .success(let outputs):
-            if let topic = spec.emit { await emitEvents(outputs, topic: topic, spec: spec, invocation: invocation, metrics: metrics) }
+            if let topic = spec.emit { try await emitEvents(outputs, topic: topic, spec: spec, invocation: invocation, metrics: metrics) }
             return outputs
         case .failure(let error):
             metrics.failures.increment()
@@ -92,7 +92,8 @@ public final class FunctionRunner: Sendable {
                 logger.error(
                     "function failed its last attempt; dead-lettered",
                     metadata: ["function": "\(spec.name)", "rule": "\(invocation.rule)", "attempts": "\(attempt)", "error": "\(error.message)"])
-                await deadLetter(FunctionFailure(function: spec.name, rule: invocation.rule, row: invocation.row, error: error.message, attempts: attempt))
+                try await storeDeadLetter(
+                    FunctionFailure(function: spec.name, rule: invocation.rule, row: invocation.row, error: error.message, attempts: attempt))
                 // Counted once stored, so whoever sees the count finds the letter.
                 metrics.deadLetters.increment()
                 throw error
@@ -109,7 +110,9 @@ public final class FunctionRunner: Sendable {
     /// Each printed value becomes an event on the `emit` topic, one hop further than the event
     /// behind the invocation. Past `maxHops` the chain stops there, counted and logged: a loop of
     /// rules and functions cannot run forever.
-    private func emitEvents(_ outputs: [JSONValue], topic: Template, spec: FunctionSpec, invocation: Invocation, metrics: FunctionMetrics) async {
+    private func emitEvents(
+        _ outputs: [JSONValue], topic: Template, spec: FunctionSpec, invocation: Invocation, metrics: FunctionMetrics
+    ) async throws {
         let hops = invocation.hops + 1
         for output in outputs {
             guard hops <= maxHops else {
@@ -134,9 +137,29 @@ public final class FunctionRunner: Sendable {
                 // The function ran (its side effects happened): its output is kept, not re-run.
                 logger.error("emitted value not routed; dead-lettered", metadata: ["function": "\(spec.name)", "error": "\(error)"])
                 let row: JSONObject = ["output": output, "input": .object(invocation.row)]
-                await deadLetter(FunctionFailure(kind: "emit", function: spec.name, rule: invocation.rule, row: row, error: "emit: \(error)", attempts: 1))
+                try await storeDeadLetter(
+                    FunctionFailure(kind: "emit", function: spec.name, rule: invocation.rule, row: row, error: "emit: \(error)", attempts: 1))
                 metrics.deadLetters.increment()
             }
+        }
+    }
+
+    /// Dead-letters an invocation that could not wait for its retry (the pool's bound).
+    public func abandon(_ function: String, _ invocation: Invocation, reason: String) async throws {
+        logger.error("function retry refused; dead-lettered", metadata: ["function": "\(function)", "rule": "\(invocation.rule)", "reason": "\(reason)"])
+        try await storeDeadLetter(
+            FunctionFailure(function: function, rule: invocation.rule, row: invocation.row, error: reason, attempts: invocation.attempt))
+        perFunction.withLock { $0[function]?.metrics }?.deadLetters.increment()
+    }
+
+    /// Stores a letter; a store that refuses it makes the invocation unsettled, so it stays in
+    /// the journal and runs again rather than being lost.
+    private func storeDeadLetter(_ failure: FunctionFailure) async throws {
+        do {
+            try await deadLetter(failure)
+        } catch {
+            logger.error("dead letter could not be stored", metadata: ["function": "\(failure.function)", "error": "\(error)"])
+            throw StoreWriteFailed(reason: "dead letter: \(error)")
         }
     }
 

@@ -19,6 +19,11 @@ public struct Invocation: Sendable {
     public var hops = 0
     /// Which attempt this is (from 1): a failed `call:` comes back to the pool with the next one.
     public var attempt = 1
+    /// The batch of broker messages whose acknowledgement waits for this action to be settled
+    /// (durable, or ended for good); nil when nothing waits (`ack: receipt`, window closes).
+    public var settlement: Settlement?
+    /// The invocation's id in the journal, once journaled (`call:` actions).
+    public var journalID: UInt64?
 
     public init(rule: String, action: ActionSpec, row: JSONObject, topic: String, receivedAt: Int64, ingestNanos: UInt64 = monotonicNanos()) {
         self.rule = rule
@@ -53,13 +58,44 @@ public protocol ActionExecutor: Sendable {
     /// (a forward: queued in its outbox now, durable after the next fsync), returning what to
     /// await for it to complete; nil queues it for a worker to `execute`. The default is nil.
     func startInline(_ invocation: Invocation) throws -> Completion?
+    /// Gives up on an invocation that cannot wait for its retry (the pending-retry bound is
+    /// reached): it becomes a dead letter. Throws when the letter could not be stored.
+    func abandon(_ invocation: Invocation, reason: String) async throws
 }
 
 extension ActionExecutor {
     public func startInline(_ invocation: Invocation) throws -> Completion? { nil }
+    public func abandon(_ invocation: Invocation, reason: String) async throws {}
 }
 
 /// Where `publish` actions go: the local broker in production, a recorder in unit tests.
 public protocol MessagePublisher: Sendable {
     func publish(topic: String, payload: [UInt8], qos: Int, retain: Bool) async throws
+    /// Queues the publish now, in call order, and returns what completes once the broker has
+    /// it. The default publishes when the completion is awaited.
+    func startPublish(topic: String, payload: [UInt8], qos: Int, retain: Bool) throws -> Completion
+}
+
+extension MessagePublisher {
+    public func startPublish(topic: String, payload: [UInt8], qos: Int, retain: Bool) throws -> Completion {
+        { try await self.publish(topic: topic, payload: payload, qos: qos, retain: retain) }
+    }
+}
+
+/// Where `call:` invocations are kept while they are queued, running or waiting for a retry,
+/// so that they resume after a crash or restart (at least once).
+public protocol InvocationJournaling: Sendable {
+    /// Journals `invocation` and returns its id at once; `whenDurable` runs once it is fsynced
+    /// (nil) or could not be written (the error).
+    func record(_ invocation: Invocation, whenDurable: @escaping @Sendable ((any Error)?) -> Void) -> UInt64
+    /// Its next attempt is `attempt` (it waits for a retry).
+    func update(_ id: UInt64, attempt: Int)
+    /// Its outcome is settled: it ran, or it is a dead letter.
+    func remove(_ id: UInt64)
+}
+
+/// The pool stopped taking work before this action was queued.
+public struct PoolStopped: UnsettledError {
+    public init() {}
+    public var description: String { "the function pool is stopping" }
 }

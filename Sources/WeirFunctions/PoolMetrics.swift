@@ -9,6 +9,8 @@ final class PoolMetrics: Sendable {
     let inFlight: Gauge
     let rejected: Counter
     let latency: Metrics.Timer
+    let retriesRefused: Counter
+    let unsettled: Counter
     private let perKind: Mutex<[String: (run: Counter, failed: Counter, duration: Metrics.Timer)]>
 
     init(factory: any MetricsFactory) {
@@ -17,6 +19,8 @@ final class PoolMetrics: Sendable {
         inFlight = Gauge(label: "weir_pool_in_flight", factory: factory)
         rejected = Counter(label: "weir_pool_rejected_total", factory: factory)
         latency = Metrics.Timer(label: "weir_event_to_action_seconds", factory: factory)
+        retriesRefused = Counter(label: "weir_pool_retries_refused_total", factory: factory)
+        unsettled = Counter(label: "weir_actions_unsettled_total", factory: factory)
         perKind = Mutex([:])
     }
 

@@ -63,12 +63,13 @@ extension MQTTClient {
     }
 
     func handlePublished(mid: Int32) {
-        let continuation = state.withLock { $0.pendingAcks.removeValue(forKey: mid) }
-        continuation?.resume()
+        let latch = state.withLock { $0.pendingAcks.removeValue(forKey: mid) }
+        latch?.complete(.success(()))
     }
 
+    /// Copies the message into the batch being read (the loop hands it on after `loop_read`).
     func handleMessage(_ message: mosquitto_message) {
-        guard let onMessage, let topicPointer = message.topic else { return }
+        guard onBatch != nil, let topicPointer = message.topic else { return }
         let count = Int(message.payloadlen)
         let payload: [UInt8] =
             count > 0 && message.payload != nil
@@ -76,7 +77,7 @@ extension MQTTClient {
         let event = Event(
             topic: String(cString: topicPointer), payload: payload, qos: Int(message.qos), retained: message.retain,
             receivedAt: currentTimeMillis())
-        onMessage(event)
+        inbox.append(event)
     }
 
     func releaseReadyWaiters() {

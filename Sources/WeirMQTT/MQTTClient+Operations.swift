@@ -19,6 +19,8 @@ extension MQTTClient {
                 try mosq("mosquitto_unsubscribe_multiple", mosquitto_unsubscribe_multiple(handle, nil, Int32(pointers.count), pointers.baseAddress, nil))
             }
         }
+        // Queued only: the loop writes it (after the settlement of a batch it may be holding).
+        wake.signal()
     }
 
     /// The filters this client keeps subscribed.
@@ -39,30 +41,32 @@ extension MQTTClient {
     /// While disconnected, QoS 1/2 messages wait in libmosquitto and are sent on reconnect; the call
     /// waits with them (that is the backpressure a broker outage should cause).
     public func publish(topic: String, payload: [UInt8], qos: Int, retain: Bool = false) async throws {
+        try await enqueuePublish(topic: topic, payload: payload, qos: qos, retain: retain).value
+    }
+
+    /// Queues a publish now (messages keep the order of the calls) and returns what completes when
+    /// the broker has acknowledged it (at once for QoS 0). The loop is woken to write it, so
+    /// publishes queued together leave in one write.
+    public func enqueuePublish(topic: String, payload: [UInt8], qos: Int, retain: Bool = false) throws -> AsyncLatch<Void> {
         if qos == 0 {
             try publishNow(topic: topic, payload: payload, qos: 0, retain: retain)
-            return
+            return AsyncLatch(.success(()))
         }
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            // The lock is held across mosquitto_publish so the acknowledgement callback, which takes the
-            // same lock, cannot run before the continuation is registered under the new message id.
-            // mosquitto_publish only queues the packet and never waits on the callback thread.
-            let failure: (any Error)? = state.withLock { s in
-                if s.stopping { return MQTTClientStopped() }
-                var mid: Int32 = 0
-                let rc = payload.withUnsafeBytes { bytes in
-                    mosquitto_publish(handle, &mid, topic, Int32(bytes.count), bytes.baseAddress, Int32(qos), retain)
-                }
-                do {
-                    try mosq("mosquitto_publish", rc)
-                } catch {
-                    return error
-                }
-                s.pendingAcks[mid] = continuation
-                return nil
+        let latch = AsyncLatch<Void>()
+        // The lock is held across mosquitto_publish so the acknowledgement callback, which takes the
+        // same lock, cannot run before the latch is registered under the new message id.
+        // mosquitto_publish only queues the packet (the client is marked threaded).
+        try state.withLock { s throws(any Error) in
+            if s.stopping { throw MQTTClientStopped() }
+            var mid: Int32 = 0
+            let rc = payload.withUnsafeBytes { bytes in
+                mosquitto_publish(handle, &mid, topic, Int32(bytes.count), bytes.baseAddress, Int32(qos), retain)
             }
-            if let failure { continuation.resume(throwing: failure) }
+            try mosq("mosquitto_publish", rc)
+            s.pendingAcks[mid] = latch
         }
+        wake.signal()
+        return latch
     }
 
     /// Publishes QoS 0 from a synchronous context (load generators, simulators).
@@ -71,6 +75,7 @@ extension MQTTClient {
             mosquitto_publish(handle, nil, topic, Int32(bytes.count), bytes.baseAddress, Int32(qos), retain)
         }
         try mosq("mosquitto_publish", rc)
+        wake.signal()
     }
 
     /// Number of times the client has connected (1 + reconnects).

@@ -4,16 +4,28 @@ import Logging
 import Synchronization
 import WeirCore
 
-/// An MQTT client over libmosquitto, with its network loop on a dedicated OS thread.
+/// An MQTT client over libmosquitto, with Weir's own network loop on a dedicated OS thread.
 ///
-/// `@unchecked Sendable` because the only non-Sendable member is the opaque `mosquitto` handle, and
-/// libmosquitto documents its API as thread-safe once the client runs threaded
-/// (`mosquitto_threaded_set`): publish/subscribe may be called from any thread while the loop runs.
-/// Mutable Swift state lives in a `Mutex`. Callbacks reach `self` through the handle's userdata
-/// (`Unmanaged`, unretained): `shutdown()` joins the loop thread before the handle is destroyed, and
-/// the handle is destroyed before `self` goes away, so a callback never sees a dead object.
+/// The loop (`MQTTClient+Loop.swift`) polls the client's socket and a wake pipe of Weir's own,
+/// reads a batch of packets, hands the batch on and, when a batch handler is set, waits for the
+/// batch's `Settlement` before anything is written back: libmosquitto queues the PUBACK of a QoS 1
+/// message before the message callback runs, and with the client marked threaded the PUBACK leaves
+/// only in `mosquitto_loop_write`. So a message is acknowledged to the broker only once what it
+/// triggered is durable.
+///
+/// `@unchecked Sendable` because the only non-Sendable members are the opaque `mosquitto` handle,
+/// which libmosquitto documents as thread-safe once the client is marked threaded
+/// (`mosquitto_threaded_set`): publish/subscribe may be called from any thread while the loop runs;
+/// and `inbox`, which only the loop thread touches (callbacks run inside its `loop_read`).
+/// Mutable shared state lives in a `Mutex`. Callbacks reach `self` through the handle's userdata
+/// (`Unmanaged`, unretained): `shutdown()` joins the loop thread before the handle is destroyed,
+/// and the handle is destroyed before `self` goes away, so a callback never sees a dead object.
 public final class MQTTClient: @unchecked Sendable {
+    /// Receives each message on the network thread; its acknowledgement is sent once it returns.
     public typealias MessageHandler = @Sendable (Event) -> Void
+    /// Receives a batch of messages on the network thread and returns what settles them (nil:
+    /// settled already). The batch's acknowledgements wait for it.
+    public typealias BatchHandler = @Sendable ([Event]) -> Settlement?
     public typealias ConnectionHandler = @Sendable (MQTTConnectionEvent) -> Void
 
     struct State {
@@ -21,41 +33,70 @@ public final class MQTTClient: @unchecked Sendable {
         var connected = false
         var subscribed = false
         var stopping = false
-        var loopFinished = false
         var subscribeMid: Int32 = -1
         var connects = 0
-        var pendingAcks: [Int32: CheckedContinuation<Void, any Error>] = [:]
+        var pendingAcks: [Int32: AsyncLatch<Void>] = [:]
         var readyWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Set when a batch could not be settled: the connection was dropped unacknowledged and
+        /// is not made again until `canConnect` allows it.
+        var paused: String?
     }
 
     public let configuration: MQTTConfiguration
     public let subscribeQoS: Int
     let handle: OpaquePointer
     let logger: Logger
-    let onMessage: MessageHandler?
+    let onBatch: BatchHandler?
     let onConnection: ConnectionHandler?
+    /// Whether connecting is allowed now (the store is writable again after a fault).
+    let canConnect: (@Sendable () -> Bool)?
+    /// Most messages read before a batch is handed on.
+    let maxBatch: Int
     let state = Mutex(State())
+    let wake: WakePipe
+    /// Messages read in the current `loop_read` calls; only the loop thread touches it.
+    nonisolated(unsafe) var inbox: [Event] = []
     private let loopExited = DispatchSemaphore(value: 0)
-    private let wakeUp = DispatchSemaphore(value: 0)
     private let startedFlag = Atomic<Bool>(false)
 
     /// Creates the client; nothing connects until `start()`.
     ///
-    /// `onMessage` runs on the network thread with the message already copied; it may block to apply
-    /// backpressure (the loop then stops reading the socket).
+    /// - Parameters:
+    ///   - onMessage: per message, acknowledged once it returns (it may block to apply
+    ///     backpressure: the loop then stops reading the socket).
+    ///   - onBatch: per batch of at most `maxBatch` messages, acknowledged once the returned
+    ///     settlement completes; takes precedence over `onMessage`.
+    ///   - canConnect: asked before each connection attempt after a batch could not be settled.
     public init(
         configuration: MQTTConfiguration, subscribeQoS: Int = 1, logger: Logger,
-        onMessage: MessageHandler? = nil, onConnection: ConnectionHandler? = nil
+        onMessage: MessageHandler? = nil, onBatch: BatchHandler? = nil, maxBatch: Int = 1000,
+        canConnect: (@Sendable () -> Bool)? = nil, onConnection: ConnectionHandler? = nil
     ) throws(MosquittoError) {
         _ = mosquittoLibrary
         guard let handle = mosquitto_new(configuration.clientID, configuration.cleanSession, nil) else {
             throw MosquittoError(operation: "mosquitto_new", code: MOSQ_ERR_NOMEM.rawValue, message: String(cString: strerror(errno)))
         }
+        guard let wake = WakePipe() else {
+            mosquitto_destroy(handle)
+            throw MosquittoError(operation: "socketpair", code: MOSQ_ERR_ERRNO.rawValue, message: String(cString: strerror(errno)))
+        }
+        self.wake = wake
         self.handle = handle
         self.configuration = configuration
         self.subscribeQoS = subscribeQoS
         self.logger = logger
-        self.onMessage = onMessage
+        if let onBatch {
+            self.onBatch = onBatch
+        } else if let onMessage {
+            self.onBatch = { events in
+                for event in events { onMessage(event) }
+                return nil
+            }
+        } else {
+            self.onBatch = nil
+        }
+        self.maxBatch = max(1, maxBatch)
+        self.canConnect = canConnect
         self.onConnection = onConnection
         do {
             try configure()
@@ -73,11 +114,11 @@ public final class MQTTClient: @unchecked Sendable {
     private func configure() throws(MosquittoError) {
         mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
         try mosq("mosquitto_int_option(PROTOCOL_VERSION)", mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311))
+        // Marked threaded although Weir runs the loop itself: packets are then only queued by
+        // libmosquitto (never written from inside a callback or another thread), and leave in
+        // the loop's own mosquitto_loop_write, after the batch's settlement.
         try mosq("mosquitto_threaded_set", mosquitto_threaded_set(handle, true))
         try mosq("mosquitto_max_inflight_messages_set", mosquitto_max_inflight_messages_set(handle, UInt32(configuration.maxInflight)))
-        try mosq(
-            "mosquitto_reconnect_delay_set",
-            mosquitto_reconnect_delay_set(handle, UInt32(configuration.reconnectDelayMin), UInt32(configuration.reconnectDelayMax), true))
         if let username = configuration.username {
             try mosq("mosquitto_username_pw_set", mosquitto_username_pw_set(handle, username, configuration.password))
         }
@@ -109,49 +150,21 @@ public final class MQTTClient: @unchecked Sendable {
 
     // MARK: Lifecycle
 
-    /// Starts connecting in the background; reconnects with exponential backoff until `shutdown()`.
+    /// Starts connecting in the background; reconnects until `shutdown()`.
     public func start() {
         guard !startedFlag.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        startOSThread(name: "weir-mqtt") { [self] in runLoop() }
-    }
-
-    private func runLoop() {
-        defer { loopExited.signal() }
-        var delay = configuration.reconnectDelayMin
-        var first = true
-        while !state.withLock({ $0.stopping }) {
-            let rc: Int32
-            if first {
-                rc = mosquitto_connect(handle, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds))
-                first = false
-            } else {
-                rc = mosquitto_reconnect(handle)
-            }
-            if rc == MOSQ_ERR_SUCCESS.rawValue {
-                delay = configuration.reconnectDelayMin
-                // Runs until shutdown, or returns on errors libmosquitto treats as fatal (TLS, DNS).
-                let loopRC = mosquitto_loop_forever(handle, 1000, 1)
-                if state.withLock({ $0.stopping }) { break }
-                let reason = mosquittoMessage(loopRC)
-                logger.warning("MQTT network loop ended", metadata: ["error": "\(reason)", "retry_in_s": "\(delay)"])
-                // A TLS handshake can fail inside the loop rather than in mosquitto_connect.
-                if !state.withLock({ $0.connected }) { onConnection?(.connectFailed(reason: reason)) }
-            } else {
-                let reason = mosquittoMessage(rc)
-                logger.warning(
-                    "MQTT connect to \(configuration.host):\(configuration.port) failed",
-                    metadata: ["error": "\(reason)", "retry_in_s": "\(delay)"])
-                onConnection?(.connectFailed(reason: reason))
-            }
-            _ = wakeUp.wait(timeout: .now() + .seconds(delay))
-            delay = min(delay * 2, configuration.reconnectDelayMax)
+        startOSThread(name: "weir-mqtt") { [self] in
+            runLoop()
+            loopExited.signal()
         }
     }
 
-    /// Disconnects, stops the network thread and fails publishes still waiting for an acknowledgement.
+    /// Stops the network loop: a batch being settled is settled (or abandoned unacknowledged)
+    /// first, then the client disconnects; publishes still waiting for an acknowledgement fail.
     /// Idempotent.
     public func shutdown() {
-        let (wasRunning, pending, waiters) = state.withLock { s -> (Bool, [CheckedContinuation<Void, any Error>], [CheckedContinuation<Void, Never>]) in
+        let (wasRunning, pending, waiters) = state.withLock {
+            s -> (Bool, [AsyncLatch<Void>], [CheckedContinuation<Void, Never>]) in
             if s.stopping { return (false, [], []) }
             s.stopping = true
             let pending = Array(s.pendingAcks.values)
@@ -161,17 +174,19 @@ public final class MQTTClient: @unchecked Sendable {
             return (true, pending, waiters)
         }
         guard wasRunning else { return }
-        mosquitto_disconnect(handle)
-        wakeUp.signal()
-        if loopStarted { loopExited.wait() }
-        for continuation in pending { continuation.resume(throwing: MQTTClientStopped()) }
+        wake.signal()
+        if startedFlag.load(ordering: .acquiring) { loopExited.wait() }
+        for latch in pending { latch.complete(.failure(MQTTClientStopped())) }
         for waiter in waiters { waiter.resume() }
     }
 
-    private var loopStarted: Bool { startedFlag.load(ordering: .acquiring) }
+    var isStopping: Bool { state.withLock { $0.stopping } }
 
     /// `true` while connected to the broker.
     public var isConnected: Bool { state.withLock { $0.connected } }
+
+    /// Why the client stopped connecting (a batch could not be settled), or nil.
+    public var pausedReason: String? { state.withLock { $0.paused } }
 
     /// Waits until connected and the current filters are subscribed (or until shutdown).
     public func waitUntilReady() async {
@@ -187,6 +202,6 @@ public final class MQTTClient: @unchecked Sendable {
 }
 
 /// Publishing failed because the client was shut down before the broker acknowledged.
-public struct MQTTClientStopped: Error, Sendable, CustomStringConvertible {
+public struct MQTTClientStopped: UnsettledError, Sendable, CustomStringConvertible {
     public var description: String { "MQTT client stopped before the broker acknowledged the message" }
 }

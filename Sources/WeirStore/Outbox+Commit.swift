@@ -131,7 +131,9 @@ extension Outbox {
             for ticket in rejected { ticket.complete(.failure(OutboxFull(name: name))) }
             for acknowledgement in group.acknowledgements { acknowledgement.continuation.resume() }
         } catch {
-            for append in group.appends { append.ticket.complete(.failure(error)) }
+            // Not durable and not final: the rows' events are not acknowledged, and come again.
+            let failure = StoreWriteFailed(reason: "outbox '\(name)': \(error)")
+            for append in group.appends { append.ticket.complete(.failure(failure)) }
             for acknowledgement in group.acknowledgements { acknowledgement.continuation.resume(throwing: error) }
             return
         }

@@ -1,3 +1,4 @@
+import WeirCore
 import WeirRocksDB
 
 /// Size cap, age cap and what to do when the cap is reached, for one outbox.
@@ -129,7 +130,7 @@ public struct OutboxFull: Error, Sendable, CustomStringConvertible {
 }
 
 /// An append after `close()`.
-public struct OutboxClosed: Error, Sendable, CustomStringConvertible {
+public struct OutboxClosed: UnsettledError, Sendable, CustomStringConvertible {
     public var name: String
     public var description: String { "outbox '\(name)' is closed" }
 }

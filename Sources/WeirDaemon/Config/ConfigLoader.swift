@@ -59,7 +59,7 @@ public enum ConfigLoader {
         var mqtt = WeirConfig.MQTT()
         let map = try node.mapping("'mqtt'")
         try map.checkKeys(
-            ["host", "port", "client_id", "username", "password_file", "qos", "clean_session", "keepalive", "tls", "buffer", "max_payload"],
+            ["host", "port", "client_id", "username", "password_file", "qos", "clean_session", "keepalive", "tls", "buffer", "max_payload", "ack"],
             in: "'mqtt'")
         if let n = map["host"] { mqtt.host = try n.string("'host'") }
         if let n = map["port"] { mqtt.port = try bounded(n, "'port'", 1...65535) }
@@ -72,6 +72,13 @@ public enum ConfigLoader {
         if let n = map["buffer"] { mqtt.buffer = try bounded(n, "'buffer'", 1...1_000_000) }
         if let n = map["max_payload"] { mqtt.maxPayloadBytes = try byteSize(n, "'max_payload'") }
         if let n = map["tls"] { mqtt.tls = try parseTLS(n) }
+        if let n = map["ack"] {
+            let value = try n.string("'ack'")
+            guard let mode = WeirConfig.AckMode(rawValue: value) else {
+                throw n.error("'ack' must be 'durable' or 'receipt', not '\(value)'")
+            }
+            mqtt.ack = mode
+        }
         return mqtt
     }
 
@@ -92,10 +99,12 @@ public enum ConfigLoader {
     static func parsePool(_ node: YAMLNode) throws(Diagnostic) -> FunctionPool.Configuration {
         var pool = FunctionPool.Configuration()
         let map = try node.mapping("'pool'")
-        try map.checkKeys(["max_concurrency", "max_queued", "max_pipelined"], in: "'pool'")
+        try map.checkKeys(["max_concurrency", "max_queued", "max_pipelined", "max_retrying", "max_retrying_bytes"], in: "'pool'")
         if let n = map["max_concurrency"] { pool.maxConcurrency = try bounded(n, "'max_concurrency'", 1...4096) }
         if let n = map["max_queued"] { pool.maxQueued = try bounded(n, "'max_queued'", 1...10_000_000) }
         if let n = map["max_pipelined"] { pool.maxPipelined = try bounded(n, "'max_pipelined'", 1...1_000_000) }
+        if let n = map["max_retrying"] { pool.maxRetrying = try bounded(n, "'max_retrying'", 1...10_000_000) }
+        if let n = map["max_retrying_bytes"] { pool.maxRetryingBytes = try byteSize(n, "'max_retrying_bytes'") }
         return pool
     }
 

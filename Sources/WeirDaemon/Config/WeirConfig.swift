@@ -18,8 +18,22 @@ public struct WeirConfig: Sendable {
         public var buffer = 1024
         /// Larger payloads are counted as invalid and skipped.
         public var maxPayloadBytes = 256 * 1024
+        /// When a message is acknowledged to the broker.
+        public var ack = AckMode.durable
 
         public init() {}
+
+        /// The QoS subscribed at: `ack: durable` cannot hold a QoS 2 acknowledgement back (the
+        /// PUBREC leaves before the message is delivered), so it subscribes at QoS 1.
+        public var effectiveQoS: Int { ack == .durable ? min(qos, 1) : qos }
+    }
+
+    /// When Weir acknowledges a message to the broker.
+    public enum AckMode: String, Sendable {
+        /// Once everything the message triggered is durable or settled for good (the default).
+        case durable
+        /// As soon as it is read (more throughput; what is in memory at a crash is lost).
+        case receipt
     }
 
     public struct Admin: Sendable {

@@ -27,7 +27,9 @@ final class EventRouter: Sendable {
         self.logger = logger
     }
 
-    func route(_ event: Event, fromWorker: Bool = false) async {
+    /// Routes one event. Every effect it starts joins `settlement` (when given), which the
+    /// caller seals: the event's acknowledgement waits for them.
+    func route(_ event: Event, fromWorker: Bool = false, settlement: Settlement? = nil) async {
         let outcome = rules.current.process(event, maxPayloadBytes: maxPayloadBytes)
         if outcome.candidates == 0 {
             metrics.eventsUnmatched.increment()
@@ -48,13 +50,14 @@ final class EventRouter: Sendable {
         }
         for input in outcome.windowInputs {
             metrics.matched(rule: input.rule.name)
-            await submit(windows.add(input), engine: windows, to: pool, fromWorker: fromWorker)
+            await submit(windows.add(input, settlement: settlement), engine: windows, to: pool, fromWorker: fromWorker, settlement: settlement)
         }
         for match in outcome.matches {
             metrics.matched(rule: match.rule.name)
             for action in match.rule.actions {
                 var invocation = Invocation(rule: match.rule.name, action: action, row: match.row, topic: event.topic, receivedAt: event.receivedAt)
                 invocation.hops = event.hops
+                invocation.settlement = settlement
                 await pool.submit(invocation, fromWorker: fromWorker)
             }
         }
@@ -95,7 +98,10 @@ final class EmitSink: Sendable {
         guard let target = router.withLock({ $0 }) else { return false }
         guard target.pool.queued <= max(2 * target.pool.configuration.maxQueued, 10_000) else { return false }
         target.metrics.eventsEmitted.increment()
-        await target.route(event, fromWorker: true)
-        return true
+        // The emitting invocation stays journaled until what its output triggered is settled.
+        let settlement = Settlement()
+        await target.route(event, fromWorker: true, settlement: settlement)
+        settlement.seal()
+        return await settlement.value() == .settled
     }
 }

@@ -7,34 +7,56 @@ import WeirRules
 
 /// MQTT ingest and rule evaluation: events flow broker → bounded buffer → rules → pool.
 ///
-/// libmosquitto's network thread copies each message into `buffer`, blocking while it is full; this
-/// service's loop evaluates rules and submits invocations, suspending while the pool is full. So a
-/// slow function slows the reader and, through TCP, the broker: nothing is dropped for lack of room.
+/// libmosquitto's network thread copies each batch of messages into `buffer`, blocking while it is
+/// full; this service's loop evaluates rules and submits invocations, suspending while the pool is
+/// full. So a slow function slows the reader and, through TCP, the broker: nothing is dropped for
+/// lack of room. With `ack: durable` each batch carries a `Settlement` that every effect of its
+/// events joins; the network thread sends the batch's PUBACKs only once it completes.
 public final class IngestService: Service, Sendable {
+    struct Ingested: Sendable {
+        let event: Event
+        let settlement: Settlement?
+        /// The batch's last event: its settlement is sealed once this one is routed.
+        let closesBatch: Bool
+    }
+
     let client: MQTTClient
-    let buffer: BoundedQueue<Event>
+    let buffer: BoundedQueue<Ingested>
     let router: EventRouter
     let metrics: DaemonMetrics
     let readiness: Readiness
     let logger: Logger
 
-    init(config: WeirConfig, password: String?, router: EventRouter, metrics: DaemonMetrics, readiness: Readiness, logger: Logger) throws {
+    init(
+        config: WeirConfig, password: String?, router: EventRouter, metrics: DaemonMetrics, readiness: Readiness,
+        canConnect: (@Sendable () -> Bool)? = nil, logger: Logger
+    ) throws {
         self.router = router
-        let buffer = BoundedQueue<Event>(capacity: config.mqtt.buffer)
+        let buffer = BoundedQueue<Ingested>(capacity: config.mqtt.buffer)
         let mqttConfig = MQTTConfiguration(
             host: config.mqtt.host, port: config.mqtt.port, clientID: config.effectiveClientID,
             username: config.mqtt.username, password: password, keepAliveSeconds: config.mqtt.keepAliveSeconds,
             cleanSession: config.mqtt.cleanSession, tls: config.mqtt.tls)
         let ingestLogger = logger
+        let durable = config.mqtt.ack == .durable
         client = try MQTTClient(
-            configuration: mqttConfig, subscribeQoS: config.mqtt.qos, logger: logger,
-            onMessage: { event in
-                if !buffer.sendBlocking(event) {
-                    // Only after shutdown began: the message was already acknowledged by libmosquitto.
+            configuration: mqttConfig, subscribeQoS: config.mqtt.effectiveQoS, logger: logger,
+            onBatch: { events in
+                let settlement = durable ? Settlement() : nil
+                for (index, event) in events.enumerated()
+                where !buffer.sendBlocking(Ingested(event: event, settlement: settlement, closesBatch: index == events.count - 1)) {
+                    // Only after shutdown began (the loop has stopped by then; defensive).
                     metrics.ingestDropped.increment()
-                    ingestLogger.error("event arrived after ingest stopped; dropped", metadata: ["topic": "\(event.topic)"])
+                    ingestLogger.error("event arrived after ingest stopped; not acknowledged", metadata: ["topic": "\(event.topic)"])
+                    let refused = Settlement()
+                    refused.begin()
+                    refused.end(PoolStopped())
+                    refused.seal()
+                    return durable ? refused : nil
                 }
+                return settlement
             },
+            maxBatch: min(1000, config.mqtt.buffer), canConnect: canConnect,
             onConnection: { change in
                 switch change {
                 case .connected:
@@ -74,8 +96,8 @@ public final class IngestService: Service, Sendable {
             await withGracefulShutdownHandler {
                 await consume()
             } onGracefulShutdown: {
-                // Disconnecting joins libmosquitto's thread, which may be blocked on a full buffer
-                // that this service is still draining: do it on a thread of its own.
+                // Stopping joins the network thread, which may be waiting for a batch that this
+                // service is still routing (or blocked on a full buffer): do it on a thread of its own.
                 startOSThread(name: "weir-ingest-stop") { [client, buffer = self.buffer] in
                     client.shutdown()
                     buffer.finish()
@@ -88,12 +110,13 @@ public final class IngestService: Service, Sendable {
     /// Evaluates events until the buffer is finished and drained.
     func consume() async {
         var seen = 0
-        while let event = await buffer.next() {
+        while let item = await buffer.next() {
             metrics.eventsIn.increment()
             // Sampled: the gauge shows a filling buffer (backpressure building) without a lock per event.
             seen &+= 1
             if seen & 0xFF == 0 || seen < 256 { metrics.ingestBuffered.record(buffer.count) }
-            await router.route(event)
+            await router.route(item.event, settlement: item.settlement)
+            if item.closesBatch { item.settlement?.seal() }
         }
     }
 }

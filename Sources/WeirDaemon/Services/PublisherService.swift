@@ -24,4 +24,9 @@ struct PublisherService: Service {
     }
 }
 
-extension MQTTClient: MessagePublisher {}
+extension MQTTClient: MessagePublisher {
+    public func startPublish(topic: String, payload: [UInt8], qos: Int, retain: Bool) throws -> Completion {
+        let latch = try enqueuePublish(topic: topic, payload: payload, qos: qos, retain: retain)
+        return { try await latch.value }
+    }
+}

@@ -38,6 +38,10 @@ public final class WindowEngine: Sendable {
         var unsavedEvents = 0
         /// Per-rule log throttle: a bad field in every event must not flood the journal.
         var lastLog: [String: UInt64] = [:]
+        /// Batches waiting for the next checkpoint to make their events' window effects durable.
+        var checkpointWaiters: [Settlement] = []
+        /// When a failed checkpoint was last logged (one line per 10 s while the store fails).
+        var lastFailureLog: UInt64 = 0
     }
 
     private let shared = Mutex(Shared())
@@ -151,7 +155,8 @@ public final class WindowEngine: Sendable {
     }
 
     /// Adds one event's input; returns rows its window emitted at once (count, sliding, sessions).
-    func add(_ input: WindowInput) -> [(Rule, WindowOutput)] {
+    /// With a store, `settlement` waits for the checkpoint that makes this change durable.
+    func add(_ input: WindowInput, settlement: Settlement? = nil) -> [(Rule, WindowOutput)] {
         let now = clock()
         let result: Result<(WindowAdmission, [WindowOutput]), EvaluationError>? = shared.withLock { shared in
             guard var entry = shared.entries[input.rule.name] else { return nil }
@@ -159,6 +164,10 @@ public final class WindowEngine: Sendable {
             // clock that closes them agree, and tests can drive both.
             let time = input.rule.timeMode == .processing ? now : input.time
             let outcome = Result { () throws(EvaluationError) in try entry.windows.add(keys: input.keys, values: input.values, time: time, now: now) }
+            if let settlement, store != nil, case .success((.accepted, _)) = outcome {
+                settlement.begin()
+                shared.checkpointWaiters.append(settlement)
+            }
             collect(&entry, into: &shared)
             shared.entries[input.rule.name] = entry
             return outcome
@@ -257,7 +266,7 @@ public final class WindowEngine: Sendable {
     private func checkpointLoop() {
         while true {
             _ = wake.wait(timeout: .now() + .seconds(1))
-            let (resets, changes, stopped, events) = shared.withLock { shared in
+            let (resets, changes, stopped, events, waiters) = shared.withLock { shared in
                 var changes: [WindowChange] = []
                 for name in shared.dirtyRules {
                     guard var entry = shared.entries[name] else { continue }
@@ -271,8 +280,9 @@ public final class WindowEngine: Sendable {
                     shared.pending.removeAll(keepingCapacity: true)
                     shared.resets.removeAll()
                     shared.unsavedEvents = 0
+                    shared.checkpointWaiters.removeAll(keepingCapacity: true)
                 }
-                return (shared.resets, changes, shared.stopped, shared.unsavedEvents)
+                return (shared.resets, changes, shared.stopped, shared.unsavedEvents, shared.checkpointWaiters)
             }
             for reset in resets {
                 do {
@@ -281,15 +291,26 @@ public final class WindowEngine: Sendable {
                     logger.error("window state could not be reset", metadata: ["rule": "\(reset.rule)", "error": "\(error)"])
                 }
             }
-            if !changes.isEmpty {
+            if changes.isEmpty {
+                for waiter in waiters { waiter.end() }
+            } else {
                 do {
                     try store?.commit(changes)
                     Counter(label: "weir_window_checkpointed_groups_total", factory: factory).increment(by: changes.count)
                     // Events whose effect on their windows is now durable (a kill -9 keeps them).
                     Counter(label: "weir_window_events_saved_total", factory: factory).increment(by: events)
+                    for waiter in waiters { waiter.end() }
                     spillIfOverBudget()
                 } catch {
-                    logger.error("window checkpoint failed; retrying", metadata: ["error": "\(error)"])
+                    // Their events are not acknowledged (the broker sends them again); the
+                    // changes stay pending and go with the next checkpoint that succeeds.
+                    for waiter in waiters { waiter.end(StoreWriteFailed(reason: "window checkpoint: \(error)")) }
+                    let now = monotonicNanos()
+                    let log = shared.withLock { s in
+                        defer { if s.lastFailureLog == 0 || now - s.lastFailureLog >= 10_000_000_000 { s.lastFailureLog = now } }
+                        return s.lastFailureLog == 0 || now - s.lastFailureLog >= 10_000_000_000
+                    }
+                    if log { logger.error("window checkpoint failed; retrying", metadata: ["error": "\(error)"]) }
                     shared.withLock { shared in
                         shared.unsavedEvents += events
                         for change in changes where shared.pending["\(change.rule)\u{0}\(change.storeKey)"] == nil {

@@ -21,7 +21,9 @@ struct WindowService: Service {
 
 /// Runs the rule's actions for each window row, in the pool. A closed window's saved state is
 /// deleted once every action for its row has run.
-func submit(_ outputs: [(Rule, WindowOutput)], engine: WindowEngine, to pool: FunctionPool, fromWorker: Bool = false) async {
+func submit(
+    _ outputs: [(Rule, WindowOutput)], engine: WindowEngine, to pool: FunctionPool, fromWorker: Bool = false, settlement: Settlement? = nil
+) async {
     for (rule, output) in outputs {
         engine.closing(rule.name, output)
         let actions = output.late ? rule.lateActions : rule.actions
@@ -33,6 +35,7 @@ func submit(_ outputs: [(Rule, WindowOutput)], engine: WindowEngine, to pool: Fu
             // Failed or not, the action has run (a failure is counted and logged by the pool): the
             // saved window goes, so a row that cannot be delivered is not re-emitted at every start.
             invocation.onCompletion = { _ in remaining.tick() }
+            invocation.settlement = settlement
             await pool.submit(invocation, fromWorker: fromWorker)
         }
     }
