@@ -69,6 +69,7 @@ public func buildDaemon(
                 Nothing was deleted. Back up \(storePath), then run `weir store repair --config \(config.path)`: it keeps every readable record.
                 """)
     }
+    let storeHealth = StoreHealth(db: db, logger: logger, factory: metrics.factory)
     let letters = try DeadLetters(db: db)
     let deadLetters: DeadLetters? = letters
     if !config.upstreams.isEmpty {
@@ -124,8 +125,13 @@ public func buildDaemon(
             host: host, port: config.admin.port, metrics: metrics,
             health: {
                 let connected = ingest.client.isConnected
-                let body = "{\"status\":\"\(connected ? "ok" : "degraded")\",\"mqtt_connected\":\(connected),\"rules\":\(rules.current.rules.count),\"queued\":\(pool.queued)}\n"
-                return AdminServer.Health(healthy: connected, body: body)
+                let storeProblem = storeHealth.problem
+                let healthy = connected && storeProblem == nil
+                let body: JSONValue = [
+                    "status": .string(healthy ? "ok" : "degraded"), "mqtt_connected": .bool(connected),
+                    "store": .string(storeProblem ?? "ok"), "rules": .int(Int64(rules.current.rules.count)), "queued": .int(Int64(pool.queued)),
+                ]
+                return AdminServer.Health(healthy: healthy, body: String(decoding: JSONWriter.bytes(body), as: UTF8.self) + "\n")
             },
             commands: AdminCommands(deadLetters: letters, pool: pool, outboxes: outboxes, logger: logger),
             logger: logger)
@@ -135,7 +141,7 @@ public func buildDaemon(
     // the outboxes), schedules, publisher, forwarders, store (final commit), admin.
     var services: [any Service] = []
     if let admin { services.append(admin) }
-    services.append(StoreService(db: db, outboxes: outboxes, windows: windows))
+    services.append(StoreService(db: db, outboxes: outboxes, windows: windows, health: storeHealth))
     services += forwarders as [any Service]
     services.append(PublisherService(client: publisherClient))
     // Stops after the pool has drained, so the runs that finished in the drain are recorded.

@@ -232,3 +232,7 @@ extension RocksDB {
     /// Placeholder until the store-fault work lands.
     public var isWritable: Bool { true }
 }
+extension RocksDB {
+    public var writeFailureReason: String? { nil }
+    public func resume() throws {}
+}

@@ -23,15 +23,23 @@ struct ForwarderService: Service {
     }
 }
 
-/// Owns the RocksDB store and the outboxes; closes them (committing what is pending) last, then
-/// the database, so its directory lock is free as soon as the daemon has stopped.
+/// Owns the RocksDB store and the outboxes; watches that the store accepts writes (resuming it
+/// after a fault); on shutdown closes them (committing what is pending) last, then the database,
+/// so its directory lock is free as soon as the daemon has stopped.
 struct StoreService: Service {
     let db: RocksDB
     let outboxes: [String: Outbox]
     let windows: WindowEngine
+    let health: StoreHealth
+    var interval: Duration = .seconds(1)
 
     func run() async throws {
-        try? await gracefulShutdown()
+        let health = self.health
+        let blocking = BlockingThreads(limit: 1, name: "weir-store-health")
+        while !Task.isShuttingDownGracefully {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            await blocking.run { health.check() }
+        }
         let (db, outboxes, windows) = (db, outboxes, windows)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             // close() waits for the committer's last fsync: not on the cooperative pool.
