@@ -220,10 +220,11 @@ final class WakePipe: Sendable {
     }
 
     func drain() {
-        // Cleared first: a signal racing the drain writes a new byte, so it is never lost.
-        signalled.store(false, ordering: .releasing)
         var buffer = [UInt8](repeating: 0, count: 64)
         while read(readEnd, &buffer, buffer.count) > 0 {}
+        // Cleared after reading: a signal that saw the flag still set queued its work before
+        // this point, and the loop looks for queued work after draining; a later one writes anew.
+        signalled.store(false, ordering: .releasing)
     }
 
     /// Sleeps up to `milliseconds`, returning early (true) when signalled.

@@ -227,12 +227,3 @@ extension Array where Element == UInt8 {
         return self[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
     }
 }
-
-extension RocksDB {
-    /// Placeholder until the store-fault work lands.
-    public var isWritable: Bool { true }
-}
-extension RocksDB {
-    public var writeFailureReason: String? { nil }
-    public func resume() throws {}
-}
