@@ -53,7 +53,9 @@ let package = Package(
             name: "WeirMQTT",
             dependencies: ["CMosquitto", "WeirCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
-        .target(name: "WeirRocksDB", dependencies: ["CRocksDB"], swiftSettings: swiftSettings),
+        // C++ over RocksDB's C++ API for the few fault-handling settings the 7.8 C API lacks.
+        .target(name: "CRocksDBShim", linkerSettings: [.linkedLibrary("rocksdb")]),
+        .target(name: "WeirRocksDB", dependencies: ["CRocksDB", "CRocksDBShim"], swiftSettings: swiftSettings),
         .target(name: "WeirZstd", dependencies: ["CZstd"], swiftSettings: swiftSettings),
         .target(
             name: "WeirStore",
@@ -145,5 +147,6 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: ["WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore", "WeirZstd", "WeirRocksDB", "WeirTestSupport"],
             swiftSettings: swiftSettings),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )

@@ -22,8 +22,9 @@ extension RocksDB {
 
     /// Compacts the keys in `[from, to)`: drops what range tombstones cover, so scans and disk
     /// space stop paying for delivered records. Blocks for as long as the compaction runs.
+    /// Refused while a write's failure stands: compaction first flushes the memtable (see `writableLease`).
     public func compactRange(from: [UInt8], to: [UInt8]) throws {
-        let lease = try lease()
+        let lease = try writableLease("rocksdb_compact_range")
         defer { lease.end() }
         let handle = lease.handle
         withCRange(from, to) { rocksdb_compact_range(handle, $0, $1, $2, $3) }

@@ -1,5 +1,7 @@
 import CRocksDB
+import CRocksDBShim
 import Glibc
+import Synchronization
 
 /// A RocksDB call that failed, naming the call and RocksDB's message.
 public struct RocksDBError: Error, Sendable, CustomStringConvertible {
@@ -43,11 +45,17 @@ public final class RocksDB: @unchecked Sendable {
         public init() {}
     }
 
-    private let rawHandle: OpaquePointer
-    /// Read-locked by every call, write-locked by `close()`: a call never runs on a closed handle.
+    /// Nil once closed, or while a failed `resume()` could not open the files even read-only.
+    /// Written only under the `lifecycle` write lock, read under its read lock.
+    private nonisolated(unsafe) var rawHandle: OpaquePointer?
+    /// Read-locked by every call, write-locked by `close()` and `resume()`: a call never runs on a
+    /// closed or replaced handle.
     private let lifecycle: UnsafeMutablePointer<pthread_rwlock_t>
     private nonisolated(unsafe) var isClosed = false
-    private let options: OpaquePointer
+    /// The write that failed on the disk, set by writes under a read lock (hence its own mutex).
+    let failure = Mutex<RocksDBError?>(nil)
+    let isReadOnly: Bool
+    let options: OpaquePointer
     private let cache: OpaquePointer
     private let tableOptions: OpaquePointer
     let readOptions: OpaquePointer
@@ -63,8 +71,14 @@ public final class RocksDB: @unchecked Sendable {
         rocksdb_options_set_write_buffer_size(options, config.writeBufferSize)
         rocksdb_options_set_max_write_buffer_number(options, config.maxWriteBuffers)
         rocksdb_options_set_max_open_files(options, config.maxOpenFiles)
-        rocksdb_options_set_max_log_file_size(options, config.maxLogFileSize)
+        // RocksDB prunes rolled info logs (LOG.old.*) to this many; the logger below rolls them.
         rocksdb_options_set_keep_log_file_num(options, config.keepLogFiles)
+        // A full disk must surface as a thrown error, never an abort: RocksDB's own LOG writer asserts
+        // after a failed write (docs/rocksdb-enospc.md). A read-only open never rolls the LOG that a
+        // running daemon writes.
+        weir_rocksdb_options_set_plain_info_log(options, path + "/LOG", config.readOnly ? 0 : config.maxLogFileSize)
+        // `resume()` is the one way back to writable, so RocksDB must not resume on its own.
+        weir_rocksdb_options_disable_auto_recovery(options)
         // SST blocks are zstd-compressed: a block of queued rows with the same shape compresses
         // several times over, where compressing each small value alone would not.
         rocksdb_options_set_compression(options, Int32(rocksdb_zstd_compression))
@@ -76,21 +90,17 @@ public final class RocksDB: @unchecked Sendable {
         let tableOptions = rocksdb_block_based_options_create()!
         rocksdb_block_based_options_set_block_cache(tableOptions, cache)
         rocksdb_options_set_block_based_table_factory(options, tableOptions)
-        let opened = Result { () in
-            try rocksdb("rocksdb_open") { error in
-                config.readOnly ? rocksdb_open_for_read_only(options, path, 0, error) : rocksdb_open(options, path, error)
-            }
-        }
-        guard case .success(let handle?) = opened else {
+        do {
+            rawHandle = try Self.open(options, path, readOnly: config.readOnly)
+        } catch {
             rocksdb_block_based_options_destroy(tableOptions)
             rocksdb_cache_destroy(cache)
             rocksdb_options_destroy(options)
-            if case .failure(let error) = opened { throw error }
-            throw RocksDBError(operation: "rocksdb_open", message: "no handle returned")
+            throw error
         }
-        self.rawHandle = handle
         lifecycle = .allocate(capacity: 1)
         pthread_rwlock_init(lifecycle, nil)
+        isReadOnly = config.readOnly
         self.options = options
         self.cache = cache
         self.tableOptions = tableOptions
@@ -99,6 +109,14 @@ public final class RocksDB: @unchecked Sendable {
         writeOptions = rocksdb_writeoptions_create()
         syncWriteOptions = rocksdb_writeoptions_create()
         rocksdb_writeoptions_set_sync(syncWriteOptions, 1)
+    }
+
+    static func open(_ options: OpaquePointer, _ path: String, readOnly: Bool) throws(RocksDBError) -> OpaquePointer {
+        let handle = try rocksdb("rocksdb_open") { error in
+            readOnly ? rocksdb_open_for_read_only(options, path, 0, error) : rocksdb_open(options, path, error)
+        }
+        guard let handle else { throw RocksDBError(operation: "rocksdb_open", message: "no handle returned") }
+        return handle
     }
 
     /// A read lock on the open handle for the length of one call.
@@ -110,11 +128,20 @@ public final class RocksDB: @unchecked Sendable {
 
     func lease() throws(RocksDBError) -> Lease {
         pthread_rwlock_rdlock(lifecycle)
-        guard !isClosed else {
+        guard !isClosed, let rawHandle else {
             pthread_rwlock_unlock(lifecycle)
-            throw RocksDBError(operation: "RocksDB call", message: "database at \(path) is closed")
+            let state = isClosed ? "is closed" : "could not be reopened: \(failure.withLock { $0?.message ?? "" })"
+            throw RocksDBError(operation: "RocksDB call", message: "database at \(path) \(state)")
         }
         return Lease(handle: rawHandle, lock: lifecycle)
+    }
+
+    /// Runs `body` with the handle write-locked: no call is in progress or starts meanwhile.
+    func exclusively<R>(_ body: (inout OpaquePointer?) throws(RocksDBError) -> R) throws(RocksDBError) -> R {
+        pthread_rwlock_wrlock(lifecycle)
+        defer { pthread_rwlock_unlock(lifecycle) }
+        guard !isClosed else { throw RocksDBError(operation: "RocksDB call", message: "database at \(path) is closed") }
+        return try body(&rawHandle)
     }
 
     /// Closes the database (flushing nothing: the WAL already holds every write) once the calls in
@@ -125,7 +152,8 @@ public final class RocksDB: @unchecked Sendable {
         defer { pthread_rwlock_unlock(lifecycle) }
         guard !isClosed else { return }
         isClosed = true
-        rocksdb_close(rawHandle)
+        if let rawHandle { rocksdb_close(rawHandle) }
+        rawHandle = nil
     }
 
     deinit {
@@ -141,13 +169,10 @@ public final class RocksDB: @unchecked Sendable {
     }
 
     public func put(_ key: [UInt8], _ value: [UInt8], sync: Bool = false) throws {
-        let lease = try lease()
-        defer { lease.end() }
-        let handle = lease.handle
         let options = sync ? syncWriteOptions : writeOptions
         try key.withUnsafeBufferPointer { k in
             try value.withUnsafeBufferPointer { v in
-                try rocksdb("rocksdb_put") { error in
+                try writing("rocksdb_put") { handle, error in
                     k.withMemoryRebound(to: CChar.self) { kc in
                         v.withMemoryRebound(to: CChar.self) { vc in
                             rocksdb_put(handle, options, kc.baseAddress, kc.count, vc.baseAddress, vc.count, error)
@@ -174,12 +199,9 @@ public final class RocksDB: @unchecked Sendable {
     }
 
     public func delete(_ key: [UInt8], sync: Bool = false) throws {
-        let lease = try lease()
-        defer { lease.end() }
-        let handle = lease.handle
         let options = sync ? syncWriteOptions : writeOptions
         try key.withUnsafeBufferPointer { k in
-            try rocksdb("rocksdb_delete") { error in
+            try writing("rocksdb_delete") { handle, error in
                 k.withMemoryRebound(to: CChar.self) { rocksdb_delete(handle, options, $0.baseAddress, $0.count, error) }
             }
         }

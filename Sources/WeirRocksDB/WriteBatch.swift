@@ -44,11 +44,8 @@ extension RocksDB {
     /// Applies `batch` atomically; with `sync` the WAL is fsynced before returning (one fsync for
     /// the whole batch: group commit).
     public func write(_ batch: WriteBatch, sync: Bool) throws {
-        let lease = try lease()
-        defer { lease.end() }
-        let handle = lease.handle
         let options = sync ? syncWriteOptions : writeOptions
-        try rocksdb("rocksdb_write") { rocksdb_write(handle, options, batch.handle, $0) }
+        try writing("rocksdb_write") { rocksdb_write($0, options, batch.handle, $1) }
     }
 
     /// The last key in `[lower, upper)`, found by seeking backwards from the bound.
