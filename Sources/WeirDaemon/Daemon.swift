@@ -69,7 +69,7 @@ public func buildDaemon(
                 Nothing was deleted. Back up \(storePath), then run `weir store repair --config \(config.path)`: it keeps every readable record.
                 """)
     }
-    let letters = try DeadLetters(db: db)
+    let letters = try DeadLetters(db: db, limits: config.deadLetters, metricsFactory: metrics.factory, logger: logger)
     let deadLetters: DeadLetters? = letters
     if !config.upstreams.isEmpty {
         for upstream in config.upstreams {
