@@ -147,7 +147,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore", "WeirZstd", "WeirRocksDB", "WeirStore", "WeirForwarder", "WeirTestSupport",
+                "WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore", "WeirZstd", "WeirRocksDB", "WeirStore", "WeirForwarder",
+                "WeirTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

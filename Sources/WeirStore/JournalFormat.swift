@@ -72,8 +72,9 @@ enum JournalFormat {
         guard case .int(let version)? = json["v"] else { throw JournalEntryUnreadable(reason: "no format version") }
         guard version == Self.version else { throw JournalEntryUnreadable(reason: "format version \(version) is not \(Self.version)") }
         guard case .int(let id)? = json["id"], case .string(let rule)? = json["rule"], case .string(let function)? = json["function"],
-            case .object(let row)? = json["row"], case .string(let topic)? = json["topic"], case .int(let receivedAt)? = json["received_at_ms"],
-            case .int(let hops)? = json["hops"], case .int(let attempt)? = json["attempt"]
+            case .object(let row)? = json["row"], case .string(let topic)? = json["topic"],
+            case .int(let receivedAt)? = json["received_at_ms"], case .int(let hops)? = json["hops"],
+            case .int(let attempt)? = json["attempt"]
         else { throw JournalEntryUnreadable(reason: "a field is missing or of the wrong type") }
         return JournalEntry(
             id: UInt64(bitPattern: id), rule: rule, function: function, row: row, topic: topic, receivedAt: receivedAt, hops: Int(hops),

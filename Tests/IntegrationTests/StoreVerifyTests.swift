@@ -35,10 +35,13 @@ import WeirTestSupport
         outbox.close()
         let letters = try DeadLetters(db: db)
         for n in 1...2 {
-            try letters.add(DeadLetter(kind: "function", target: "notify", failedAt: 1_700_000_000_000, error: "exit 1", attempts: 3, payload: [.int(Int64(n))]))
+            let letter = DeadLetter(
+                kind: "function", target: "notify", failedAt: 1_700_000_000_000, error: "exit 1", attempts: 3, payload: [.int(Int64(n))])
+            try letters.add(letter)
         }
         let invocations = try InvocationJournal(db: db, logger: Logger(label: "test"))
-        try await journal(invocations, JournalEntry(rule: "alerts", function: "notify", row: ["t": 91], topic: "sensors/s1/telemetry", receivedAt: 1))
+        let invocation = JournalEntry(rule: "alerts", function: "notify", row: ["t": 91], topic: "sensors/s1/telemetry", receivedAt: 1)
+        try await journal(invocations, invocation)
         invocations.close()
         let windows = WindowStore(db: db)
         try windows.reset(rule: "avg", signature: "v1")
@@ -65,8 +68,36 @@ import WeirTestSupport
         let damaged = try runWeir(["store", "verify", "--config", config.path], in: dir)
         #expect(damaged.status == 1, "\(damaged.output)")
         #expect(damaged.output.contains("outbox/cloud/3: unreadable value header"), "\(damaged.output)")
-        #expect(damaged.output.contains("dlq/2:"), "\(damaged.output)")
+        #expect(damaged.output.contains("dlq/2: dead letter is unreadable"), "\(damaged.output)")
         #expect(damaged.output.contains("store damaged: 2 problem(s)"), "\(damaged.output)")
+    }
+
+    @Test func aStoreRocksDBCannotOpenIsDamage() async throws {
+        let dir = try makeTemporaryDirectory(prefix: "weir-verify")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = dir.appendingPathComponent("state/store")
+        try FileManager.default.createDirectory(at: store, withIntermediateDirectories: true)
+        let config = dir.appendingPathComponent("weir.yaml")
+        try "state_dir: \(dir.path)/state\n".write(to: config, atomically: true, encoding: .utf8)
+        do {
+            let db = try RocksDB(path: store.path)
+            let outbox = try Outbox(db: db, name: "cloud")
+            for n in 0..<200 {
+                _ = try await outbox.append(OutboxRecord(rule: "fwd", topic: "t", time: 1, data: ["n": .int(Int64(n))]).encoded())
+            }
+            outbox.close()
+            db.close()
+        }
+        // Damage in the middle of the write-ahead log, not a torn tail: RocksDB refuses the open.
+        let wal = try #require(try FileManager.default.contentsOfDirectory(atPath: store.path).filter { $0.hasSuffix(".log") }.max())
+        let walURL = store.appendingPathComponent(wal)
+        var bytes = try [UInt8](Data(contentsOf: walURL))
+        #expect(bytes.count > 4096)
+        for i in (bytes.count / 2)..<(bytes.count / 2 + 64) { bytes[i] ^= 0xFF }
+        try Data(bytes).write(to: walURL)
+        let result = try runWeir(["store", "verify", "--config", config.path], in: dir)
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.output.contains("cannot open the store") && result.output.contains("Corruption"), "\(result.output)")
     }
 
     @Test func verifyWithoutAStoreFailsAndSaysSo() throws {

@@ -20,7 +20,8 @@ import WeirTestSupport
         let dir = try makeTemporaryDirectory(prefix: "weir-dlq")
         defer { try? FileManager.default.removeItem(at: dir) }
         let metrics = TestMetrics()
-        let letters = try DeadLetters(db: try RocksDB(path: dir.path), limits: DeadLetterLimits(maxBytes: nil, maxCount: 5), metricsFactory: metrics)
+        let limits = DeadLetterLimits(maxBytes: nil, maxCount: 5)
+        let letters = try DeadLetters(db: try RocksDB(path: dir.path), limits: limits, metricsFactory: metrics)
         for n in 1...8 { try letters.add(letter(n)) }
         #expect(letters.count == 5)
         #expect(try letters.list().map(\.id) == [4, 5, 6, 7, 8], "the newest five are kept")
@@ -36,7 +37,8 @@ import WeirTestSupport
         // Random padding does not compress: each letter takes roughly its padding on disk.
         func noise(_ n: Int) -> DeadLetter {
             var l = letter(n)
-            l.payload = ["n": .int(Int64(n)), "pad": .string(String((0..<1_000).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! }))]
+            let alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+            l.payload = ["n": .int(Int64(n)), "pad": .string(String((0..<1_000).map { _ in alphabet.randomElement()! }))]
             return l
         }
         let unlimited = try DeadLetters(db: db, limits: DeadLetterLimits(maxBytes: nil, maxCount: nil))

@@ -40,10 +40,11 @@ import WeirTestSupport
         let failed = Atomic<Int>(0)
         var ids: [UInt64] = []
         for n in 1...1_000 {
-            ids.append(journal.record(entry(n)) { error in
-                if error != nil { failed.add(1, ordering: .relaxed) }
-                done.add(1, ordering: .relaxed)
-            })
+            ids.append(
+                journal.record(entry(n)) { error in
+                    if error != nil { failed.add(1, ordering: .relaxed) }
+                    done.add(1, ordering: .relaxed)
+                })
         }
         #expect(ids == Array(1...1_000), "ids are assigned at once, in order")
         #expect(await eventually { done.load(ordering: .relaxed) == 1_000 })

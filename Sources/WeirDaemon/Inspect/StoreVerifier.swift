@@ -50,7 +50,13 @@ public struct StoreVerification: Sendable {
     public var json: String {
         JSONWriter.string([
             "store": .string(path), "ok": .bool(ok),
-            "kinds": .array(kinds.map { ["kind": .string($0.kind), "name": .string($0.name), "entries": .int(Int64($0.entries)), "damaged": .int(Int64($0.damaged))] }),
+            "kinds": .array(
+                kinds.map {
+                    [
+                        "kind": .string($0.kind), "name": .string($0.name), "entries": .int(Int64($0.entries)),
+                        "damaged": .int(Int64($0.damaged)),
+                    ]
+                }),
             "damage": .array(damage.map { ["kind": .string($0.kind), "key": .string($0.key), "problem": .string($0.problem)] }),
         ])
     }
@@ -71,7 +77,8 @@ public enum StoreVerifier {
             throw error
         } catch {
             var result = StoreVerification(path: path)
-            result.damage.append(.init(kind: "store", key: path, problem: "cannot open the store: \(error)"))
+            let advice = "stop weir, back up the store, then `weir store repair`"
+            result.damage.append(.init(kind: "store", key: path, problem: "cannot open the store: \(error) (\(advice))"))
             return result
         }
         return verify(db: inspector.db, path: path)
@@ -88,14 +95,17 @@ public enum StoreVerifier {
         }
         for name in names {
             result.check("outbox", name: name) { note in
-                if let problem = try Outbox.metaProblem(db: db, name: name) { note(.init(kind: "outbox", key: "meta/outbox/\(name)", problem: problem)) }
+                if let problem = try Outbox.metaProblem(db: db, name: name) {
+                    note(.init(kind: "outbox", key: "meta/outbox/\(name)", problem: problem))
+                }
                 var entries = 0
                 try Outbox.forEachStored(db: db, name: name) { entry in
                     entries += 1
                     let key = "outbox/\(name)/\(entry.sequence)"
                     guard entry.appendedAt >= 0 else {
                         let format = entry.record.first.map { "format byte \($0)" } ?? "empty"
-                        return note(.init(kind: "outbox", key: key, problem: "unreadable value header (\(entry.record.count) bytes, \(format))"))
+                        let problem = "unreadable value header (\(entry.record.count) bytes, \(format))"
+                        return note(.init(kind: "outbox", key: key, problem: problem))
                     }
                     do {
                         _ = try OutboxRecord(decoding: entry.record)
@@ -110,7 +120,9 @@ public enum StoreVerifier {
             var entries = 0
             try DeadLetters.forEachStored(db: db) { id, letter in
                 entries += 1
-                if case .failure(let error) = letter { note(.init(kind: "dead_letters", key: "dlq/\(id)", problem: "\(error)")) }
+                guard case .failure(let error) = letter else { return }
+                let problem = error is DeadLetterUnreadable ? "\(error)" : "dead letter is unreadable: \(error)"
+                note(.init(kind: "dead_letters", key: "dlq/\(id)", problem: problem))
             }
             return entries
         }
