@@ -70,6 +70,9 @@ public final class InvocationJournal: Sendable {
     /// the entry is in the fsynced WAL, or with the error if the write failed (the entry is then
     /// not stored: the caller redoes the work, e.g. the broker redelivers the message). After
     /// `close()` it is called at once, on the calling thread, with `JournalClosed`.
+    ///
+    /// `whenDurable` holds up the next group while it runs, so it should only hand the result on
+    /// (resume a continuation); it may call `record`, `update` and `remove`, but not `close()`.
     @discardableResult
     public func record(_ entry: JournalEntry, whenDurable: @escaping @Sendable ((any Error)?) -> Void) -> UInt64 {
         let (id, signal) = state.withLock { s -> (UInt64?, Bool) in
