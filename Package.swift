@@ -137,7 +137,10 @@ let package = Package(
         .testTarget(name: "WeirMQTTTests", dependencies: ["WeirMQTT", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirRocksDBTests", dependencies: ["WeirRocksDB"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirZstdTests", dependencies: ["WeirZstd"], swiftSettings: swiftSettings),
-        .testTarget(name: "WeirStoreTests", dependencies: ["WeirStore", "WeirRocksDB", "WeirTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WeirStoreTests",
+            dependencies: ["WeirStore", "WeirRocksDB", "WeirTestSupport", .product(name: "MetricsTestKit", package: "swift-metrics")],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "WeirFunctionsTests",
             dependencies: ["WeirFunctions", "WeirRules", "WeirCore", "WeirTestSupport", .product(name: "Metrics", package: "swift-metrics")],
@@ -145,7 +148,11 @@ let package = Package(
         .testTarget(name: "WeirDaemonTests", dependencies: ["WeirDaemon", "WeirRules", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore", "WeirZstd", "WeirRocksDB", "WeirTestSupport"],
+            dependencies: [
+                "WeirDaemon", "WeirMQTT", "WeirRules", "WeirCore", "WeirZstd", "WeirRocksDB", "WeirStore", "WeirForwarder",
+                "WeirTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
     ],
     cxxLanguageStandard: .cxx17

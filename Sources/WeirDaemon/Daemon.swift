@@ -70,7 +70,7 @@ public func buildDaemon(
                 """)
     }
     let storeHealth = StoreHealth(db: db, logger: logger, factory: metrics.factory)
-    let letters = try DeadLetters(db: db)
+    let letters = try DeadLetters(db: db, limits: config.deadLetters, metricsFactory: metrics.factory, logger: logger)
     let deadLetters: DeadLetters? = letters
     if !config.upstreams.isEmpty {
         for upstream in config.upstreams {

@@ -70,4 +70,51 @@ extension Outbox {
     public static func peek(db: RocksDB, name: String, maxRecords: Int) throws -> [OutboxEntry] {
         try read(db: db, keys: OutboxKeys(name: name), from: 0, maxRecords: maxRecords, maxBytes: .max)
     }
+
+    /// Names of the outboxes with rows or totals in `db`, whether configured or not (an upstream
+    /// renamed or removed leaves its outbox behind).
+    public static func names(db: RocksDB) throws -> [String] {
+        var names = Set<String>()
+        // Rows are `outbox/<name>/<sequence>`: past `<name>0` ('/' + 1) come only other outboxes.
+        // Totals are `meta/outbox/<name>`, one key each.
+        for (prefix, past) in [(Array("outbox/".utf8), UInt8(ascii: "0")), (Array("meta/outbox/".utf8), 0)] {
+            var from = prefix
+            // One seek per outbox, not one step per row.
+            while true {
+                var found: String?
+                try db.scan(from: from, upTo: prefix + [0xFF]) { key, _ in
+                    let rest = key.dropFirst(prefix.count)
+                    found = String(decoding: rest.prefix { $0 != UInt8(ascii: "/") }, as: UTF8.self)
+                    return false
+                }
+                guard let name = found else { break }
+                names.insert(name)
+                from = prefix + Array(name.utf8) + [past]
+            }
+        }
+        return names.sorted()
+    }
+
+    /// Every stored row of outbox `name` in sequence order, as `peek` returns them (an unreadable
+    /// value comes with `appendedAt == -1` and its raw bytes), without holding them all in memory.
+    public static func forEachStored(db: RocksDB, name: String, _ body: (OutboxEntry) -> Void) throws {
+        let keys = OutboxKeys(name: name)
+        try db.scan(from: keys.prefix, upTo: keys.end) { key, value in
+            if key.count != keys.prefix.count + 8 {
+                body(OutboxEntry(sequence: 0, appendedAt: -1, record: value))
+            } else if let (appendedAt, record) = OutboxValue.decode(value) {
+                body(OutboxEntry(sequence: keys.sequence(of: key), appendedAt: appendedAt, record: record))
+            } else {
+                body(OutboxEntry(sequence: keys.sequence(of: key), appendedAt: -1, record: value))
+            }
+            return true
+        }
+    }
+
+    /// What is wrong with the totals of outbox `name` (`meta/outbox/<name>`), or nil when they read
+    /// fine or are absent (a store written before they existed; they are recomputed).
+    public static func metaProblem(db: RocksDB, name: String) throws -> String? {
+        guard let meta = try db.get(OutboxKeys(name: name).meta) else { return nil }
+        return OutboxCounters(decoding: meta) == nil ? "totals unreadable: \(meta.count) bytes, expected 48" : nil
+    }
 }

@@ -42,6 +42,17 @@ public final class ScheduleStore: Sendable {
         try db.put(Self.seenKey(rule), Self.encode(millis), sync: true)
     }
 
+    /// Every stored run and first-seen time in `db`: `(rule, kind, millis)`, with kind `last_run` or
+    /// `first_seen` and nil millis for a value that does not decode (`weir store verify`).
+    public static func forEachStored(db: RocksDB, _ body: (_ rule: String, _ kind: String, _ millis: Int64?) -> Void) throws {
+        for (prefix, kind) in [(Array("schedule/".utf8), "last_run"), (Array("schedule-seen/".utf8), "first_seen")] {
+            try db.scan(from: prefix, upTo: prefix + [0xFF]) { key, value in
+                body(String(decoding: key.dropFirst(prefix.count), as: UTF8.self), kind, decode(value))
+                return true
+            }
+        }
+    }
+
     static func encode(_ millis: Int64) -> [UInt8] { (0..<8).reversed().map { UInt8(truncatingIfNeeded: millis >> ($0 * 8)) } }
     static func decode(_ bytes: [UInt8]) -> Int64? { bytes.count == 8 ? bytes.reduce(Int64(0)) { $0 << 8 | Int64($1) } : nil }
 }

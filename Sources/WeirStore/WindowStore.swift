@@ -95,4 +95,20 @@ public final class WindowStore: Sendable {
         let prefix = Self.prefix(rule)
         return try db.approximateSize(from: prefix, to: prefix + [0xFF])
     }
+
+    /// Every saved group of every rule in `db`, decoded where possible (`weir store verify`). Rule
+    /// names contain no '/', so a key splits into rule and store key at the first one.
+    public static func forEachStored(
+        db: RocksDB, _ body: (_ rule: String, _ storeKey: String, Result<JSONValue, any Error>) -> Void
+    ) throws {
+        let prefix = Array("window/".utf8)
+        try db.scan(from: prefix, upTo: prefix + [0xFF]) { key, value in
+            let rest = key.dropFirst(prefix.count)
+            let rule = rest.prefix { $0 != UInt8(ascii: "/") }
+            let storeKey = rest.dropFirst(rule.count + 1)
+            let state = Result { () throws -> JSONValue in try JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20)) }
+            body(String(decoding: rule, as: UTF8.self), String(decoding: storeKey, as: UTF8.self), state)
+            return true
+        }
+    }
 }

@@ -171,7 +171,27 @@ struct ScheduleCommand: ParsableCommand {
 
 struct StoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "store", abstract: "Maintain the state store (outboxes, window state, dead letters).", subcommands: [Repair.self])
+        commandName: "store", abstract: "Maintain the state store (outboxes, window state, dead letters).",
+        subcommands: [Verify.self, Repair.self])
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read and decode every stored value (works while the daemon runs); exit 1 if anything is damaged.")
+        @OptionGroup var options: ConfigOption
+        @Flag(help: "One JSON object instead of a table.") var json = false
+
+        func run() throws {
+            let config = try options.load()
+            let result: StoreVerification
+            do {
+                result = try StoreVerifier.verify(config: config)
+            } catch {
+                throw CLIFailure(message: "\(error)")
+            }
+            print(json ? result.json : result.text)
+            if !result.ok { throw ExitCode.failure }
+        }
+    }
 
     struct Repair: ParsableCommand {
         static let configuration = CommandConfiguration(

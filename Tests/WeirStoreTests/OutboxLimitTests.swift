@@ -139,6 +139,6 @@ import WeirTestSupport
         #expect(try letters.purge(2) == 1)
         #expect(try letters.get(2) == nil)
         #expect(try letters.purge() == 3)
-        #expect(try letters.count == 0)
+        #expect(letters.count == 0)
     }
 }

@@ -3,6 +3,7 @@ import WeirCore
 import WeirFunctions
 import WeirMQTT
 import WeirRules
+import WeirStore
 
 /// Reads and validates `weir.yaml`. Unknown keys and wrong types are errors at their position.
 public enum ConfigLoader {
@@ -26,7 +27,7 @@ public enum ConfigLoader {
         try map.checkKeys(
             [
                 "gateway_id", "rules_dir", "state_dir", "log_level", "mqtt", "pool", "admin", "shutdown_timeout", "rules_watch_interval",
-                "upstreams", "commit_interval", "max_hops",
+                "upstreams", "commit_interval", "max_hops", "dead_letters",
             ],
             in: "the configuration")
         if let node = map["gateway_id"] {
@@ -52,6 +53,7 @@ public enum ConfigLoader {
         if let node = map["upstreams"] { config.upstreams = try parseUpstreams(node, gatewayID: config.gatewayID) }
         if let node = map["commit_interval"] { config.commitInterval = try duration(node, "'commit_interval'") }
         if let node = map["max_hops"] { config.maxHops = try bounded(node, "'max_hops'", 1...100) }
+        if let node = map["dead_letters"] { config.deadLetters = try parseDeadLetters(node) }
         return config
     }
 
@@ -124,6 +126,21 @@ public enum ConfigLoader {
         admin.host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         admin.port = port
         return admin
+    }
+
+    /// `dead_letters: { max_bytes, max_count }`; either may be `none`. Sizes as for `queue.max_bytes`.
+    static func parseDeadLetters(_ node: YAMLNode) throws(Diagnostic) -> DeadLetterLimits {
+        let map = try node.mapping("'dead_letters'")
+        try map.checkKeys(["max_bytes", "max_count"], in: "'dead_letters'")
+        var limits = DeadLetterLimits()
+        if let n = map["max_bytes"] {
+            limits.maxBytes = try n.string("'max_bytes'") == "none" ? nil : UInt64(try byteSize(n, "'max_bytes'"))
+            guard limits.maxBytes != 0 else { throw n.error("'max_bytes' must be more than 0 (or none)") }
+        }
+        if let n = map["max_count"] {
+            limits.maxCount = try n.string("'max_count'") == "none" ? nil : try bounded(n, "'max_count'", 1...100_000_000)
+        }
+        return limits
     }
 
     static func bounded(_ node: YAMLNode, _ what: String, _ range: ClosedRange<Int>) throws(Diagnostic) -> Int {

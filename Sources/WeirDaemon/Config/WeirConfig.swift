@@ -1,6 +1,7 @@
 import WeirCore
 import WeirFunctions
 import WeirMQTT
+import WeirStore
 
 /// The daemon's configuration, read from `/etc/weir/weir.yaml`.
 public struct WeirConfig: Sendable {
@@ -59,6 +60,9 @@ public struct WeirConfig: Sendable {
     /// How many functions in a row (`emit` feeding a rule that calls a function that emits…) an
     /// event may pass through; further events are stopped and counted.
     public var maxHops = 8
+    /// Caps on the dead-letter store (by default 256 MiB and 100,000 letters); past them the
+    /// oldest letters are dropped.
+    public var deadLetters = DeadLetterLimits()
     /// How long a graceful stop may take before in-flight work is cancelled.
     public var shutdownTimeout: Duration = .seconds(10)
     /// How often the rules directory is checked for changes; zero turns watching off (SIGHUP still works).

@@ -28,7 +28,7 @@ final class StoreHealth: Sendable {
     }
 
     /// Nil while writable; otherwise what went wrong, in words for `/healthz` ("no space").
-    var problem: String? { db.isWritable ? nil : (db.writeFailureReason ?? "not writable") }
+    var problem: String? { db.isWritable ? nil : (db.writeFailure?.reason ?? "not writable") }
 
     /// One check: reports the state and, when writes fail, tries to resume them. Blocks (the
     /// resume reopens files): call it from a dedicated thread.
