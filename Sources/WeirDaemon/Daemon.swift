@@ -106,10 +106,16 @@ public func buildDaemon(
         rules: rules, deadLetters: letters, maxHops: config.maxHops, emit: emitted.emit, stateDirectory: functionsDir,
         blockingThreads: config.pool.maxConcurrency + 4, logger: logger, metrics: metrics)
     rules.onChange { fresh in functions.retire(keeping: fresh.functions) }
+    let journal = PoolJournal(journal: try InvocationJournal(db: db, logger: logger))
     let pool = FunctionPool(
         configuration: config.pool,
         executor: BuiltinActions(publisher: publisherClient, logger: logger, forward: forwardTo, functions: functions),
-        logger: logger, metricsFactory: metrics.factory)
+        journal: journal, logger: logger, metricsFactory: metrics.factory)
+    let resumed = try journal.resumable()
+    if !resumed.isEmpty {
+        logger.notice("function invocations resumed from the journal", metadata: ["invocations": "\(resumed.count)"])
+        pool.resume(resumed)
+    }
     let readiness = Readiness()
     let windows = WindowEngine(rules: initialRules, store: WindowStore(db: db), clock: clock, logger: logger, factory: metrics.factory)
     let router = EventRouter(
@@ -141,7 +147,7 @@ public func buildDaemon(
     // the outboxes), schedules, publisher, forwarders, store (final commit), admin.
     var services: [any Service] = []
     if let admin { services.append(admin) }
-    services.append(StoreService(db: db, outboxes: outboxes, windows: windows, health: storeHealth))
+    services.append(StoreService(db: db, outboxes: outboxes, windows: windows, journal: journal.journal, health: storeHealth))
     services += forwarders as [any Service]
     services.append(PublisherService(client: publisherClient))
     // Stops after the pool has drained, so the runs that finished in the drain are recorded.
@@ -179,15 +185,9 @@ func makeFunctionRunner(
             let letter = DeadLetter(
                 kind: failure.kind, target: failure.function, failedAt: currentTimeMillis(), error: failure.error, attempts: failure.attempts,
                 payload: ["rule": .string(failure.rule), "row": .object(failure.row)])
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                DispatchQueue.global().async {
-                    do {
-                        try deadLetters.add(letter)
-                    } catch {
-                        logger.error("dead letter could not be stored", metadata: ["function": "\(failure.function)", "error": "\(error)"])
-                    }
-                    done.resume()
-                }
+            // A letter that cannot be stored throws: its invocation then stays journaled.
+            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+                DispatchQueue.global().async { done.resume(with: Result { try deadLetters.add(letter) }.map { _ in }) }
             }
         }, maxHops: maxHops, emit: emit, stateDirectory: stateDirectory, blockingThreads: blockingThreads)
 }

@@ -22,7 +22,8 @@ final class PacedPublisher: Sendable {
     let started = ContinuousClock.now
     let perSecond: Int
 
-    init(broker: MosquittoBroker, topic: @escaping @Sendable (Int) -> String, perSecond: Int) async throws {
+    /// - Parameter padding: bytes of filler in each payload (to fill a disk sooner).
+    init(broker: MosquittoBroker, topic: @escaping @Sendable (Int) -> String, perSecond: Int, padding: Int = 0) async throws {
         let client = try await publisher(broker)
         self.client = client
         self.perSecond = perSecond
@@ -37,7 +38,8 @@ final class PacedPublisher: Sendable {
                 var pending: [(Int, AsyncLatch<Void>)] = []
                 for _ in 0..<chunk {
                     seq += 1
-                    let payload = Array(#"{"device":"d\#(seq % 10)","seq":\#(seq)}"#.utf8)
+                    let pad = padding > 0 ? #","pad":"\#(String(repeating: "x", count: padding))""# : ""
+                    let payload = Array(#"{"device":"d\#(seq % 10)","seq":\#(seq)\#(pad)}"#.utf8)
                     if let latch = try? client.enqueuePublish(topic: topic(seq), payload: payload, qos: 1) { pending.append((seq, latch)) }
                 }
                 // Acknowledgements are collected aside, so a slow one does not slow the rate.

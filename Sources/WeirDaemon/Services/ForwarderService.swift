@@ -30,6 +30,7 @@ struct StoreService: Service {
     let db: RocksDB
     let outboxes: [String: Outbox]
     let windows: WindowEngine
+    let journal: InvocationJournal
     let health: StoreHealth
     var interval: Duration = .seconds(1)
 
@@ -38,14 +39,15 @@ struct StoreService: Service {
         let blocking = BlockingThreads(limit: 1, name: "weir-store-health")
         while !Task.isShuttingDownGracefully {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            await blocking.run { health.check() }
+            if !Task.isShuttingDownGracefully { await blocking.run { health.check() } }
         }
-        let (db, outboxes, windows) = (db, outboxes, windows)
+        let (db, outboxes, windows, journal) = (db, outboxes, windows, journal)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             // close() waits for the committer's last fsync: not on the cooperative pool.
             startOSThread(name: "weir-store-stop") {
                 for outbox in outboxes.values { outbox.close() }
                 windows.close()
+                journal.close()
                 db.close()
                 done.resume()
             }

@@ -17,6 +17,9 @@ final class StoreHealth: Sendable {
     private let writable: Gauge
     private let faults: Counter
     private let lastLog = Mutex<UInt64>(0)
+    /// When resuming was last tried: a resume reopens the database, so not every second.
+    private let lastResume = Mutex<UInt64>(0)
+    let resumeInterval: UInt64 = 2_000_000_000
     private let wasWritable = Atomic<Bool>(true)
 
     init(db: RocksDB, logger: Logger, factory: any MetricsFactory) {
@@ -44,10 +47,16 @@ final class StoreHealth: Sendable {
             writable.record(0)
             faults.increment()
         }
+        let now = monotonicNanos()
+        let due = lastResume.withLock { last in
+            guard now - last >= resumeInterval else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
         do {
             try db.resume()
         } catch {
-            let now = monotonicNanos()
             let due = lastLog.withLock { last in
                 guard last == 0 || now - last >= 10_000_000_000 else { return false }
                 last = now
