@@ -31,6 +31,15 @@ public final class Settlement: Sendable {
 
     public init() {}
 
+    /// A settlement that completed unsettled, for a batch refused before any effect began.
+    public static func refused(_ error: any UnsettledError) -> Settlement {
+        let settlement = Settlement()
+        settlement.begin()
+        settlement.end(error)
+        settlement.seal()
+        return settlement
+    }
+
     /// One more effect to wait for.
     public func begin() {
         state.withLock { s in

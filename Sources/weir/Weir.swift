@@ -75,6 +75,12 @@ extension Weir {
                 let rules = try RuleLoader.load(directory: config.rulesDir, upstreams: Set(config.upstreams.map(\.name)))
                 let files = (try? RuleLoader.ruleFiles(in: config.rulesDir).count) ?? 0
                 print("\(config.path): ok")
+                if config.mqtt.qos != config.mqtt.effectiveQoS {
+                    print(
+                        "\(config.path): note: mqtt.qos 2 subscribes at QoS 1 with 'ack: durable': a QoS 2 PUBREC leaves before the message "
+                            + "is delivered, so it cannot wait until what the message triggers is durable; QoS 1 is the durable choice "
+                            + "(at least once). Set 'ack: receipt' to subscribe at QoS 2.")
+                }
                 print(
                     "\(config.rulesDir): ok, \(rules.rules.count) rule(s), \(rules.schedules.count) scheduled rule(s), \(rules.functions.count) function(s) in \(files) file(s), \(rules.topicFilters.count) topic filter(s)")
             } catch {

@@ -42,17 +42,16 @@ public final class IngestService: Service, Sendable {
         client = try MQTTClient(
             configuration: mqttConfig, subscribeQoS: config.mqtt.effectiveQoS, logger: logger,
             onBatch: { events in
+                // The store failed since the loop last looked: route nothing into it. The batch is
+                // not acknowledged, and the loop pauses until the store is writable again.
+                if let canConnect, !canConnect() { return Settlement.refused(StoreWriteFailed(reason: "the store is not writable")) }
                 let settlement = durable ? Settlement() : nil
                 for (index, event) in events.enumerated()
                 where !buffer.sendBlocking(Ingested(event: event, settlement: settlement, closesBatch: index == events.count - 1)) {
                     // Only after shutdown began (the loop has stopped by then; defensive).
                     metrics.ingestDropped.increment()
                     ingestLogger.error("event arrived after ingest stopped; not acknowledged", metadata: ["topic": "\(event.topic)"])
-                    let refused = Settlement()
-                    refused.begin()
-                    refused.end(PoolStopped())
-                    refused.seal()
-                    return durable ? refused : nil
+                    return durable ? Settlement.refused(PoolStopped()) : nil
                 }
                 return settlement
             },
