@@ -47,6 +47,8 @@ user root
 persistence true
 persistence_location $dir/
 max_queued_messages 100000
+# Weir acknowledges after durable: the in-flight window is what one fsync can cover.
+max_inflight_messages 1000
 CONF
   "$(weir_mosquitto_bin)" -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
   local pid=$!

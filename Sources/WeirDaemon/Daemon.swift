@@ -176,7 +176,7 @@ public func buildDaemon(
 /// Runs `call:` actions with the functions of the rules in force; failures after the last attempt
 /// go to the dead-letter store (kind `function`).
 func makeFunctionRunner(
-    rules: LiveRules, deadLetters: DeadLetters, maxHops: Int, emit: @escaping @Sendable (Event) async -> Bool, stateDirectory: String,
+    rules: LiveRules, deadLetters: DeadLetters, maxHops: Int, emit: @escaping @Sendable (Event) async throws -> Bool, stateDirectory: String,
     blockingThreads: Int, logger: Logger, metrics: DaemonMetrics
 ) -> FunctionRunner {
     FunctionRunner(

@@ -124,7 +124,9 @@ public final class FunctionPool: Sendable {
         let accepted = await queue.send(queued)
         if !accepted {
             metrics.rejected.increment()
-            logger.error("function pool is shutting down; invocation not run", metadata: ["rule": "\(invocation.rule)"])
+            logger.error(
+                "function pool is shutting down; invocation not run now",
+                metadata: ["rule": "\(invocation.rule)", "journaled": "\(queued.journalID != nil)"])
         }
         return accepted
     }
@@ -240,24 +242,23 @@ public final class FunctionPool: Sendable {
     private func finished(
         _ invocation: Invocation, _ perKind: (run: Counter, failed: Counter, duration: Metrics.Timer), _ started: UInt64, error: (any Error)?
     ) {
-        if error is any UnsettledError {
+        let settled = !(error is any UnsettledError)
+        if !settled {
             // Not a failure of the action: the store is refusing writes (reported once by the
-            // store and the ingest loop, not once per event), and the event comes again. A
-            // window's row stays saved (no completion), and is emitted again at the next start.
+            // store and the ingest loop, not once per event), and the event comes again.
             metrics.unsettled.increment()
         } else if let error {
             perKind.failed.increment()
             logger.warning(
                 "action failed",
                 metadata: ["rule": "\(invocation.rule)", "action": "\(invocation.action.kind)", "error": "\(error)"])
-            invocation.onCompletion?(false)
         } else {
             perKind.run.increment()
-            invocation.onCompletion?(true)
         }
+        invocation.onCompletion?(settled)
         // Settled (ran, or dead-lettered): the journal lets it go. Not when the store refused
         // its dead letter: then it runs again at the next start.
-        if let id = invocation.journalID, !(error is any UnsettledError) { journal?.remove(id) }
+        if let id = invocation.journalID, settled { journal?.remove(id) }
         let end = monotonicNanos()
         perKind.duration.recordNanoseconds(Int64(end - started))
         metrics.latency.recordNanoseconds(Int64(end &- invocation.ingestNanos))

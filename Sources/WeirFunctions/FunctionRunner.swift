@@ -25,8 +25,9 @@ public final class FunctionRunner: Sendable {
     let logger: Logger
     let factory: any MetricsFactory
     let deadLetter: @Sendable (FunctionFailure) async throws -> Void
-    /// Routes an emitted event; false when it was refused (the pool is overloaded with emitted work).
-    let emit: @Sendable (Event) async -> Bool
+    /// Routes an emitted event; false when it was refused (the pool is overloaded with emitted
+    /// work); throws an `UnsettledError` when what it triggered could not be made durable.
+    let emit: @Sendable (Event) async throws -> Bool
     let maxHops: Int
     /// Per function: its concurrency permits and its metrics, made once (metric handles sit
     /// behind the factory's lock; making ten per invocation would be work on every call).
@@ -49,7 +50,7 @@ public final class FunctionRunner: Sendable {
     public init(
         lookup: @escaping @Sendable (String) -> FunctionSpec?, logger: Logger, metricsFactory: any MetricsFactory,
         deadLetter: @escaping @Sendable (FunctionFailure) async throws -> Void, maxHops: Int = 8,
-        emit: @escaping @Sendable (Event) async -> Bool = { _ in true }, stateDirectory: String? = nil, blockingThreads: Int = 64
+        emit: @escaping @Sendable (Event) async throws -> Bool = { _ in true }, stateDirectory: String? = nil, blockingThreads: Int = 64
     ) {
         blocking = BlockingThreads(limit: blockingThreads, name: "weir-fn")
         baseEnvironment = stateDirectory.map { ["WEIR_STATE_DIR": $0] } ?? [:]
@@ -129,10 +130,14 @@ public final class FunctionRunner: Sendable {
                 guard !rendered.isEmpty, !rendered.contains(where: { $0 == "+" || $0 == "#" || $0 == "\u{0}" }) else {
                     throw FunctionError(function: spec.name, message: "'\(rendered)' is not a topic name")
                 }
-                guard await emit(Event(topic: rendered, payload: JSONWriter.bytes(output), receivedAt: currentTimeMillis(), hops: hops)) else {
+                guard try await emit(Event(topic: rendered, payload: JSONWriter.bytes(output), receivedAt: currentTimeMillis(), hops: hops)) else {
                     throw FunctionError(function: spec.name, message: "refused: the pool holds more than max(2 x max_queued, 10000) invocations (runaway fan-out?)")
                 }
                 metrics.emitted.increment()
+            } catch let unsettled as any UnsettledError {
+                // The store refused what the output triggered: the invocation stays journaled
+                // and runs again (at the next start) rather than losing its output.
+                throw unsettled
             } catch {
                 // The function ran (its side effects happened): its output is kept, not re-run.
                 logger.error("emitted value not routed; dead-lettered", metadata: ["function": "\(spec.name)", "error": "\(error)"])

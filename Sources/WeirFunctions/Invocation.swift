@@ -12,7 +12,8 @@ public struct Invocation: Sendable {
     public let receivedAt: Int64
     /// Monotonic time of ingest, for publish-to-action latency.
     public let ingestNanos: UInt64
-    /// Called by the pool once the action has run (true) or failed (false): lets a window delete
+    /// Called by the pool once the action has run: true when it is settled (it succeeded, or
+    /// failed for good), false when it is not (the store refused its write). Lets a window delete
     /// its saved state only after its row is safely handed on.
     public var onCompletion: (@Sendable (Bool) -> Void)?
     /// Function hops behind the triggering event (0 for device events), for the chain limit.

@@ -65,6 +65,7 @@ extension Outbox {
         var counters = group.counters
         var accepted = group.appends[...]
         var rejected: [AppendTicket] = []
+        var droppedOnArrival: [(ticket: AppendTicket, sequence: UInt64)] = []
         var removed = (sent: UInt64(0), dropped: UInt64(0), expired: UInt64(0))
         batch.clear()
         do {
@@ -95,6 +96,19 @@ extension Outbox {
                     head += oldest.count
                     counters.bytes -= min(oldest.bytes, counters.bytes)
                     removed.dropped = oldest.count
+                }
+                if limits.whenFull == .dropOldest {
+                    // The group alone is over the cap (a burst during a slow fsync): its own
+                    // oldest records go, as if appended and dropped at once; the newest are kept.
+                    var front = 0
+                    while accepted.count > 1, counters.bytes + incoming > maxBytes {
+                        droppedOnArrival.append((accepted.removeFirst().ticket, tail))
+                        incoming -= sizes[front]
+                        front += 1
+                        tail += 1
+                        head = tail
+                        removed.dropped += 1
+                    }
                 }
                 // What still does not fit (everything new under reject_new; a record larger than
                 // the whole cap under drop_oldest) is refused, newest first.
@@ -128,6 +142,7 @@ extension Outbox {
                 s.counters = counters
             }
             for (append, sequence) in zip(accepted, sequences) { append.ticket.complete(.success(sequence)) }
+            for dropped in droppedOnArrival { dropped.ticket.complete(.success(dropped.sequence)) }
             for ticket in rejected { ticket.complete(.failure(OutboxFull(name: name))) }
             for acknowledgement in group.acknowledgements { acknowledgement.continuation.resume() }
         } catch {

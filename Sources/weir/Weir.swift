@@ -75,6 +75,11 @@ extension Weir {
                 let rules = try RuleLoader.load(directory: config.rulesDir, upstreams: Set(config.upstreams.map(\.name)))
                 let files = (try? RuleLoader.ruleFiles(in: config.rulesDir).count) ?? 0
                 print("\(config.path): ok")
+                if config.mqtt.ack == .durable, config.mqtt.cleanSession {
+                    print(
+                        "\(config.path): warning: mqtt.clean_session true with 'ack: durable': the broker forgets what it holds for Weir "
+                            + "at every disconnect, so events it redelivers after a crash or a full disk are lost. Use clean_session: false.")
+                }
                 if config.mqtt.qos != config.mqtt.effectiveQoS {
                     print(
                         "\(config.path): note: mqtt.qos 2 subscribes at QoS 1 with 'ack: durable': a QoS 2 PUBREC leaves before the message "

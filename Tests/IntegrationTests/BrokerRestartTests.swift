@@ -37,3 +37,29 @@ import WeirTestSupport
         }
     }
 }
+
+/// With mosquitto's stock `max_queued_messages` (1000), the broker itself drops QoS 1 messages
+/// beyond 1000 for a client that is away, while acknowledging them to the publisher: a loss no
+/// client can prevent, which docs/operations.md tells operators to configure away.
+@Suite(.serialized) struct StockBrokerLimitTests {
+    @Test func theStockQueueLimitDropsWhatPassesItWhileWeirIsAway() async throws {
+        let broker = try MosquittoBroker(limits: MosquittoBroker.stockLimits)
+        let rule = "name: relay\nsql: SELECT seq FROM \"in/+\"\nactions:\n  - publish: { topic: \"out/relay\", qos: 1 }\n"
+        let fixture = try BinaryFixture(name: "stock", brokerPort: broker.port, rules: ["relay.yaml": rule])
+        let inbox = try await Recorder(broker: broker, filters: ["out/#"], persistentID: "stock-rec-\(UUID().uuidString.prefix(6))")
+        func relayed() -> Set<Int> { Set(inbox.all.compactMap { (try? JSONParser.parse($0.payload))?["seq"]?.intValue }) }
+        let first = try fixture.run(log: "first.log")
+        #expect(await eventually(timeout: .seconds(20)) { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
+        first.stop()
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        for seq in 1...1500 { try await pub.publish(topic: "in/dev", payload: Array(#"{"seq":\#(seq)}"#.utf8), qos: 1) }
+        let weir = try fixture.run(log: "second.log")
+        defer { weir.stop() }
+        #expect(await eventually(timeout: .seconds(20)) { relayed().count >= 1000 })
+        // Give the broker time to have sent anything else it kept (it kept nothing more).
+        try await pub.publish(topic: "in/dev", payload: Array(#"{"seq":9999}"#.utf8), qos: 1)
+        #expect(await eventually { relayed().contains(9999) })
+        #expect(relayed().count == 1001, "1000 kept for the session while away, then the live one; 500 dropped by the broker")
+    }
+}

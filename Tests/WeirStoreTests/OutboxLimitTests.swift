@@ -25,6 +25,28 @@ import WeirTestSupport
         #expect(try outbox.peek(maxRecords: 100).map(\.sequence) == Array(16...25), "the newest ten are kept, in order")
     }
 
+    /// A burst larger than the whole cap arriving in one group commit (appends queued during a
+    /// slow fsync): under drop_oldest the group's own oldest go, every append succeeds, and the
+    /// newest fill the cap.
+    @Test func aGroupLargerThanTheCapKeepsItsNewestUnderDropOldest() async throws {
+        let dir = try makeTemporaryDirectory(prefix: "weir-outbox")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let db = try RocksDB(path: dir.path)
+        // A long commit interval: what is enqueued after the first commit waits for the next one together.
+        let outbox = try Outbox(db: db, name: "cloud", commitInterval: .seconds(1), limits: OutboxLimits(maxBytes: 1_000, whenFull: .dropOldest))
+        defer { outbox.close() }
+        _ = try await outbox.append(record)
+        let tickets = (0..<30).map { _ in outbox.enqueue(record) }
+        var sequences: [UInt64] = []
+        for ticket in tickets { sequences.append(try await ticket.sequence) }
+        #expect(sequences == Array(2...31), "every append is accepted, in order")
+        let stats = try outbox.stats()
+        #expect(stats.depth == 10)
+        #expect(stats.dropped == 21, "the first record and the group's 20 oldest")
+        #expect(stats.rejected == 0)
+        #expect(try outbox.peek(maxRecords: 100).map(\.sequence) == Array(22...31))
+    }
+
     @Test func rejectNewRefusesAppendsOnceFullAndKeepsTheOld() async throws {
         let dir = try makeTemporaryDirectory(prefix: "weir-outbox")
         defer { try? FileManager.default.removeItem(at: dir) }

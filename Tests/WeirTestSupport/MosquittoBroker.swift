@@ -13,9 +13,17 @@ public final class MosquittoBroker: @unchecked Sendable {  // process handle gua
 
     /// Lines added to the listener's section, e.g. TLS settings.
     public let listenerOptions: String
+    /// The queue limits: the tests' generous ones, or mosquitto's own defaults (`stock`).
+    public let limits: String
 
-    public init(port: Int? = nil, directory: URL? = nil, listenerOptions: String = "") throws {
+    /// Limits high enough that no test loses messages at the broker.
+    public static let testLimits = "max_queued_messages 1000000\nmax_inflight_messages 100"
+    /// mosquitto's defaults (max_queued_messages 1000, max_inflight_messages 20).
+    public static let stockLimits = ""
+
+    public init(port: Int? = nil, directory: URL? = nil, listenerOptions: String = "", limits: String = MosquittoBroker.testLimits) throws {
         self.listenerOptions = listenerOptions
+        self.limits = limits
         self.port = try port ?? freeLoopbackPort()
         self.directory = try directory ?? makeTemporaryDirectory(prefix: "weir-broker")
         try start()
@@ -44,8 +52,7 @@ public final class MosquittoBroker: @unchecked Sendable {  // process handle gua
             persistence true
             persistence_location \(directory.path)/
             autosave_interval 1
-            max_queued_messages 1000000
-            max_inflight_messages 100
+            \(limits)
             log_dest file \(directory.path)/mosquitto.log
 
             """

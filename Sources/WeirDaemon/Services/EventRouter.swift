@@ -94,7 +94,7 @@ final class EmitSink: Sendable {
     /// Routes an emitted event; refuses it (false) while the pool holds more than
     /// max(2 × `max_queued`, 10,000) invocations: emitted work may pass the bound (it cannot
     /// wait), but not without limit.
-    func emit(_ event: Event) async -> Bool {
+    func emit(_ event: Event) async throws -> Bool {
         guard let target = router.withLock({ $0 }) else { return false }
         guard target.pool.queued <= max(2 * target.pool.configuration.maxQueued, 10_000) else { return false }
         target.metrics.eventsEmitted.increment()
@@ -102,6 +102,7 @@ final class EmitSink: Sendable {
         let settlement = Settlement()
         await target.route(event, fromWorker: true, settlement: settlement)
         settlement.seal()
-        return await settlement.value() == .settled
+        if case .unsettled(let reason) = await settlement.value() { throw StoreWriteFailed(reason: reason) }
+        return true
     }
 }

@@ -34,7 +34,8 @@ func submit(
             var invocation = Invocation(rule: rule.name, action: action, row: output.row, topic: topic, receivedAt: output.windowEnd)
             // Failed or not, the action has run (a failure is counted and logged by the pool): the
             // saved window goes, so a row that cannot be delivered is not re-emitted at every start.
-            invocation.onCompletion = { _ in remaining.tick() }
+            // Unless the store refused it: then the row stays saved and comes again at the next start.
+            invocation.onCompletion = { settled in if settled { remaining.tick() } }
             invocation.settlement = settlement
             await pool.submit(invocation, fromWorker: fromWorker)
         }
