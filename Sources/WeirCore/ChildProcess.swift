@@ -102,7 +102,18 @@ public func spawnWithCleanSignals(
         flags |= POSIX_SPAWN_SETPGROUP
     }
     posix_spawnattr_setflags(&attributes, Int16(flags))
+    // Nothing but stdin, stdout and stderr reaches the child: libmosquitto's sockets, the broker
+    // connections and the admin listener are not all close-on-exec, and a function must never
+    // hold them (nor keep the admin port busy after Weir was killed).
+    if let closeFrom = addCloseFrom { _ = closeFrom(&actions, 3) }
     var pid = pid_t()
     let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
     return (rc, pid)
 }
+
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Glibc's module does
+/// not export; nil on an older C library.
+private let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+    guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+}()

@@ -19,6 +19,18 @@ import WeirCore
         #expect(String(decoding: failing.stderr, as: UTF8.self) == "oops\n")
     }
 
+    /// A descriptor the daemon holds without close-on-exec (libmosquitto's sockets are such) never
+    /// reaches a function: it sees stdin, stdout and stderr only.
+    @Test func onlyTheStandardDescriptorsReachTheChild() throws {
+        let leaked = open("/dev/null", O_RDONLY)  // deliberately not O_CLOEXEC
+        defer { close(leaked) }
+        #expect(leaked > 2)
+        let result = try run(["sh", "-c", "ls /proc/self/fd"])
+        let fds = Set(String(decoding: result.stdout, as: UTF8.self).split(separator: "\n").compactMap { Int($0) })
+        #expect(!fds.contains(Int(leaked)), "fds in the child: \(fds.sorted())")
+        #expect(fds.isSubset(of: [0, 1, 2, 3]), "only the standard three (and ls's own directory): \(fds.sorted())")
+    }
+
     @Test func argumentsAreNeverInterpretedByAShell() throws {
         let dir = try makeTemporaryDirectoryForExec()
         let marker = dir.appendingPathComponent("pwned").path

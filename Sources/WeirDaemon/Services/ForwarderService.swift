@@ -37,7 +37,7 @@ struct StoreService: Service {
     func run() async throws {
         let health = self.health
         let blocking = BlockingThreads(limit: 1, name: "weir-store-health")
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             if !Task.isShuttingDownGracefully { await blocking.run { health.check() } }
         }

@@ -45,7 +45,7 @@ final class ScheduleService: Service, Sendable {
     }
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await tick()
             // A stop ends the wait at once instead of after up to a whole interval.
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }

@@ -12,7 +12,8 @@ struct WindowService: Service {
     let interval: Duration
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        // Cancelled too (a service failed): Task.sleep then returns at once, and must not spin.
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await Task.sleep(for: interval)
             await submit(engine.tick(), engine: engine, to: pool)
         }
