@@ -12,7 +12,8 @@ import WeirMQTT
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir-bench", abstract: "Weir's benchmarks (see BENCHMARKS.md).",
-        subcommands: [EventPath.self, OutboxBench.self, WindowBench.self, FunctionBench.self], defaultSubcommand: EventPath.self)
+        subcommands: [EventPath.self, OutboxBench.self, WindowBench.self, FunctionBench.self, AckBench.self],
+        defaultSubcommand: EventPath.self)
 }
 
 struct EventPath: AsyncParsableCommand {
