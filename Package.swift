@@ -143,7 +143,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "WeirFunctionsTests",
-            dependencies: ["WeirFunctions", "WeirRules", "WeirCore", "WeirTestSupport", .product(name: "Metrics", package: "swift-metrics")],
+            dependencies: [
+                "WeirFunctions", "WeirRules", "WeirCore", "WeirTestSupport", .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(name: "WeirDaemonTests", dependencies: ["WeirDaemon", "WeirRules", "WeirTestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -20,7 +20,10 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
         var accepted = false
     }
 
-    private enum SendStep { case done(Bool), wait(UInt64) }
+    private enum SendStep {
+        case done(Bool)
+        case wait(UInt64)
+    }
 
     private struct State {
         var buffer = Deque<Element>()

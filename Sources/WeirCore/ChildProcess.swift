@@ -14,7 +14,9 @@ public final class ChildProcess: Sendable {
     /// Starts `executable` (an absolute path) with `arguments`; stdout and stderr append to `output`.
     ///
     /// `environment` replaces the inherited environment when given.
-    public init(_ executable: String, _ arguments: [String], output: String = "/dev/null", environment: [String: String]? = nil) throws(SpawnError) {
+    public init(_ executable: String, _ arguments: [String], output: String = "/dev/null", environment: [String: String]? = nil)
+        throws(SpawnError)
+    {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -25,7 +27,8 @@ public final class ChildProcess: Sendable {
         defer { for p in argv { free(p) } }
         let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
         defer { envp?.forEach { free($0) } }
-        let (rc, pid) = envp.map { spawnWithCleanSignals(executable, argv: argv, envp: $0, actions: &actions) }
+        let (rc, pid) =
+            envp.map { spawnWithCleanSignals(executable, argv: argv, envp: $0, actions: &actions) }
             ?? spawnWithCleanSignals(executable, argv: argv, envp: environ, actions: &actions)
         guard rc == 0 else { throw SpawnError(description: "posix_spawn \(executable) failed: \(String(cString: strerror(rc)))") }
         self.pid = pid

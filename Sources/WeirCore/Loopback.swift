@@ -44,7 +44,9 @@ public enum Loopback {
 
     /// Sends a bodiless request over HTTP/1.1 and returns the status and body; nil when nothing
     /// answers on the port.
-    public static func http(_ method: String, port: Int, path: String, headers: [String: String] = [:], timeoutSeconds: Int = 5) -> (status: Int, body: String)? {
+    public static func http(_ method: String, port: Int, path: String, headers: [String: String] = [:], timeoutSeconds: Int = 5) -> (
+        status: Int, body: String
+    )? {
         guard let fd = connect(port: port) else { return nil }
         defer { close(fd) }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)

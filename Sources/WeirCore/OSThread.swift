@@ -61,10 +61,12 @@ public final class JoinableOSThread: Sendable {
 
     /// Waits for the thread to end. Later calls return at once.
     public func join() {
-        guard let handle = thread.withLock({ t -> pthread_t? in
-            defer { t = nil }
-            return t
-        }) else { return }
+        guard
+            let handle = thread.withLock({ t -> pthread_t? in
+                defer { t = nil }
+                return t
+            })
+        else { return }
         pthread_join(handle, nil)
     }
 }

@@ -25,7 +25,8 @@ public func parseRFC3339(_ text: String) -> Int64? {
         }
         return value
     }
-    guard b.count >= 20, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t") || b[10] == 32,
+    guard b.count >= 20, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"),
+        b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t") || b[10] == 32,
         b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
         let year = digits(0, 4), let month = digits(5, 2), let day = digits(8, 2), let hour = digits(11, 2), let minute = digits(14, 2),
         let second = digits(17, 2), (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
@@ -49,7 +50,9 @@ public func parseRFC3339(_ text: String) -> Int64? {
     case UInt8(ascii: "Z"), UInt8(ascii: "z"):
         guard index + 1 == b.count else { return nil }
     case UInt8(ascii: "+"), UInt8(ascii: "-"):
-        guard index + 6 == b.count, b[index + 3] == UInt8(ascii: ":"), let h = digits(index + 1, 2), let m = digits(index + 4, 2) else { return nil }
+        guard index + 6 == b.count, b[index + 3] == UInt8(ascii: ":"), let h = digits(index + 1, 2), let m = digits(index + 4, 2) else {
+            return nil
+        }
         offsetMinutes = (h * 60 + m) * (b[index] == UInt8(ascii: "+") ? 1 : -1)
     default:
         return nil

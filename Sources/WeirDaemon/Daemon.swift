@@ -135,7 +135,8 @@ public func buildDaemon(
                 let healthy = connected && storeProblem == nil
                 let body: JSONValue = [
                     "status": .string(healthy ? "ok" : "degraded"), "mqtt_connected": .bool(connected),
-                    "store": .string(storeProblem ?? "ok"), "rules": .int(Int64(rules.current.rules.count)), "queued": .int(Int64(pool.queued)),
+                    "store": .string(storeProblem ?? "ok"), "rules": .int(Int64(rules.current.rules.count)),
+                    "queued": .int(Int64(pool.queued)),
                 ]
                 return AdminServer.Health(healthy: healthy, body: String(decoding: JSONWriter.bytes(body), as: UTF8.self) + "\n")
             },
@@ -169,21 +170,24 @@ public func buildDaemon(
     groupConfig.maximumCancellationDuration = .seconds(5)
     let group = ServiceGroup(configuration: groupConfig)
     return Daemon(
-        config: config, metrics: metrics, rules: rules, pool: pool, readiness: readiness, admin: admin, outboxes: outboxes, deadLetters: deadLetters,
+        config: config, metrics: metrics, rules: rules, pool: pool, readiness: readiness, admin: admin, outboxes: outboxes,
+        deadLetters: deadLetters,
         group: group)
 }
 
 /// Runs `call:` actions with the functions of the rules in force; failures after the last attempt
 /// go to the dead-letter store (kind `function`).
 func makeFunctionRunner(
-    rules: LiveRules, deadLetters: DeadLetters, maxHops: Int, emit: @escaping @Sendable (Event) async throws -> Bool, stateDirectory: String,
+    rules: LiveRules, deadLetters: DeadLetters, maxHops: Int, emit: @escaping @Sendable (Event) async throws -> Bool,
+    stateDirectory: String,
     blockingThreads: Int, logger: Logger, metrics: DaemonMetrics
 ) -> FunctionRunner {
     FunctionRunner(
         lookup: { rules.current.functions[$0] }, logger: logger, metricsFactory: metrics.factory,
         deadLetter: { failure in
             let letter = DeadLetter(
-                kind: failure.kind, target: failure.function, failedAt: currentTimeMillis(), error: failure.error, attempts: failure.attempts,
+                kind: failure.kind, target: failure.function, failedAt: currentTimeMillis(), error: failure.error,
+                attempts: failure.attempts,
                 payload: ["rule": .string(failure.rule), "row": .object(failure.row)])
             // A letter that cannot be stored throws: its invocation then stays journaled.
             try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in

@@ -3,7 +3,9 @@ import WeirRules
 
 /// `weir test`: what the rules would do with one message, without connecting anywhere.
 public enum DryRun {
-    public static func report(rules: RuleSet, topic: String, payload: [UInt8], qos: Int = 0, maxPayloadBytes: Int = 256 * 1024) -> (text: String, matched: Int) {
+    public static func report(rules: RuleSet, topic: String, payload: [UInt8], qos: Int = 0, maxPayloadBytes: Int = 256 * 1024) -> (
+        text: String, matched: Int
+    ) {
         let event = Event(topic: topic, payload: payload, qos: qos, receivedAt: currentTimeMillis())
         let outcome = rules.process(event, maxPayloadBytes: maxPayloadBytes)
         var lines: [String] = []
@@ -19,7 +21,8 @@ public enum DryRun {
             lines.append("rule \(failure.rule): error: \(failure.error)")
         }
         let matchedNames = Set(outcome.matches.map(\.rule.name) + outcome.windowInputs.map(\.rule.name))
-        for rule in rules.candidates(for: topic) where !matchedNames.contains(rule.name) && !outcome.failures.contains(where: { $0.rule == rule.name }) {
+        for rule in rules.candidates(for: topic)
+        where !matchedNames.contains(rule.name) && !outcome.failures.contains(where: { $0.rule == rule.name }) {
             lines.append("rule \(rule.name): topic matches, WHERE does not")
         }
         for match in outcome.matches {
@@ -33,7 +36,8 @@ public enum DryRun {
             let window = input.rule.query.grouping?.window.map(\.description) ?? "window"
             lines.append("rule \(input.rule.name): matched; goes into its \(window) window")
             lines.append("  group: \(JSONValue.array(input.keys)), at \(rfc3339(millis: input.time))")
-            lines.append("  a row per group is emitted when the window closes; actions: \(input.rule.actions.map(\.kind).joined(separator: ", "))")
+            lines.append(
+                "  a row per group is emitted when the window closes; actions: \(input.rule.actions.map(\.kind).joined(separator: ", "))")
         }
         return (lines.joined(separator: "\n"), outcome.matches.count + outcome.windowInputs.count)
     }

@@ -105,7 +105,8 @@ public final class Forwarder: Sendable {
                         logger.error(
                             "upstream rejected a batch; moved to dead letters",
                             metadata: ["upstream": "\(name)", "events": "\(records.count)", "reason": "\(rejected.reason)"])
-                        try await deadLetter(records.map { $0.record.json }, kind: "upstream", error: rejected.description, attempts: attempts)
+                        try await deadLetter(
+                            records.map { $0.record.json }, kind: "upstream", error: rejected.description, attempts: attempts)
                     }
                 }
                 try await outbox.acknowledge(through: last)
@@ -116,7 +117,8 @@ public final class Forwarder: Sendable {
             } catch {
                 failures.increment()
                 let jittered = backoff * Double.random(in: 0.5...1.0)
-                logger.warning("forwarding failed; retrying", metadata: ["upstream": "\(name)", "error": "\(error)", "retry_in": "\(jittered)"])
+                logger.warning(
+                    "forwarding failed; retrying", metadata: ["upstream": "\(name)", "error": "\(error)", "retry_in": "\(jittered)"])
                 try? await Task.sleep(for: jittered)
                 backoff = min(backoff * 2, configuration.retryMax)
             }
@@ -137,15 +139,19 @@ public final class Forwarder: Sendable {
             if entry.appendedAt >= 0, let record = try? OutboxRecord(decoding: entry.record) {
                 records.append((entry.sequence, record))
             } else {
-                logger.error("unreadable outbox record moved to dead letters", metadata: ["upstream": "\(name)", "sequence": "\(entry.sequence)"])
-                unreadable.append(["sequence": .int(Int64(entry.sequence)), "bytes_hex": .string(entry.record.map { String(format: "%02x", $0) }.joined())])
+                logger.error(
+                    "unreadable outbox record moved to dead letters", metadata: ["upstream": "\(name)", "sequence": "\(entry.sequence)"])
+                unreadable.append([
+                    "sequence": .int(Int64(entry.sequence)), "bytes_hex": .string(entry.record.map { String(format: "%02x", $0) }.joined()),
+                ])
             }
         }
         return (records, unreadable)
     }
 
     private func deadLetter(_ payload: [JSONValue], kind: String, error: String, attempts: Int) async throws {
-        let letter = DeadLetter(kind: kind, target: name, failedAt: currentTimeMillis(), error: error, attempts: attempts, payload: .array(payload))
+        let letter = DeadLetter(
+            kind: kind, target: name, failedAt: currentTimeMillis(), error: error, attempts: attempts, payload: .array(payload))
         let deadLetters = self.deadLetters
         _ = try await io.run { try deadLetters.add(letter) }
         deadLettered.increment(by: payload.count)

@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import Foundation
-import WeirCore
 import NIOCore
 import NIOSSL
+import WeirCore
 
 /// How to reach an HTTP upstream.
 public struct HTTPUpstreamConfiguration: Sendable, Equatable {
@@ -83,7 +83,9 @@ public final class HTTPUpstream: Upstream {
     }
 
     private func readToken(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else { throw HTTPUpstreamError(status: 0, body: "cannot read token file \(path)") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw HTTPUpstreamError(status: 0, body: "cannot read token file \(path)")
+        }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

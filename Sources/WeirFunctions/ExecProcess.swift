@@ -19,7 +19,9 @@ public enum ExecProcess {
         argv: [String], environment: [String: String], directory: String?, stdin: [UInt8], timeout: Duration, maxOutput: Int = 1 << 20
     ) throws(SpawnError) -> ExecResult {
         let child = try spawn(argv: argv, environment: environment, directory: directory)
-        return pump(pid: child.pid, stdinFD: child.stdin, stdoutFD: child.stdout, stderrFD: child.stderr, stdin: stdin, timeout: timeout, maxOutput: maxOutput)
+        return pump(
+            pid: child.pid, stdinFD: child.stdin, stdoutFD: child.stdout, stderrFD: child.stderr, stdin: stdin, timeout: timeout,
+            maxOutput: maxOutput)
     }
 
     /// A started program: its pid (also its process group) and our ends of its pipes.

@@ -240,7 +240,8 @@ public final class FunctionPool: Sendable {
 
     /// Books a completed (or failed) action: counters, duration, latency, log, callback.
     private func finished(
-        _ invocation: Invocation, _ perKind: (run: Counter, failed: Counter, duration: Metrics.Timer), _ started: UInt64, error: (any Error)?
+        _ invocation: Invocation, _ perKind: (run: Counter, failed: Counter, duration: Metrics.Timer), _ started: UInt64,
+        error: (any Error)?
     ) {
         let settled = !(error is any UnsettledError)
         if !settled {

@@ -25,12 +25,15 @@ extension FunctionRunner {
         await blocking.run(work)
     }
 
-    private func runOneshot(_ function: String, _ program: FunctionSpec.Program, _ invocation: Invocation) async -> Result<[JSONValue], FunctionError> {
+    private func runOneshot(_ function: String, _ program: FunctionSpec.Program, _ invocation: Invocation) async -> Result<
+        [JSONValue], FunctionError
+    > {
         let input = JSONWriter.bytes(.object(invocation.row)) + [0x0A]
         let environment = environment(program, function: function)
         let outcome: Result<ExecResult, SpawnError> = await offPool {
             Result { () throws(SpawnError) in
-                try ExecProcess.run(argv: program.command, environment: environment, directory: program.directory, stdin: input, timeout: program.timeout)
+                try ExecProcess.run(
+                    argv: program.command, environment: environment, directory: program.directory, stdin: input, timeout: program.timeout)
             }
         }
         switch outcome {
@@ -38,15 +41,20 @@ extension FunctionRunner {
             return .failure(FunctionError(function: function, message: error.description))
         case .success(let result):
             logStderr(function, result.stderr)
-            if result.timedOut { return .failure(FunctionError(function: function, message: "timed out after \(program.timeout); process group killed")) }
+            if result.timedOut {
+                return .failure(FunctionError(function: function, message: "timed out after \(program.timeout); process group killed"))
+            }
             guard result.status == 0 else {
                 let tail = String(decoding: result.stderr.suffix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                return .failure(FunctionError(function: function, message: "exited with status \(result.status)\(tail.isEmpty ? "" : ": \(tail)")"))
+                return .failure(
+                    FunctionError(function: function, message: "exited with status \(result.status)\(tail.isEmpty ? "" : ": \(tail)")"))
             }
             var outputs: [JSONValue] = []
             for line in result.stdout.split(separator: 0x0A) where !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) {
                 guard let value = try? JSONParser.parse(Array(line)) else {
-                    return .failure(FunctionError(function: function, message: "output line is not JSON: \(String(decoding: line.prefix(120), as: UTF8.self))"))
+                    return .failure(
+                        FunctionError(
+                            function: function, message: "output line is not JSON: \(String(decoding: line.prefix(120), as: UTF8.self))"))
                 }
                 outputs.append(value)
             }
@@ -54,7 +62,9 @@ extension FunctionRunner {
         }
     }
 
-    private func runOnWorker(_ spec: FunctionSpec, _ program: FunctionSpec.Program, _ invocation: Invocation) async -> Result<[JSONValue], FunctionError> {
+    private func runOnWorker(_ spec: FunctionSpec, _ program: FunctionSpec.Program, _ invocation: Invocation) async -> Result<
+        [JSONValue], FunctionError
+    > {
         let group = workerGroup(for: spec, program)
         let row = invocation.row
         let outcome: Result<[JSONValue], WorkerFailure> = await offPool {
@@ -111,7 +121,9 @@ extension FunctionRunner {
         try? await http.shutdown()
     }
 
-    private func post(_ function: String, _ call: FunctionSpec.HTTPCall, _ invocation: Invocation) async -> Result<[JSONValue], FunctionError> {
+    private func post(_ function: String, _ call: FunctionSpec.HTTPCall, _ invocation: Invocation) async -> Result<
+        [JSONValue], FunctionError
+    > {
         func fail(_ message: String) -> Result<[JSONValue], FunctionError> { .failure(FunctionError(function: function, message: message)) }
         var request = HTTPClientRequest(url: call.url)
         request.method = .POST

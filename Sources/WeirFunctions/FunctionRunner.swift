@@ -92,9 +92,12 @@ public final class FunctionRunner: Sendable {
             guard attempt < spec.retry.attempts else {
                 logger.error(
                     "function failed its last attempt; dead-lettered",
-                    metadata: ["function": "\(spec.name)", "rule": "\(invocation.rule)", "attempts": "\(attempt)", "error": "\(error.message)"])
+                    metadata: [
+                        "function": "\(spec.name)", "rule": "\(invocation.rule)", "attempts": "\(attempt)", "error": "\(error.message)",
+                    ])
                 try await storeDeadLetter(
-                    FunctionFailure(function: spec.name, rule: invocation.rule, row: invocation.row, error: error.message, attempts: attempt))
+                    FunctionFailure(
+                        function: spec.name, rule: invocation.rule, row: invocation.row, error: error.message, attempts: attempt))
                 // Counted once stored, so whoever sees the count finds the letter.
                 metrics.deadLetters.increment()
                 throw error
@@ -130,8 +133,11 @@ public final class FunctionRunner: Sendable {
                 guard !rendered.isEmpty, !rendered.contains(where: { $0 == "+" || $0 == "#" || $0 == "\u{0}" }) else {
                     throw FunctionError(function: spec.name, message: "'\(rendered)' is not a topic name")
                 }
-                guard try await emit(Event(topic: rendered, payload: JSONWriter.bytes(output), receivedAt: currentTimeMillis(), hops: hops)) else {
-                    throw FunctionError(function: spec.name, message: "refused: the pool holds more than max(2 x max_queued, 10000) invocations (runaway fan-out?)")
+                guard try await emit(Event(topic: rendered, payload: JSONWriter.bytes(output), receivedAt: currentTimeMillis(), hops: hops))
+                else {
+                    throw FunctionError(
+                        function: spec.name,
+                        message: "refused: the pool holds more than max(2 x max_queued, 10000) invocations (runaway fan-out?)")
                 }
                 metrics.emitted.increment()
             } catch let unsettled as any UnsettledError {
@@ -143,7 +149,8 @@ public final class FunctionRunner: Sendable {
                 logger.error("emitted value not routed; dead-lettered", metadata: ["function": "\(spec.name)", "error": "\(error)"])
                 let row: JSONObject = ["output": output, "input": .object(invocation.row)]
                 try await storeDeadLetter(
-                    FunctionFailure(kind: "emit", function: spec.name, rule: invocation.rule, row: row, error: "emit: \(error)", attempts: 1))
+                    FunctionFailure(
+                        kind: "emit", function: spec.name, rule: invocation.rule, row: row, error: "emit: \(error)", attempts: 1))
                 metrics.deadLetters.increment()
             }
         }
@@ -151,7 +158,9 @@ public final class FunctionRunner: Sendable {
 
     /// Dead-letters an invocation that could not wait for its retry (the pool's bound).
     public func abandon(_ function: String, _ invocation: Invocation, reason: String) async throws {
-        logger.error("function retry refused; dead-lettered", metadata: ["function": "\(function)", "rule": "\(invocation.rule)", "reason": "\(reason)"])
+        logger.error(
+            "function retry refused; dead-lettered",
+            metadata: ["function": "\(function)", "rule": "\(invocation.rule)", "reason": "\(reason)"])
         try await storeDeadLetter(
             FunctionFailure(function: function, rule: invocation.rule, row: invocation.row, error: reason, attempts: invocation.attempt))
         perFunction.withLock { $0[function]?.metrics }?.deadLetters.increment()
@@ -182,7 +191,8 @@ public final class FunctionRunner: Sendable {
     /// Each stderr line goes to the log under the function's name (at most 20 per invocation).
     func logStderr(_ function: String, _ bytes: [UInt8]) {
         for line in bytes.split(separator: 0x0A).prefix(20) {
-            logger.notice("\(String(decoding: line.prefix(500), as: UTF8.self))", metadata: ["function": "\(function)", "stream": "stderr"])
+            logger.notice(
+                "\(String(decoding: line.prefix(500), as: UTF8.self))", metadata: ["function": "\(function)", "stream": "stderr"])
         }
     }
 }

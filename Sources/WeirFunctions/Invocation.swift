@@ -26,7 +26,8 @@ public struct Invocation: Sendable {
     /// The invocation's id in the journal, once journaled (`call:` actions).
     public var journalID: UInt64?
 
-    public init(rule: String, action: ActionSpec, row: JSONObject, topic: String, receivedAt: Int64, ingestNanos: UInt64 = monotonicNanos()) {
+    public init(rule: String, action: ActionSpec, row: JSONObject, topic: String, receivedAt: Int64, ingestNanos: UInt64 = monotonicNanos())
+    {
         self.rule = rule
         self.action = action
         self.row = row

@@ -17,7 +17,10 @@ final class WorkerGroup: Sendable {
     let replaced: Counter
     private let state = Mutex<(idle: [WorkerProcess], busy: Int, closed: Bool)>(([], 0, false))
 
-    init(function: String, program: FunctionSpec.Program, environment: [String: String], size: Int, logger: Logger, metricsFactory: any MetricsFactory) {
+    init(
+        function: String, program: FunctionSpec.Program, environment: [String: String], size: Int, logger: Logger,
+        metricsFactory: any MetricsFactory
+    ) {
         self.function = function
         self.program = program
         self.environment = environment

@@ -38,7 +38,9 @@ final class WorkerProcess: Sendable {
                 guard n > 0 else { break }
                 for byte in buffer[0..<n] {
                     if byte == 0x0A {
-                        logger.notice("\(String(decoding: line.prefix(500), as: UTF8.self))", metadata: ["function": "\(function)", "stream": "stderr", "pid": "\(pid)"])
+                        logger.notice(
+                            "\(String(decoding: line.prefix(500), as: UTF8.self))",
+                            metadata: ["function": "\(function)", "stream": "stderr", "pid": "\(pid)"])
                         line.removeAll(keepingCapacity: true)
                     } else if line.count < 4096 {
                         line.append(byte)

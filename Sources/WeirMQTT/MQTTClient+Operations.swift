@@ -16,7 +16,9 @@ extension MQTTClient {
         if !added.isEmpty { _ = try sendSubscribe(added.sorted()) }
         if !removed.isEmpty {
             try withCStrings(removed.sorted()) { pointers throws(MosquittoError) in
-                try mosq("mosquitto_unsubscribe_multiple", mosquitto_unsubscribe_multiple(handle, nil, Int32(pointers.count), pointers.baseAddress, nil))
+                try mosq(
+                    "mosquitto_unsubscribe_multiple",
+                    mosquitto_unsubscribe_multiple(handle, nil, Int32(pointers.count), pointers.baseAddress, nil))
             }
         }
         // Queued only: the loop writes it (after the settlement of a batch it may be holding).

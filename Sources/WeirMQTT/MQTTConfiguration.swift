@@ -8,7 +8,9 @@ public struct MQTTConfiguration: Sendable, Equatable {
         /// Certificate verification is on unless an operator turns it off explicitly.
         public var insecureSkipVerify: Bool
 
-        public init(caFile: String? = nil, caPath: String? = nil, certFile: String? = nil, keyFile: String? = nil, insecureSkipVerify: Bool = false) {
+        public init(
+            caFile: String? = nil, caPath: String? = nil, certFile: String? = nil, keyFile: String? = nil, insecureSkipVerify: Bool = false
+        ) {
             self.caFile = caFile
             self.caPath = caPath
             self.certFile = certFile

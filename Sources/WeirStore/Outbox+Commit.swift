@@ -216,13 +216,19 @@ struct LimitReport {
         guard lastLog == 0 || now >= lastLog + 10_000_000_000 else { return }
         lastLog = now
         if dropped > 0 {
-            logger.warning("outbox full: dropped oldest records", metadata: ["upstream": "\(outbox)", "records": "\(dropped)", "max_bytes": "\(limits.maxBytes ?? 0)"])
+            logger.warning(
+                "outbox full: dropped oldest records",
+                metadata: ["upstream": "\(outbox)", "records": "\(dropped)", "max_bytes": "\(limits.maxBytes ?? 0)"])
         }
         if rejected > 0 {
-            logger.warning("outbox full: rejected new records", metadata: ["upstream": "\(outbox)", "records": "\(rejected)", "max_bytes": "\(limits.maxBytes ?? 0)"])
+            logger.warning(
+                "outbox full: rejected new records",
+                metadata: ["upstream": "\(outbox)", "records": "\(rejected)", "max_bytes": "\(limits.maxBytes ?? 0)"])
         }
         if expired > 0 {
-            logger.warning("outbox records expired undelivered", metadata: ["upstream": "\(outbox)", "records": "\(expired)", "ttl": "\(limits.ttl.map { "\($0)" } ?? "")"])
+            logger.warning(
+                "outbox records expired undelivered",
+                metadata: ["upstream": "\(outbox)", "records": "\(expired)", "ttl": "\(limits.ttl.map { "\($0)" } ?? "")"])
         }
         (dropped, expired, rejected) = (0, 0, 0)
     }

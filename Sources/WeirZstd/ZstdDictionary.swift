@@ -39,7 +39,8 @@ public struct ZstdDictionary: Sendable, Equatable {
                     try zstd(
                         "ZSTD_compress_usingDict",
                         ZSTD_compress_usingDict(
-                            context, out.baseAddress, bound, source.baseAddress, source.count, dictionary.baseAddress, dictionary.count, level))
+                            context, out.baseAddress, bound, source.baseAddress, source.count, dictionary.baseAddress, dictionary.count,
+                            level))
                 }
             }
         }
@@ -62,7 +63,8 @@ public struct ZstdDictionary: Sendable, Equatable {
                     try zstd(
                         "ZSTD_decompress_usingDict",
                         ZSTD_decompress_usingDict(
-                            context, out.baseAddress, out.count, source.baseAddress, source.count, dictionary.baseAddress, dictionary.count))
+                            context, out.baseAddress, out.count, source.baseAddress, source.count, dictionary.baseAddress, dictionary.count)
+                    )
                 }
             }
         }

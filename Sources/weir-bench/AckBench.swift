@@ -89,8 +89,9 @@ struct AckBench: AsyncParsableCommand {
                 let cell = try await measureCell(
                     setup, port: port, brokerPID: broker.pid, cloudPort: cloudPort, inflight: setting, mode: mode)
                 cells[setting, default: [:]][mode] = cell
-                say("  inflight \(setting), \(mode): runs \(cell.rates.map { Int($0) }) events/s; "
-                    + "publisher alone \(cell.publishRates.map { Int($0) }) events/s")
+                say(
+                    "  inflight \(setting), \(mode): runs \(cell.rates.map { Int($0) }) events/s; "
+                        + "publisher alone \(cell.publishRates.map { Int($0) }) events/s")
             }
             broker.stop()
         }
@@ -108,8 +109,9 @@ struct AckBench: AsyncParsableCommand {
             for mode in ["receipt", "durable"] {
                 guard let c = cells[setting]?[mode], c.seconds > 0 else { continue }
                 let perFsync = c.fsyncs > 0 ? String(format: "%.1f", c.forwards / c.fsyncs) : "n/a"
-                say("| \(setting) | \(mode) | \(Int(c.fsyncs / c.seconds)) | \(perFsync) | "
-                    + "\(Int(c.weirCPU / c.seconds * 100)) % / \(Int(c.brokerCPU / c.seconds * 100)) % |")
+                say(
+                    "| \(setting) | \(mode) | \(Int(c.fsyncs / c.seconds)) | \(perFsync) | "
+                        + "\(Int(c.weirCPU / c.seconds * 100)) % / \(Int(c.brokerCPU / c.seconds * 100)) % |")
             }
         }
         if setup.perf == nil { say("(perf not found: no fsync counts)") }
@@ -227,8 +229,9 @@ struct AckBench: AsyncParsableCommand {
         var results: [(mode: String, loss: Loss)] = []
         for mode in ["receipt", "durable"] {
             let loss = try await lossRun(setup, mode: mode)
-            say("  loss, \(mode): \(loss.accepted) events accepted by the broker, \(loss.lost.reduce(0, +)) never reached the cloud; "
-                + "per kill \(loss.lost); offered \(Int(loss.offered))/s\(loss.drained ? "" : " (drain timed out)")")
+            say(
+                "  loss, \(mode): \(loss.accepted) events accepted by the broker, \(loss.lost.reduce(0, +)) never reached the cloud; "
+                    + "per kill \(loss.lost); offered \(Int(loss.offered))/s\(loss.drained ? "" : " (drain timed out)")")
             results.append((mode, loss))
         }
         say("")
@@ -239,8 +242,9 @@ struct AckBench: AsyncParsableCommand {
             guard let low = sorted.first, let high = sorted.last else { continue }
             let median = sorted[sorted.count / 2]
             func ms(_ n: Int) -> String { String(format: "%.0f", Double(n) / Double(rate) * 1000) }
-            say("| \(mode) | \(sorted.count) | \(loss.accepted) | \(sorted.reduce(0, +)) | \(low) / \(median) / \(high) | "
-                + "\(ms(low)) / \(ms(median)) / \(ms(high)) |")
+            say(
+                "| \(mode) | \(sorted.count) | \(loss.accepted) | \(sorted.reduce(0, +)) | \(low) / \(median) / \(high) | "
+                    + "\(ms(low)) / \(ms(median)) / \(ms(high)) |")
         }
     }
 
@@ -333,13 +337,13 @@ struct AckBench: AsyncParsableCommand {
     func startBroker(_ setup: Setup, name: String, port: Int, inflight: Int) throws -> ChildProcess {
         let path = setup.work.appendingPathComponent("\(name).conf").path
         try """
-            listener \(port) 127.0.0.1
-            allow_anonymous true
-            persistence false
-            max_inflight_messages \(inflight)
-            max_queued_messages 1000000
+        listener \(port) 127.0.0.1
+        allow_anonymous true
+        persistence false
+        max_inflight_messages \(inflight)
+        max_queued_messages 1000000
 
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         let broker = try ChildProcess(setup.mosquitto, ["-c", path], output: setup.work.appendingPathComponent("\(name).log").path)
         guard waitForPort(port) else { throw ValidationError("mosquitto \(name) did not start") }
         return broker
@@ -350,25 +354,25 @@ struct AckBench: AsyncParsableCommand {
         let rules = setup.work.appendingPathComponent("rules-\(name)")
         try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
         try """
-            name: fwd
-            sql: SELECT device, seq, temp FROM "bench/in" WHERE temp >= 0
-            actions:
-              - forward: cloud
-            """.write(to: rules.appendingPathComponent("fwd.yaml"), atomically: true, encoding: .utf8)
+        name: fwd
+        sql: SELECT device, seq, temp FROM "bench/in" WHERE temp >= 0
+        actions:
+          - forward: cloud
+        """.write(to: rules.appendingPathComponent("fwd.yaml"), atomically: true, encoding: .utf8)
         let path = setup.work.appendingPathComponent("\(name).yaml").path
         try """
-            gateway_id: bench
-            rules_dir: \(rules.path)
-            state_dir: \(setup.work.appendingPathComponent("state-\(name)").path)
-            log_level: warning
-            mqtt: { host: 127.0.0.1, port: \(port), client_id: weir-\(name), qos: 1, clean_session: false, ack: \(ack) }
-            admin: { listen: 127.0.0.1:\(admin) }
-            rules_watch_interval: 0s
-            upstreams:
-              cloud:
-                mqtt: { host: 127.0.0.1, port: \(cloudPort) }
-                batch: { max_events: 500, max_delay: 20ms }
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        gateway_id: bench
+        rules_dir: \(rules.path)
+        state_dir: \(setup.work.appendingPathComponent("state-\(name)").path)
+        log_level: warning
+        mqtt: { host: 127.0.0.1, port: \(port), client_id: weir-\(name), qos: 1, clean_session: false, ack: \(ack) }
+        admin: { listen: 127.0.0.1:\(admin) }
+        rules_watch_interval: 0s
+        upstreams:
+          cloud:
+            mqtt: { host: 127.0.0.1, port: \(cloudPort) }
+            batch: { max_events: 500, max_delay: 20ms }
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 

@@ -51,15 +51,15 @@ struct EventPath: AsyncParsableCommand {
         try relayRule(action: #"publish: { topic: "bench/out", qos: 0 }"#).write(
             to: work.appendingPathComponent("rules/relay.yaml"), atomically: true, encoding: .utf8)
         try """
-            gateway_id: bench
-            rules_dir: \(work.appendingPathComponent("rules").path)
-            state_dir: \(work.appendingPathComponent("state").path)
-            log_level: warning
-            mqtt: { host: 127.0.0.1, port: \(port), client_id: weir-bench, qos: 0, clean_session: true, buffer: 4096 }
-            pool: { max_concurrency: 8, max_queued: 10000 }
-            admin: { listen: 127.0.0.1:\(admin) }
-            rules_watch_interval: 0s
-            """.write(to: work.appendingPathComponent("weir.yaml"), atomically: true, encoding: .utf8)
+        gateway_id: bench
+        rules_dir: \(work.appendingPathComponent("rules").path)
+        state_dir: \(work.appendingPathComponent("state").path)
+        log_level: warning
+        mqtt: { host: 127.0.0.1, port: \(port), client_id: weir-bench, qos: 0, clean_session: true, buffer: 4096 }
+        pool: { max_concurrency: 8, max_queued: 10000 }
+        admin: { listen: 127.0.0.1:\(admin) }
+        rules_watch_interval: 0s
+        """.write(to: work.appendingPathComponent("weir.yaml"), atomically: true, encoding: .utf8)
 
         let publisher = try MQTTClient(
             configuration: MQTTConfiguration(port: port, clientID: "bench-pub", cleanSession: true, maxInflight: 1000),
@@ -74,7 +74,8 @@ struct EventPath: AsyncParsableCommand {
             baseline.append(try throughput(mosquittoSub: mosquittoSub, port: port, topic: "bench/in", publisher: publisher, work: work))
         }
         let weirProcess = try ChildProcess(
-            weirPath, ["run", "--config", work.appendingPathComponent("weir.yaml").path], output: work.appendingPathComponent("weir.log").path)
+            weirPath, ["run", "--config", work.appendingPathComponent("weir.yaml").path],
+            output: work.appendingPathComponent("weir.log").path)
         defer { weirProcess.stop(signal: SIGKILL) }
         guard waitForPort(admin) else { throw ValidationError("weir did not start; see \(work.path)/weir.log") }
         try await Task.sleep(for: .seconds(2))
@@ -97,7 +98,8 @@ struct EventPath: AsyncParsableCommand {
         try relayRule(action: "log: { level: debug }").write(
             to: work.appendingPathComponent("rules/relay.yaml"), atomically: true, encoding: .utf8)
         let ingestOnly = try ChildProcess(
-            weirPath, ["run", "--config", work.appendingPathComponent("weir.yaml").path], output: work.appendingPathComponent("weir2.log").path)
+            weirPath, ["run", "--config", work.appendingPathComponent("weir.yaml").path],
+            output: work.appendingPathComponent("weir2.log").path)
         defer { ingestOnly.stop(signal: SIGKILL) }
         guard waitForPort(admin) else { throw ValidationError("weir did not start; see \(work.path)/weir2.log") }
         try await Task.sleep(for: .seconds(1))
@@ -116,16 +118,22 @@ struct EventPath: AsyncParsableCommand {
         say("| figure | weir | baseline (mosquitto_sub / direct) | ratio |")
         say("| --- | --- | --- | --- |")
         say("| throughput, events/s (median of \(runs)) | \(Int(w)) | \(Int(b)) | \(String(format: "%.2f", w / b)) |")
-        say("| throughput without the output hop (rule + pool, action does no I/O) | \(Int(i)) | \(Int(b)) | \(String(format: "%.2f", i / b)) |")
+        say(
+            "| throughput without the output hop (rule + pool, action does no I/O) | \(Int(i)) | \(Int(b)) | \(String(format: "%.2f", i / b)) |"
+        )
         say("| latency p50 at \(latencyRate)/s | \(ms(viaWeir.p50)) | \(ms(direct.p50)) | |")
         say("| latency p99 at \(latencyRate)/s | \(ms(viaWeir.p99)) | \(ms(direct.p99)) | |")
-        say("| inside Weir, receipt -> action done (histogram bucket bound), p50 / p99 at \(latencyRate)/s | <= \(ms(inside50 * 1e9)) / <= \(ms(inside99 * 1e9)) | | |")
+        say(
+            "| inside Weir, receipt -> action done (histogram bucket bound), p50 / p99 at \(latencyRate)/s | <= \(ms(inside50 * 1e9)) / <= \(ms(inside99 * 1e9)) | | |"
+        )
         say("| latency samples | \(viaWeir.count) | \(direct.count) | |")
         say("| RSS idle (of which anonymous) | \(idle.rss) KiB (\(idle.anon) KiB) | | |")
         say("| PSS idle | \(idle.pss) KiB | | |")
         say("| RSS after load, current / peak (anonymous) | \(loaded.rss) KiB / \(loaded.peak) KiB (\(loaded.anon) KiB) | | |")
         say("")
-        say("all throughput runs: weir \(weirRates.map { Int($0) }), weir without output \(ingestRates.map { Int($0) }), mosquitto_sub \(baseline.map { Int($0) })")
+        say(
+            "all throughput runs: weir \(weirRates.map { Int($0) }), weir without output \(ingestRates.map { Int($0) }), mosquitto_sub \(baseline.map { Int($0) })"
+        )
         try? FileManager.default.removeItem(at: work)
     }
 
@@ -183,7 +191,9 @@ struct EventPath: AsyncParsableCommand {
         let before = scrapeMetric(port: admin, series: series) ?? 0
         let start = monotonicNanos()
         for seq in 0..<events {
-            while (try? publisher.publishNow(topic: "bench/in", payload: Array(#"{"seq":\#(seq),"device":"dev-0042","temp":71.5}"#.utf8))) == nil {
+            while (try? publisher.publishNow(topic: "bench/in", payload: Array(#"{"seq":\#(seq),"device":"dev-0042","temp":71.5}"#.utf8)))
+                == nil
+            {
                 Thread.sleep(forTimeInterval: 0.001)
             }
         }

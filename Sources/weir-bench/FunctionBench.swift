@@ -29,7 +29,8 @@ struct FunctionBench: AsyncParsableCommand {
             sys.stdout.flush()
         """
     static let shOneshot = #"IFS= read -r line; printf '%s\n' "$line""#
-    static let shWorker = #"while IFS= read -r line; do id=${line#\{\"id\":}; id=${id%%,*}; rest=${line#*\"row\":}; printf '{"id":%s,"output":[%s]}\n' "$id" "${rest%\}}"; done"#
+    static let shWorker =
+        #"while IFS= read -r line; do id=${line#\{\"id\":}; id=${id%%,*}; rest=${line#*\"row\":}; printf '{"id":%s,"output":[%s]}\n' "$id" "${rest%\}}"; done"#
 
     func run() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { throw ValidationError("/usr/bin/python3 is needed") }
@@ -38,9 +39,14 @@ struct FunctionBench: AsyncParsableCommand {
         print(pad(["function", "mode", "invocations/s", "p50", "p99", "first call"]))
         var python: [String: Figures] = [:]
         for (language, oneshot, worker) in [
-            ("python3", FunctionSpec.Program(command: ["/usr/bin/python3", "-c", Self.pythonOneshot]),
-             FunctionSpec.Program(command: ["/usr/bin/python3", "-u", "-c", Self.pythonWorker])),
-            ("sh", FunctionSpec.Program(command: ["/bin/sh", "-c", Self.shOneshot]), FunctionSpec.Program(command: ["/bin/sh", "-c", Self.shWorker])),
+            (
+                "python3", FunctionSpec.Program(command: ["/usr/bin/python3", "-c", Self.pythonOneshot]),
+                FunctionSpec.Program(command: ["/usr/bin/python3", "-u", "-c", Self.pythonWorker])
+            ),
+            (
+                "sh", FunctionSpec.Program(command: ["/bin/sh", "-c", Self.shOneshot]),
+                FunctionSpec.Program(command: ["/bin/sh", "-c", Self.shWorker])
+            ),
         ] {
             for (mode, runtime) in [("oneshot", FunctionSpec.Runtime.exec(oneshot)), ("worker", .worker(worker))] {
                 let figures = try await measure(runtime)
@@ -49,9 +55,11 @@ struct FunctionBench: AsyncParsableCommand {
             }
         }
         if let oneshot = python["oneshot"], let worker = python["worker"] {
-            print("\npython3, worker against oneshot: \(String(format: "%.1f", worker.rate / oneshot.rate))x the invocations/s, "
-                + "p50 \(String(format: "%.1f", oneshot.p50 / worker.p50))x lower")
-            print("cold start (a worker's first call, process start included) against its warm p50: \(ms(worker.first)) vs \(ms(worker.p50))")
+            print(
+                "\npython3, worker against oneshot: \(String(format: "%.1f", worker.rate / oneshot.rate))x the invocations/s, "
+                    + "p50 \(String(format: "%.1f", oneshot.p50 / worker.p50))x lower")
+            print(
+                "cold start (a worker's first call, process start included) against its warm p50: \(ms(worker.first)) vs \(ms(worker.p50))")
         }
     }
 
@@ -64,12 +72,15 @@ struct FunctionBench: AsyncParsableCommand {
 
     /// Latency at concurrency 1 (the first call separately: a worker starts then), then throughput.
     func measure(_ runtime: FunctionSpec.Runtime) async throws -> Figures {
-        let spec = FunctionSpec(name: "bench", runtime: runtime, concurrency: concurrency, location: SourceLocation(file: "bench", line: 1, column: 1))
-        let runner = FunctionRunner(lookup: { _ in spec }, logger: Logger(label: "bench"), metricsFactory: NOOPMetricsHandler.instance, deadLetter: { _ in })
+        let spec = FunctionSpec(
+            name: "bench", runtime: runtime, concurrency: concurrency, location: SourceLocation(file: "bench", line: 1, column: 1))
+        let runner = FunctionRunner(
+            lookup: { _ in spec }, logger: Logger(label: "bench"), metricsFactory: NOOPMetricsHandler.instance, deadLetter: { _ in })
         let row: JSONObject = ["device": "dev-1", "temp": 81.5, "site": "site-1"]
         func once() async throws -> Double {
             let start = monotonicNanos()
-            let output = try await runner.call("bench", Invocation(rule: "bench", action: .call(function: "bench"), row: row, topic: "t", receivedAt: 0))
+            let output = try await runner.call(
+                "bench", Invocation(rule: "bench", action: .call(function: "bench"), row: row, topic: "t", receivedAt: 0))
             guard output.count == 1 else { throw ValidationError("unexpected output \(output)") }
             return Double(monotonicNanos() - start) / 1e6
         }
@@ -88,7 +99,8 @@ struct FunctionBench: AsyncParsableCommand {
         let seconds = Double(monotonicNanos() - start) / 1e9
         await runner.shutdown()
         return Figures(
-            rate: Double(perTask * concurrency) / seconds, p50: latencies[latencies.count / 2], p99: latencies[latencies.count * 99 / 100], first: first)
+            rate: Double(perTask * concurrency) / seconds, p50: latencies[latencies.count / 2], p99: latencies[latencies.count * 99 / 100],
+            first: first)
     }
 
     func ms(_ value: Double) -> String { value < 1 ? String(format: "%.2f ms", value) : String(format: "%.1f ms", value) }

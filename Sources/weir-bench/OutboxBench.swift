@@ -71,12 +71,20 @@ struct OutboxBench: AsyncParsableCommand {
         say("")
         say("| figure | value | baseline | ratio |")
         say("| --- | --- | --- | --- |")
-        say("| append rate, durable (group commit), records/s | \(Int(outboxRate)) | plain RocksDB put, no sync: \(Int(plainRate)) | \(String(format: "%.2f", outboxRate / plainRate)) |")
-        say("| append rate, durable, pipelined (one producer, up to 1024 awaiting their fsync: the daemon's forward), records/s | \(Int(pipelinedRate)) | plain RocksDB put, no sync: \(Int(plainRate)) | \(String(format: "%.2f", pipelinedRate / plainRate)) |")
-        say("| bytes on disk per record after appends (WAL + SST) | \(diskBytes / max(appended, 1)) | record size \(rawBytes / max(appended, 1)) | |")
+        say(
+            "| append rate, durable (group commit), records/s | \(Int(outboxRate)) | plain RocksDB put, no sync: \(Int(plainRate)) | \(String(format: "%.2f", outboxRate / plainRate)) |"
+        )
+        say(
+            "| append rate, durable, pipelined (one producer, up to 1024 awaiting their fsync: the daemon's forward), records/s | \(Int(pipelinedRate)) | plain RocksDB put, no sync: \(Int(plainRate)) | \(String(format: "%.2f", pipelinedRate / plainRate)) |"
+        )
+        say(
+            "| bytes on disk per record after appends (WAL + SST) | \(diskBytes / max(appended, 1)) | record size \(rawBytes / max(appended, 1)) | |"
+        )
         for batch in [10, 50, 100, 500] {
             let (raw, compressed) = try batchBytes(sample, batchSize: batch)
-            say("| upstream bytes / raw CloudEvents JSON, batch \(batch) | \(compressed) / \(raw) | | 1/\(String(format: "%.1f", Double(raw) / Double(compressed))) |")
+            say(
+                "| upstream bytes / raw CloudEvents JSON, batch \(batch) | \(compressed) / \(raw) | | 1/\(String(format: "%.1f", Double(raw) / Double(compressed))) |"
+            )
         }
         try dictionaryStudy()
         try await appendLatency(work: work)
@@ -108,7 +116,9 @@ struct OutboxBench: AsyncParsableCommand {
     func batchBytes(_ sample: [[UInt8]], batchSize: Int) throws -> (raw: Int, compressed: Int) {
         var raw = 0
         var compressed = 0
-        let records = try sample.prefix(20_000).enumerated().map { (sequence: UInt64($0.offset + 1), record: try OutboxRecord(decoding: $0.element)) }
+        let records = try sample.prefix(20_000).enumerated().map {
+            (sequence: UInt64($0.offset + 1), record: try OutboxRecord(decoding: $0.element))
+        }
         var index = 0
         while index < records.count {
             let json = CloudEvents.batch(Array(records[index..<min(index + batchSize, records.count)]), gatewayID: "gw-01")

@@ -14,16 +14,22 @@ extension OutboxBench {
     /// Upstream bytes per batch size with no dictionary and with dictionaries trained on other
     /// records of the same shape (the outbox's own data).
     func dictionaryStudy() throws {
-        let records = try sampleRecords(40_000).enumerated().map { (sequence: UInt64($0.offset + 1), record: try OutboxRecord(decoding: $0.element)) }
+        let records = try sampleRecords(40_000).enumerated().map {
+            (sequence: UInt64($0.offset + 1), record: try OutboxRecord(decoding: $0.element))
+        }
         let training = Array(records[0..<20_000])
         let test = Array(records[20_000...])
         func batches(_ source: [(sequence: UInt64, record: OutboxRecord)], size: Int) -> [[UInt8]] {
-            stride(from: 0, to: source.count, by: size).map { CloudEvents.batch(Array(source[$0..<min($0 + size, source.count)]), gatewayID: "gw-01") }
+            stride(from: 0, to: source.count, by: size).map {
+                CloudEvents.batch(Array(source[$0..<min($0 + size, source.count)]), gatewayID: "gw-01")
+            }
         }
         say("")
         say("Dictionary study: CloudEvents batches of the second 20,000 records; dictionaries trained on batches of the first 20,000.")
         say("")
-        say("| batch size | raw bytes/event | zstd, no dictionary | zstd + 4 KiB dictionary | zstd + 16 KiB dictionary | gain of 16 KiB dictionary |")
+        say(
+            "| batch size | raw bytes/event | zstd, no dictionary | zstd + 4 KiB dictionary | zstd + 16 KiB dictionary | gain of 16 KiB dictionary |"
+        )
         say("| --- | --- | --- | --- | --- | --- |")
         let samples = batches(training, size: 5)
         let small = try ZstdDictionary.train(samples: samples, capacity: 4 << 10)
@@ -111,14 +117,16 @@ extension OutboxBench {
         let scanSeconds = Double(monotonicNanos() - fillStart) / 1e9
 
         let logger = Logger(label: "bench")
-        let client = try MQTTClient(configuration: MQTTConfiguration(port: port, clientID: "bench-drain", cleanSession: true, maxInflight: 20), logger: logger)
+        let client = try MQTTClient(
+            configuration: MQTTConfiguration(port: port, clientID: "bench-drain", cleanSession: true, maxInflight: 20), logger: logger)
         client.start()
         await client.waitUntilReady()
         var configuration = ForwarderConfiguration()
         configuration.maxEvents = 500
         configuration.maxDelay = .milliseconds(5)
         let forwarder = Forwarder(
-            name: "cloud", outbox: outbox, sender: MQTTUpstream(client: client, topic: "weir/gw/events"), deadLetters: try DeadLetters(db: db),
+            name: "cloud", outbox: outbox, sender: MQTTUpstream(client: client, topic: "weir/gw/events"),
+            deadLetters: try DeadLetters(db: db),
             configuration: configuration, gatewayID: "gw", logger: logger, metricsFactory: NOOPMetricsHandler.instance)
         let start = monotonicNanos()
         let task = Task { await forwarder.run(isStopping: { outbox.depth == 0 }) }

@@ -30,7 +30,8 @@ struct Simulator: AsyncParsableCommand {
             return handler
         }
         let client = try MQTTClient(
-            configuration: MQTTConfiguration(host: host, port: port, clientID: "weir-sim-\(getpid())", cleanSession: true, maxInflight: 1000),
+            configuration: MQTTConfiguration(
+                host: host, port: port, clientID: "weir-sim-\(getpid())", cleanSession: true, maxInflight: 1000),
             logger: Logger(label: "weir-sim"))
         client.start()
         await client.waitUntilReady()
@@ -59,7 +60,8 @@ struct Simulator: AsyncParsableCommand {
                 ("ts", .int(currentTimeMillis())),
             ]
             if stamp { fields.append(("sent_ns", .int(Int64(monotonicNanos())))) }
-            let topicName = topic.replacingOccurrences(of: "{site}", with: site).replacingOccurrences(of: "{device}", with: deviceIDs[index])
+            let topicName = topic.replacingOccurrences(of: "{site}", with: site).replacingOccurrences(
+                of: "{device}", with: deviceIDs[index])
             try await client.publish(topic: topicName, payload: JSONWriter.bytes(.object(JSONObject(fields))), qos: qos)
             sent += 1
             let due = start + UInt64(Double(sent) * interval * 1e9)

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import WeirDaemon
 import WeirCore
+import WeirDaemon
 import WeirRocksDB
 import WeirRules
 
@@ -37,7 +37,8 @@ struct OutboxCommand: ParsableCommand {
     }
 
     struct Peek: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the next queued events of an upstream as CloudEvents, one per line.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the next queued events of an upstream as CloudEvents, one per line.")
         @OptionGroup var options: ConfigOption
         @Option(help: "Upstream name (default: the only or first one configured).") var upstream: String?
         @Option(name: .shortAndLong, help: "How many events.") var limit = 10
@@ -104,14 +105,18 @@ extension DeadLetterCommand {
         func run() throws {
             let config = try options.load()
             guard let answer = adminCommand(config, "/dlq/replay?\(selection.query)") else {
-                throw CLIFailure(message: "weir is not running (nothing answers on the admin endpoint \(adminAddress(config))); replay needs the running daemon")
+                throw CLIFailure(
+                    message:
+                        "weir is not running (nothing answers on the admin endpoint \(adminAddress(config))); replay needs the running daemon"
+                )
             }
             print(answer)
         }
     }
 
     struct Purge: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete letters for good (through the daemon when it runs, else in the store).")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete letters for good (through the daemon when it runs, else in the store).")
         @OptionGroup var options: ConfigOption
         @OptionGroup var selection: Selection
 
@@ -139,7 +144,10 @@ func adminAddress(_ config: WeirConfig) -> String {
 /// POSTs a command to the running daemon's admin endpoint over loopback; nil when nothing
 /// answers. A refusal becomes a CLI failure with the daemon's message.
 func adminCommand(_ config: WeirConfig, _ path: String) -> String? {
-    guard config.admin.host != nil, let (status, body) = Loopback.http("POST", port: config.admin.port, path: path, headers: ["X-Weir-Command": "1"], timeoutSeconds: 60) else { return nil }
+    guard config.admin.host != nil,
+        let (status, body) = Loopback.http(
+            "POST", port: config.admin.port, path: path, headers: ["X-Weir-Command": "1"], timeoutSeconds: 60)
+    else { return nil }
     let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
     guard status == 200 else {
         FileHandle.standardError.write(Data("weir: the daemon refused (HTTP \(status)): \(text)\n".utf8))
@@ -150,7 +158,8 @@ func adminCommand(_ config: WeirConfig, _ path: String) -> String? {
 
 struct ScheduleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "schedule", abstract: "Scheduled rules: last run and next run (works while the daemon runs).", subcommands: [List.self])
+        commandName: "schedule", abstract: "Scheduled rules: last run and next run (works while the daemon runs).", subcommands: [List.self]
+    )
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One line per scheduled rule: schedule, last run, next run (UTC).")

@@ -11,7 +11,10 @@ struct Weir: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "IoT edge event processor: MQTT events -> SQL rules -> functions -> upstream.",
-        subcommands: [Run.self, Check.self, Test.self, Decode.self, OutboxCommand.self, DeadLetterCommand.self, ScheduleCommand.self, StoreCommand.self])
+        subcommands: [
+            Run.self, Check.self, Test.self, Decode.self, OutboxCommand.self, DeadLetterCommand.self, ScheduleCommand.self,
+            StoreCommand.self,
+        ])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -57,7 +60,10 @@ extension Weir {
             }
             logger.notice(
                 "weir starting",
-                metadata: ["config": "\(config.path)", "rules": "\(daemon.rules.current.rules.count)", "broker": "\(config.mqtt.host):\(config.mqtt.port)"])
+                metadata: [
+                    "config": "\(config.path)", "rules": "\(daemon.rules.current.rules.count)",
+                    "broker": "\(config.mqtt.host):\(config.mqtt.port)",
+                ])
             try await daemon.run()
             logger.notice("weir stopped")
         }
@@ -78,7 +84,8 @@ extension Weir {
                 if config.mqtt.ack == .durable, config.mqtt.cleanSession {
                     print(
                         "\(config.path): warning: mqtt.clean_session true with 'ack: durable': the broker forgets what it holds for Weir "
-                            + "at every disconnect, so events it redelivers after a crash or a full disk are lost. Use clean_session: false.")
+                            + "at every disconnect, so events it redelivers after a crash or a full disk are lost. Use clean_session: false."
+                    )
                 }
                 if config.mqtt.qos != config.mqtt.effectiveQoS {
                     print(
@@ -87,7 +94,8 @@ extension Weir {
                             + "(at least once). Set 'ack: receipt' to subscribe at QoS 2.")
                 }
                 print(
-                    "\(config.rulesDir): ok, \(rules.rules.count) rule(s), \(rules.schedules.count) scheduled rule(s), \(rules.functions.count) function(s) in \(files) file(s), \(rules.topicFilters.count) topic filter(s)")
+                    "\(config.rulesDir): ok, \(rules.rules.count) rule(s), \(rules.schedules.count) scheduled rule(s), \(rules.functions.count) function(s) in \(files) file(s), \(rules.topicFilters.count) topic filter(s)"
+                )
             } catch {
                 throw CLIFailure(message: error.description + "\nweir: \(error.diagnostics.count) error(s)")
             }

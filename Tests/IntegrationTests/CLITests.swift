@@ -68,25 +68,27 @@ struct BinaryFixture {
         admin = try freeLoopbackPort()
         config = dir.appendingPathComponent("weir.yaml")
         try """
-            gateway_id: \(name)
-            rules_dir: \(rules.path)
-            state_dir: \(dir.path)/state
-            mqtt: { port: \(brokerPort), client_id: weir-\(name), qos: 1 }
-            admin: { listen: 127.0.0.1:\(admin) }
-            \(extra)
-            """.write(to: config, atomically: true, encoding: .utf8)
+        gateway_id: \(name)
+        rules_dir: \(rules.path)
+        state_dir: \(dir.path)/state
+        mqtt: { port: \(brokerPort), client_id: weir-\(name), qos: 1 }
+        admin: { listen: 127.0.0.1:\(admin) }
+        \(extra)
+        """.write(to: config, atomically: true, encoding: .utf8)
     }
 
     /// Starts `weir run` on this configuration, logging to `log` in the directory.
     func run(log: String = "weir.log", environment: [String: String]? = nil) throws -> ChildProcess {
-        try ChildProcess(try weirExecutable(), ["run", "--config", config.path], output: dir.appendingPathComponent(log).path, environment: environment)
+        try ChildProcess(
+            try weirExecutable(), ["run", "--config", config.path], output: dir.appendingPathComponent(log).path, environment: environment)
     }
 }
 
 @Suite(.serialized) struct CLITests {
     @Test func runNotifiesSystemdReloadsOnSIGHUPAndStopsGracefullyOnSIGTERM() async throws {
         let broker = try MosquittoBroker()
-        let fixture = try BinaryFixture(name: "cli", brokerPort: broker.port, rules: ["overheat.yaml": overheatRule], extra: "rules_watch_interval: 0s")
+        let fixture = try BinaryFixture(
+            name: "cli", brokerPort: broker.port, rules: ["overheat.yaml": overheatRule], extra: "rules_watch_interval: 0s")
         let (dir, rules, admin) = (fixture.dir, fixture.rules, fixture.admin)
         let notify = try NotifySocket(directory: dir)
         let log = dir.appendingPathComponent("weir.log").path
@@ -105,9 +107,10 @@ struct BinaryFixture {
         #expect(await eventually { metricValue((try? httpGet(port: admin, path: "/metrics").body) ?? "", "weir_rules_loaded") == 2 })
         try "name: broken\nsql: SELECT\n".write(to: rules.appendingPathComponent("broken.yaml"), atomically: true, encoding: .utf8)
         kill(weir.pid, SIGHUP)
-        #expect(await eventually {
-            metricValue((try? httpGet(port: admin, path: "/metrics").body) ?? "", #"weir_rule_reloads_total{result="failed"}"#) == 1
-        })
+        #expect(
+            await eventually {
+                metricValue((try? httpGet(port: admin, path: "/metrics").body) ?? "", #"weir_rule_reloads_total{result="failed"}"#) == 1
+            })
         #expect(metricValue(try httpGet(port: admin, path: "/metrics").body, "weir_rules_loaded") == 2)
 
         kill(weir.pid, SIGTERM)
@@ -122,11 +125,14 @@ struct BinaryFixture {
         let dir = try makeTemporaryDirectory(prefix: "weir-check")
         let rules = dir.appendingPathComponent("rules")
         try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
-        try "name: a\nsql: SELECT a FORM \"t\"\nactions: [ { log: {} } ]\n".write(to: rules.appendingPathComponent("a.yaml"), atomically: true, encoding: .utf8)
-        try "name: b\nsql: SELECT b FROM \"t\"\nactions: [ { mail: {} } ]\n".write(to: rules.appendingPathComponent("b.yaml"), atomically: true, encoding: .utf8)
+        try "name: a\nsql: SELECT a FORM \"t\"\nactions: [ { log: {} } ]\n".write(
+            to: rules.appendingPathComponent("a.yaml"), atomically: true, encoding: .utf8)
+        try "name: b\nsql: SELECT b FROM \"t\"\nactions: [ { mail: {} } ]\n".write(
+            to: rules.appendingPathComponent("b.yaml"), atomically: true, encoding: .utf8)
         try "rules_dir: \(rules.path)\n".write(to: dir.appendingPathComponent("weir.yaml"), atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out.txt").path
-        let check = try ChildProcess(try weirExecutable(), ["check", "--config", dir.appendingPathComponent("weir.yaml").path], output: out)
+        let check = try ChildProcess(
+            try weirExecutable(), ["check", "--config", dir.appendingPathComponent("weir.yaml").path], output: out)
         let status = check.waitForExit(timeout: 20)
         let text = try String(contentsOfFile: out, encoding: .utf8)
         #expect(status.map { ($0 >> 8) & 0xff } == 1)
@@ -139,11 +145,15 @@ struct BinaryFixture {
         let rules = dir.appendingPathComponent("rules")
         try FileManager.default.createDirectory(at: rules, withIntermediateDirectories: true)
         try overheatRule.write(to: rules.appendingPathComponent("overheat.yaml"), atomically: true, encoding: .utf8)
-        try "rules_dir: \(rules.path)\nmqtt: { port: 1 }\n".write(to: dir.appendingPathComponent("weir.yaml"), atomically: true, encoding: .utf8)
+        try "rules_dir: \(rules.path)\nmqtt: { port: 1 }\n".write(
+            to: dir.appendingPathComponent("weir.yaml"), atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out.txt").path
         let run = try ChildProcess(
             try weirExecutable(),
-            ["test", "--config", dir.appendingPathComponent("weir.yaml").path, "--topic", "sensors/s9/telemetry", "--payload", #"{"device":"d1","temp":91}"#],
+            [
+                "test", "--config", dir.appendingPathComponent("weir.yaml").path, "--topic", "sensors/s9/telemetry", "--payload",
+                #"{"device":"d1","temp":91}"#,
+            ],
             output: out)
         let status = run.waitForExit(timeout: 20)
         #expect(status == 0)

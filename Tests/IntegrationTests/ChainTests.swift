@@ -9,7 +9,8 @@ import WeirTestSupport
         let broker = try MosquittoBroker()
         let dir = try makeTemporaryDirectory(prefix: "weir-chain")
         // Two output lines per input: each becomes an event on its own topic.
-        let double = try writeScript(#"read -r line; n=$(echo "$line" | sed 's/[^0-9]//g'); echo "{\"n\":$n,\"part\":1}"; echo "{\"n\":$n,\"part\":2}""#, in: dir)
+        let double = try writeScript(
+            #"read -r line; n=$(echo "$line" | sed 's/[^0-9]//g'); echo "{\"n\":$n,\"part\":1}"; echo "{\"n\":$n,\"part\":2}""#, in: dir)
         let rules = """
             functions:
               - name: split

@@ -22,7 +22,10 @@ import WeirTestSupport
         let pub = try await publisher(local)
         defer { pub.shutdown() }
         func forwarded() -> Int {
-            Int(Loopback.httpGet(port: admin, path: "/metrics").flatMap { Loopback.metricValue($0.body, #"weir_actions_run_total{action="forward"}"#) } ?? 0)
+            Int(
+                Loopback.httpGet(port: admin, path: "/metrics").flatMap {
+                    Loopback.metricValue($0.body, #"weir_actions_run_total{action="forward"}"#)
+                } ?? 0)
         }
 
         var acceptedBeforeKills = 0
@@ -49,7 +52,10 @@ import WeirTestSupport
         defer { weir.stop() }
         var ids = Set<Int>()
         let drained = await eventually(timeout: .seconds(30)) {
-            ids = Set(inbox.payloads.flatMap { (try? decodeBatch($0)) ?? [] }.compactMap { $0["id"]?.stringValue }.compactMap { Int($0.split(separator: "-").last!) })
+            ids = Set(
+                inbox.payloads.flatMap { (try? decodeBatch($0)) ?? [] }.compactMap { $0["id"]?.stringValue }.compactMap {
+                    Int($0.split(separator: "-").last!)
+                })
             return ids.count >= acceptedBeforeKills
         }
         #expect(drained, "delivered \(ids.count), accepted before the kills \(acceptedBeforeKills)")

@@ -12,10 +12,12 @@ final class DaemonHarness: Sendable {
     let task: Task<Void, any Error>
     let rulesDir: URL
 
-    init(broker: MosquittoBroker, rules: [String: String], clientID: String = "weir-test-\(UUID().uuidString.prefix(8))",
-         extraConfig: String = "", rulesDir: URL? = nil, stateDir: URL? = nil,
-         clock: @escaping @Sendable () -> Int64 = currentTimeMillis,
-         scheduleInterval: Duration = .seconds(1)) async throws {
+    init(
+        broker: MosquittoBroker, rules: [String: String], clientID: String = "weir-test-\(UUID().uuidString.prefix(8))",
+        extraConfig: String = "", rulesDir: URL? = nil, stateDir: URL? = nil,
+        clock: @escaping @Sendable () -> Int64 = currentTimeMillis,
+        scheduleInterval: Duration = .seconds(1)
+    ) async throws {
         let dir = try rulesDir ?? makeTemporaryDirectory(prefix: "weir-rules")
         for (name, text) in rules {
             try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
@@ -35,7 +37,8 @@ final class DaemonHarness: Sendable {
         let config = try ConfigLoader.parse(yaml, file: "test.yaml")
         var logger = Logger(label: "weir-test")
         logger.logLevel = .warning
-        daemon = try buildDaemon(config: config, logger: logger, environment: [:], handleSignals: false, clock: clock, scheduleInterval: scheduleInterval)
+        daemon = try buildDaemon(
+            config: config, logger: logger, environment: [:], handleSignals: false, clock: clock, scheduleInterval: scheduleInterval)
         let daemon = self.daemon
         task = Task { try await daemon.run() }
         await daemon.readiness.wait()
@@ -87,7 +90,8 @@ final class Recorder: Sendable {
 /// A publishing client for tests.
 func publisher(_ broker: MosquittoBroker) async throws -> MQTTClient {
     let client = try MQTTClient(
-        configuration: MQTTConfiguration(port: broker.port, clientID: "pub-\(UUID().uuidString.prefix(8))", cleanSession: true, maxInflight: 1000),
+        configuration: MQTTConfiguration(
+            port: broker.port, clientID: "pub-\(UUID().uuidString.prefix(8))", cleanSession: true, maxInflight: 1000),
         logger: Logger(label: "pub"))
     client.start()
     await client.waitUntilReady()

@@ -27,11 +27,11 @@ import WeirTestSupport
         let port = try #require(await weir.daemon.admin?.boundPort())
         let config = dir.appendingPathComponent("weir.yaml")
         try """
-            gateway_id: test
-            rules_dir: \(weir.rulesDir.path)
-            state_dir: \(state.path)
-            admin: { listen: 127.0.0.1:\(port) }
-            """.write(to: config, atomically: true, encoding: .utf8)
+        gateway_id: test
+        rules_dir: \(weir.rulesDir.path)
+        state_dir: \(state.path)
+        admin: { listen: 127.0.0.1:\(port) }
+        """.write(to: config, atomically: true, encoding: .utf8)
         let pub = try await publisher(broker)
         defer { pub.shutdown() }
         for n in 1...3 { try await pub.publish(topic: "jobs/x", payload: Array(#"{"n":\#(n)}"#.utf8), qos: 1) }
@@ -60,8 +60,12 @@ import WeirTestSupport
         let rest = try runWeir(["dlq", "replay", "--all", "--config", config.path], in: dir)
         #expect(rest.status == 0 && rest.output.contains(#""replayed":1"#), "\(rest.output)")
         #expect(await eventually { ((try? String(contentsOfFile: done, encoding: .utf8)) ?? "").split(separator: "\n").count == 2 })
-        let rows = try String(contentsOfFile: done, encoding: .utf8).split(separator: "\n").compactMap { try? JSONParser.parse(Array($0.utf8)) }
-        #expect(Set(rows.compactMap { $0["n"]?.intValue }) == [inputs[0], inputs[2]], "the replayed rows are the original inputs; the purged one is not run")
+        let rows = try String(contentsOfFile: done, encoding: .utf8).split(separator: "\n").compactMap {
+            try? JSONParser.parse(Array($0.utf8))
+        }
+        #expect(
+            Set(rows.compactMap { $0["n"]?.intValue }) == [inputs[0], inputs[2]],
+            "the replayed rows are the original inputs; the purged one is not run")
         #expect(weir.daemon.deadLetters?.count == 0)
 
         // A missing id is an error the operator sees.

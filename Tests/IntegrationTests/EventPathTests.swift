@@ -24,9 +24,10 @@ let overheatRule = """
         #expect(await eventually { alerts.count >= 1 })
         // sensors/s2/status matches no rule's filter, so the broker never delivers it.
         #expect(await eventually { weir.metric("weir_events_in_total") == 2 })
-        #expect(await eventually {
-            weir.metric(#"weir_actions_run_total{action="publish"}"#) == 1 && weir.metric(#"weir_actions_run_total{action="log"}"#) == 1
-        })
+        #expect(
+            await eventually {
+                weir.metric(#"weir_actions_run_total{action="publish"}"#) == 1 && weir.metric(#"weir_actions_run_total{action="log"}"#) == 1
+            })
         try await Task.sleep(for: .milliseconds(200))  // room for anything extra to show up
         #expect(alerts.all.map(\.topic) == ["alerts/s1/d1"])
         #expect(alerts.all.first?.payload == #"{"device":"d1","temp":85.5,"site":"s1"}"#)
@@ -67,11 +68,12 @@ let overheatRule = """
         #expect(await eventually { out.count == 7 })
         try await Task.sleep(for: .milliseconds(200))
         let got = out.all.map { "\($0.topic) \($0.payload)" }.sorted()
-        #expect(got == [
-            #"out/hash {"t":"a"}"#, #"out/hash {"t":"a/1/x"}"#, #"out/hash {"t":"a/1/y"}"#,
-            #"out/plus {"t":"a/1/x"}"#,
-            #"out/two {"t":"b/1"}"#, #"out/two {"t":"c"}"#, #"out/two {"t":"c/d/e"}"#,
-        ])
+        #expect(
+            got == [
+                #"out/hash {"t":"a"}"#, #"out/hash {"t":"a/1/x"}"#, #"out/hash {"t":"a/1/y"}"#,
+                #"out/plus {"t":"a/1/x"}"#,
+                #"out/two {"t":"b/1"}"#, #"out/two {"t":"c"}"#, #"out/two {"t":"c/d/e"}"#,
+            ])
         #expect(weir.metric("weir_events_unmatched_total") == 0, "d/a is not subscribed at all")
         try await weir.stop()
     }

@@ -103,10 +103,11 @@ func upstreamConfig(_ cloud: MosquittoBroker) -> String {
         let again = try await DaemonHarness(
             broker: local, rules: [:], clientID: "weir-backlog", extraConfig: cloudConfig, rulesDir: rulesDir, stateDir: stateDir)
         var ids = Set<String>()
-        #expect(await eventually(timeout: .seconds(20)) {
-            ids = Set(inbox.payloads.flatMap { (try? decodeBatch($0)) ?? [] }.compactMap { $0["id"]?.stringValue })
-            return ids.count == 150
-        })
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                ids = Set(inbox.payloads.flatMap { (try? decodeBatch($0)) ?? [] }.compactMap { $0["id"]?.stringValue })
+                return ids.count == 150
+            })
         #expect(ids == Set((1...150).map { "test-\($0)" }))
         try await again.stop()
     }

@@ -10,7 +10,9 @@ import WeirTestSupport
         let dir = try makeTemporaryDirectory(prefix: "weir-fn")
         let log = dir.appendingPathComponent("spans.log").path
         // Each run logs its own start and end (ns) around a sleep long enough to overlap on a slow machine.
-        let fn = try writeScript(#"cat >/dev/null; echo "s $(date +%s%N)" >>"$SPANS"; sleep 0.5; echo "e $(date +%s%N)" >>"$SPANS"; echo '{"ok":true}'"#, in: dir)
+        let fn = try writeScript(
+            #"cat >/dev/null; echo "s $(date +%s%N)" >>"$SPANS"; sleep 0.5; echo "e $(date +%s%N)" >>"$SPANS"; echo '{"ok":true}'"#, in: dir
+        )
         let rules = """
             functions:
               - name: slow
@@ -113,7 +115,8 @@ import WeirTestSupport
         let broker = try MosquittoBroker()
         let dir = try makeTemporaryDirectory(prefix: "weir-fn")
         // Fails its first attempt; the retry is 30 s away.
-        let flaky = try writeScript(#"cat >/dev/null; [ -e "$DIR/tried" ] && { echo ok >>"$DIR/flaky.log"; exit 0; }; : >"$DIR/tried"; exit 1"#, in: dir)
+        let flaky = try writeScript(
+            #"cat >/dev/null; [ -e "$DIR/tried" ] && { echo ok >>"$DIR/flaky.log"; exit 0; }; : >"$DIR/tried"; exit 1"#, in: dir)
         let quick = try writeScript(#"cat >>"$DIR/quick.log""#, in: dir)
         let rules = """
             functions:

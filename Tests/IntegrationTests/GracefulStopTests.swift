@@ -31,7 +31,8 @@ import WeirTestSupport
         let accepted = load.acceptedSeqs
 
         // What the outbox holds (read-only, as an operator would).
-        let peek = try runWeir(["outbox", "peek", "--config", fixture.config.path, "--upstream", "cloud", "-l", "1000000"], in: fixture.dir)
+        let peek = try runWeir(
+            ["outbox", "peek", "--config", fixture.config.path, "--upstream", "cloud", "-l", "1000000"], in: fixture.dir)
         #expect(peek.status == 0, "\(peek.output.prefix(500))")
         let durable = Set(peek.output.split(separator: "\n").compactMap { (try? JSONParser.parse(String($0)))?["data"]?["seq"]?.intValue })
         // What the broker still holds for Weir's persistent session: drained as that session.

@@ -36,7 +36,8 @@ func httpUpstreamConfig(_ sink: HTTPSink, tokenFile: URL, compression: String = 
         // The first three answers are server errors: retried, never dead-lettered.
         let sink = try HTTPSink(status: { $0 < 3 ? 503 : 200 })
         let token = try tokenFile("s3cret")
-        let weir = try await DaemonHarness(broker: local, rules: ["fwd.yaml": forwardRule], extraConfig: httpUpstreamConfig(sink, tokenFile: token))
+        let weir = try await DaemonHarness(
+            broker: local, rules: ["fwd.yaml": forwardRule], extraConfig: httpUpstreamConfig(sink, tokenFile: token))
         let pub = try await publisher(local)
         defer { pub.shutdown() }
         for n in 0..<50 { try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"d","n":\#(n)}"#.utf8), qos: 1) }
@@ -47,7 +48,10 @@ func httpUpstreamConfig(_ sink: HTTPSink, tokenFile: URL, compression: String = 
         try "rotated\n".write(to: token, atomically: true, encoding: .utf8)
         try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"d","n":50}"#.utf8), qos: 1)
         #expect(await eventually { weir.metric(#"weir_actions_run_total{action="forward"}"#) == 51 })
-        #expect(await eventually { weir.daemon.outboxes["cloud"]?.depth == 0 && sink.requests.last?.header("Authorization") == "Bearer rotated" })
+        #expect(
+            await eventually {
+                weir.daemon.outboxes["cloud"]?.depth == 0 && sink.requests.last?.header("Authorization") == "Bearer rotated"
+            })
 
         let requests = sink.requests
         #expect(requests.count >= 5)
@@ -68,7 +72,8 @@ func httpUpstreamConfig(_ sink: HTTPSink, tokenFile: URL, compression: String = 
         // 401 (credentials, not the batch) is retried; 400 (this batch) dead-letters it.
         let sink = try HTTPSink(status: { $0 == 0 ? 401 : $0 == 1 ? 400 : 200 })
         let weir = try await DaemonHarness(
-            broker: local, rules: ["fwd.yaml": forwardRule], extraConfig: httpUpstreamConfig(sink, tokenFile: try tokenFile("t"), compression: "none"))
+            broker: local, rules: ["fwd.yaml": forwardRule],
+            extraConfig: httpUpstreamConfig(sink, tokenFile: try tokenFile("t"), compression: "none"))
         let pub = try await publisher(local)
         defer { pub.shutdown() }
         for n in 0..<30 { try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"d","n":\#(n)}"#.utf8), qos: 1) }
@@ -90,7 +95,10 @@ func httpUpstreamConfig(_ sink: HTTPSink, tokenFile: URL, compression: String = 
         #expect(letter.kind == "upstream" && letter.target == "cloud" && letter.attempts == 2)
         #expect(weir.metric(#"weir_forward_failures_total{upstream="cloud"}"#) == 1)
         #expect(letter.error.contains("HTTP 400"))
-        guard case .array(let rows) = letter.payload else { Issue.record("payload is not an array"); return }
+        guard case .array(let rows) = letter.payload else {
+            Issue.record("payload is not an array")
+            return
+        }
         #expect(rows.count == refused.count)
         #expect(rows.first?["data"]?["n"] == 0)
         #expect(weir.metric(#"weir_dead_letters_total{upstream="cloud"}"#) == Double(refused.count))

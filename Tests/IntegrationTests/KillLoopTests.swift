@@ -146,10 +146,11 @@ final class PacedPublisher: Sendable {
 
         var windowed = Set<Int>()
         let allWindowed = await eventually(timeout: .seconds(30)) {
-            windowed = Set(windowInbox.all.flatMap { row -> [Int] in
-                guard case .array(let seqs)? = (try? JSONParser.parse(row.payload))?["seqs"] else { return [] }
-                return seqs.compactMap(\.intValue)
-            })
+            windowed = Set(
+                windowInbox.all.flatMap { row -> [Int] in
+                    guard case .array(let seqs)? = (try? JSONParser.parse(row.payload))?["seqs"] else { return [] }
+                    return seqs.compactMap(\.intValue)
+                })
             return windowed.isSuperset(of: accepted)
         }
         #expect(allWindowed, "not counted in any window: \(accepted.subtracting(windowed).count) of \(accepted.count)")

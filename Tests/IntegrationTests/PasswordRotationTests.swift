@@ -11,7 +11,9 @@ import WeirTestSupport
         .appendingPathComponent("../../rules/examples/password-rotation").standardizedFileURL
     static let day: Int64 = 86_400_000
 
-    func read(_ path: URL) -> String { ((try? String(contentsOf: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
+    func read(_ path: URL) -> String {
+        ((try? String(contentsOf: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 
     @Test func rotatesEverySixtyDaysAndKeepsTheOldCredentialWhenVerificationFails() async throws {
         let broker = try MosquittoBroker()
@@ -29,7 +31,8 @@ import WeirTestSupport
         let weir = try await DaemonHarness(
             broker: broker, rules: [:], rulesDir: rules, stateDir: state, clock: { clock.load(ordering: .relaxed) },
             scheduleInterval: .milliseconds(20))
-        #expect(!weir.daemon.rules.current.topicFilters.contains { $0.hasPrefix("$weir/") }, "internal steps are not subscribed on the broker")
+        #expect(
+            !weir.daemon.rules.current.topicFilters.contains { $0.hasPrefix("$weir/") }, "internal steps are not subscribed on the broker")
 
         // First start: the schedule never ran, so it runs now; every step succeeds.
         #expect(await eventually(timeout: .seconds(20)) { recorder.count == 1 })

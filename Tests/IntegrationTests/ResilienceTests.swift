@@ -10,21 +10,26 @@ import WeirTestSupport
         broker.stop()
         #expect(await eventually { weir.metric("weir_mqtt_connected") == 0 })
         try broker.start()
-        #expect(await eventually(timeout: .seconds(20)) { weir.metric("weir_mqtt_reconnects_total") >= 1 && weir.metric("weir_mqtt_connected") == 1 })
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                weir.metric("weir_mqtt_reconnects_total") >= 1 && weir.metric("weir_mqtt_connected") == 1
+            })
         let alerts = try await Recorder(broker: broker, filters: ["alerts/#"])
         let pub = try await publisher(broker)
         defer { pub.shutdown() }
-        #expect(try await eventually(timeout: .seconds(10)) {
-            try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"after","temp":99}"#.utf8), qos: 1)
-            return alerts.count > 0
-        })
+        #expect(
+            try await eventually(timeout: .seconds(10)) {
+                try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"after","temp":99}"#.utf8), qos: 1)
+                return alerts.count > 0
+            })
         try await weir.stop()
     }
 
     @Test func qos1EventsPublishedWhileWeirWasDownArriveAfterwards() async throws {
         let broker = try MosquittoBroker()
         let rulesDir = try makeTemporaryDirectory(prefix: "weir-rules")
-        var weir: DaemonHarness? = try await DaemonHarness(broker: broker, rules: ["overheat.yaml": overheatRule], clientID: "weir-persistent", rulesDir: rulesDir)
+        var weir: DaemonHarness? = try await DaemonHarness(
+            broker: broker, rules: ["overheat.yaml": overheatRule], clientID: "weir-persistent", rulesDir: rulesDir)
         try await weir!.stop()
         weir = nil
         let pub = try await publisher(broker)
@@ -68,7 +73,8 @@ import WeirTestSupport
             try await Task.sleep(for: .milliseconds(60))
             if version == 5 {
                 // A broken file mid-traffic: rejected, the previous set keeps running.
-                try "name: relay\nsql: SELECT FROM\nactions: []\n".write(to: weir.rulesDir.appendingPathComponent("relay.yaml"), atomically: true, encoding: .utf8)
+                try "name: relay\nsql: SELECT FROM\nactions: []\n".write(
+                    to: weir.rulesDir.appendingPathComponent("relay.yaml"), atomically: true, encoding: .utf8)
                 #expect(weir.daemon.rules.reload(reason: "test") == false)
             } else {
                 try rule(version).write(to: weir.rulesDir.appendingPathComponent("relay.yaml"), atomically: true, encoding: .utf8)
@@ -97,10 +103,11 @@ import WeirTestSupport
             .write(to: weir.rulesDir.appendingPathComponent("added.yaml"), atomically: true, encoding: .utf8)
         #expect(await eventually { weir.daemon.rules.current.rules.count == 2 })
         // Subscriptions follow: the new filter now delivers.
-        #expect(try await eventually {
-            try await pub.publish(topic: "fresh/1", payload: Array("{}".utf8), qos: 1)
-            return out.count > 0
-        })
+        #expect(
+            try await eventually {
+                try await pub.publish(topic: "fresh/1", payload: Array("{}".utf8), qos: 1)
+                return out.count > 0
+            })
         try await weir.stop()
     }
 
@@ -112,7 +119,8 @@ import WeirTestSupport
             actions:
               - publish: { topic: "out/${n}", qos: 1 }
             """
-        let weir = try await DaemonHarness(broker: broker, rules: ["relay.yaml": rule], extraConfig: "pool: { max_concurrency: 1, max_queued: 5000 }")
+        let weir = try await DaemonHarness(
+            broker: broker, rules: ["relay.yaml": rule], extraConfig: "pool: { max_concurrency: 1, max_queued: 5000 }")
         let out = try await Recorder(broker: broker, filters: ["out/#"])
         let pub = try await publisher(broker)
         defer { pub.shutdown() }

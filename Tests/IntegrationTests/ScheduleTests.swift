@@ -40,7 +40,8 @@ import WeirTestSupport
         let clock = Atomic<Int64>(Self.start)
         let now: @Sendable () -> Int64 = { clock.load(ordering: .relaxed) }
 
-        var weir = try await DaemonHarness(broker: broker, rules: ["s.yaml": rules], stateDir: state, clock: now, scheduleInterval: .milliseconds(20))
+        var weir = try await DaemonHarness(
+            broker: broker, rules: ["s.yaml": rules], stateDir: state, clock: now, scheduleInterval: .milliseconds(20))
         #expect(await eventually { runs(log).count == 1 }, "never ran before: runs at first start")
         #expect(runs(log) == ["2026-01-01T00:00:00.000Z"])
         clock.store(Self.start + 59 * Self.day, ordering: .relaxed)
@@ -51,7 +52,10 @@ import WeirTestSupport
         #expect(runs(log).last == "2026-03-02T00:00:00.000Z")
         #expect(weir.metric(#"weir_schedule_runs_total{rule="rotate"}"#) == 2)
         // 60 days after the run at day 60, in seconds.
-        #expect(await eventually { weir.metric(#"weir_schedule_next_run_timestamp_seconds{rule="rotate"}"#) == Double(Self.start + 120 * Self.day) / 1000 })
+        #expect(
+            await eventually {
+                weir.metric(#"weir_schedule_next_run_timestamp_seconds{rule="rotate"}"#) == Double(Self.start + 120 * Self.day) / 1000
+            })
         try await weir.stop()
 
         // A restart before the next slot does not run it again.
@@ -74,7 +78,8 @@ import WeirTestSupport
 
         // What an operator sees: the last run (the catch-up, at day 400) and the next one.
         let config = dir.appendingPathComponent("weir.yaml")
-        try "gateway_id: t\nrules_dir: \(weir.rulesDir.path)\nstate_dir: \(state.path)\n".write(to: config, atomically: true, encoding: .utf8)
+        try "gateway_id: t\nrules_dir: \(weir.rulesDir.path)\nstate_dir: \(state.path)\n".write(
+            to: config, atomically: true, encoding: .utf8)
         let listed = try runWeir(["schedule", "list", "--config", config.path], in: dir)
         #expect(listed.status == 0)
         #expect(listed.output.contains("rotate") && listed.output.contains("every 60d"), "\(listed.output)")

@@ -89,7 +89,8 @@ func publishReadings(_ pub: MQTTClient, _ range: Range<Int>) async throws {
                 compression: none
             """
         var weir: DaemonHarness? = try await DaemonHarness(
-            broker: local, rules: ["fwd.yaml": forwardRule], clientID: "weir-corrupt", extraConfig: config, rulesDir: rulesDir, stateDir: stateDir)
+            broker: local, rules: ["fwd.yaml": forwardRule], clientID: "weir-corrupt", extraConfig: config, rulesDir: rulesDir,
+            stateDir: stateDir)
         let pub = try await publisher(local)
         defer { pub.shutdown() }
         try await publishReadings(pub, 0..<20)
@@ -106,7 +107,8 @@ func publishReadings(_ pub: MQTTClient, _ range: Range<Int>) async throws {
         let before = sink.requests.count  // refused while the uplink was "down"
         sink.setStatus { _ in 200 }
         let again = try await DaemonHarness(
-            broker: local, rules: ["fwd.yaml": forwardRule], clientID: "weir-corrupt", extraConfig: config, rulesDir: rulesDir, stateDir: stateDir)
+            broker: local, rules: ["fwd.yaml": forwardRule], clientID: "weir-corrupt", extraConfig: config, rulesDir: rulesDir,
+            stateDir: stateDir)
         #expect(await eventually(timeout: .seconds(20)) { again.daemon.outboxes["cloud"]?.depth == 0 })
         let ids = sink.requests.dropFirst(before).flatMap { request -> [String] in
             guard case .array(let events)? = try? JSONParser.parse(request.body) else { return [] }
@@ -133,7 +135,8 @@ func publishReadings(_ pub: MQTTClient, _ range: Range<Int>) async throws {
                 compression: none
             """
         var weir: DaemonHarness? = try await DaemonHarness(
-            broker: local, rules: ["fwd.yaml": forwardRule], clientID: "weir-inflight", extraConfig: config, rulesDir: rulesDir, stateDir: stateDir)
+            broker: local, rules: ["fwd.yaml": forwardRule], clientID: "weir-inflight", extraConfig: config, rulesDir: rulesDir,
+            stateDir: stateDir)
         let pub = try await publisher(local)
         defer { pub.shutdown() }
         try await publishReadings(pub, 0..<10)
@@ -145,7 +148,8 @@ func publishReadings(_ pub: MQTTClient, _ range: Range<Int>) async throws {
 
         sink.setStatus { _ in 200 }
         let again = try await DaemonHarness(
-            broker: local, rules: ["fwd.yaml": forwardRule], clientID: "weir-inflight", extraConfig: config, rulesDir: rulesDir, stateDir: stateDir)
+            broker: local, rules: ["fwd.yaml": forwardRule], clientID: "weir-inflight", extraConfig: config, rulesDir: rulesDir,
+            stateDir: stateDir)
         func delivered() -> [String] {
             sink.requests.dropFirst().flatMap { request -> [String] in
                 guard case .array(let events)? = try? JSONParser.parse(request.body) else { return [] }
@@ -175,13 +179,17 @@ func publishReadings(_ pub: MQTTClient, _ range: Range<Int>) async throws {
         let first = try fixture.run(log: "first.log")
         #expect(await eventually { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
         try await publishReadings(pub, 0..<40)
-        #expect(await eventually {
-            Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap { Loopback.metricValue($0.body, #"weir_actions_run_total{action="forward"}"#) } == 40
-        })
+        #expect(
+            await eventually {
+                Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap {
+                    Loopback.metricValue($0.body, #"weir_actions_run_total{action="forward"}"#)
+                } == 40
+            })
         #expect(first.stop() != nil)
 
         // An operator's typo: the daemon refuses to start, naming the file, line and column.
-        try good.replacingOccurrences(of: "max_delay: 10ms", with: "max_delay: 10 parsecs").write(to: fixture.config, atomically: true, encoding: .utf8)
+        try good.replacingOccurrences(of: "max_delay: 10ms", with: "max_delay: 10 parsecs").write(
+            to: fixture.config, atomically: true, encoding: .utf8)
         let broken = try fixture.run(log: "broken.log")
         #expect(broken.waitForExit(timeout: 20).map { ($0 >> 8) & 0xff } == 1)
         let message = try String(contentsOf: fixture.dir.appendingPathComponent("broken.log"), encoding: .utf8)
@@ -194,7 +202,9 @@ func publishReadings(_ pub: MQTTClient, _ range: Range<Int>) async throws {
         let fixed = try fixture.run(log: "fixed.log")
         defer { fixed.stop() }
         let sent = await eventually(timeout: .seconds(20)) {
-            Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap { Loopback.metricValue($0.body, #"weir_forwarded_events_total{upstream="cloud"}"#) } == 40
+            Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap {
+                Loopback.metricValue($0.body, #"weir_forwarded_events_total{upstream="cloud"}"#)
+            } == 40
         }
         #expect(sent)
     }
@@ -220,9 +230,12 @@ func publishReadings(_ pub: MQTTClient, _ range: Range<Int>) async throws {
         let first = try fixture.run(log: "first.log")
         #expect(await eventually { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
         try await publishReadings(pub, 0..<200)
-        #expect(await eventually {
-            Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap { Loopback.metricValue($0.body, #"weir_actions_run_total{action="forward"}"#) } == 200
-        })
+        #expect(
+            await eventually {
+                Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap {
+                    Loopback.metricValue($0.body, #"weir_actions_run_total{action="forward"}"#)
+                } == 200
+            })
         _ = first.stop(signal: SIGKILL)
 
         // Overwrite bytes in the middle of the write-ahead log.
@@ -249,7 +262,9 @@ func publishReadings(_ pub: MQTTClient, _ range: Range<Int>) async throws {
         let again = try fixture.run(log: "again.log")
         defer { again.stop() }
         func forwarded() -> Double {
-            Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap { Loopback.metricValue($0.body, #"weir_forwarded_events_total{upstream="cloud"}"#) } ?? 0
+            Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap {
+                Loopback.metricValue($0.body, #"weir_forwarded_events_total{upstream="cloud"}"#)
+            } ?? 0
         }
         // What was before the damage is readable and delivered; what the damage destroyed is not.
         #expect(await eventually { forwarded() >= 50 })

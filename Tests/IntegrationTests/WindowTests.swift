@@ -22,7 +22,8 @@ import WeirTestSupport
         let pub = try await publisher(broker)
         defer { pub.shutdown() }
         for (device, site, temp) in [("d1", "s1", 20.0), ("d1", "s1", 22.0), ("d2", "s1", 30.0), ("d1", "s2", 5.0), ("d1", "s1", 24.0)] {
-            try await pub.publish(topic: "sensors/\(site)/telemetry", payload: Array(#"{"device":"\#(device)","temp":\#(temp)}"#.utf8), qos: 1)
+            try await pub.publish(
+                topic: "sensors/\(site)/telemetry", payload: Array(#"{"device":"\#(device)","temp":\#(temp)}"#.utf8), qos: 1)
         }
         try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"d1"}"#.utf8), qos: 1)  // no temp: WHERE drops it
         #expect(await eventually { weir.metric(#"weir_window_events_total{rule="avg10"}"#) == 5 })
@@ -66,11 +67,15 @@ import WeirTestSupport
             try await pub.publish(topic: "m/x", payload: Array(#"{"device":"d","ts":\#(ts)}"#.utf8), qos: 1)
         }
         #expect(await eventually { inbox.count == 1 })
-        #expect(try JSONParser.parse(inbox.all[0].payload) == ["device": "d", "n": 2], "the window [00:00, 00:01) closed when 00:02 arrived")
-        #expect(await eventually { weir.metric(#"weir_window_late_events_total{rule="et"}"#) == 1 }, "00:00.900 came after its window closed")
+        #expect(
+            try JSONParser.parse(inbox.all[0].payload) == ["device": "d", "n": 2], "the window [00:00, 00:01) closed when 00:02 arrived")
+        #expect(
+            await eventually { weir.metric(#"weir_window_late_events_total{rule="et"}"#) == 1 }, "00:00.900 came after its window closed")
         #expect(await eventually { lateBox.count == 1 })
         #expect(lateBox.all.first?.topic == "late/d")
-        #expect(try JSONParser.parse(lateBox.all.first?.payload ?? "null") == ["device": "d", "ts": 1_893_456_000_900], "the late event itself goes to the late actions")
+        #expect(
+            try JSONParser.parse(lateBox.all.first?.payload ?? "null") == ["device": "d", "ts": 1_893_456_000_900],
+            "the late event itself goes to the late actions")
         try await weir.stop()
     }
 }
@@ -104,10 +109,11 @@ import WeirTestSupport
             try text.write(to: weir.rulesDir.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
             // Returns after the change handlers (the window engine's sync) ran, unlike the watcher.
             #expect(weir.daemon.rules.reload(reason: "test"))
-            #expect(await eventually {
-                guard let rule = weir.daemon.rules.current.rule(named: "r") else { return false }
-                return rule.sql.contains(window) && String(describing: rule.actions).contains(topic)
-            })
+            #expect(
+                await eventually {
+                    guard let rule = weir.daemon.rules.current.rule(named: "r") else { return false }
+                    return rule.sql.contains(window) && String(describing: rule.actions).contains(topic)
+                })
         }
         try await send(3)
         // Only the action changes: the open window (3 events) is kept.
@@ -148,20 +154,24 @@ import WeirTestSupport
         let devices = 3_000
         for round in 0..<2 {
             for d in 0..<devices {
-                try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"dev\#(d)","v":\#(d + round)}"#.utf8), qos: 1)
+                try await pub.publish(
+                    topic: "sensors/s1/telemetry", payload: Array(#"{"device":"dev\#(d)","v":\#(d + round)}"#.utf8), qos: 1)
             }
         }
         #expect(await eventually(timeout: .seconds(30)) { weir.metric(#"weir_window_events_total{rule="many"}"#) == Double(2 * devices) })
         #expect(await eventually { weir.metric(#"weir_window_open_groups{rule="many"}"#) == Double(devices) })
-        #expect(await eventually { weir.metric(#"weir_window_spilled_groups{rule="many"}"#) >= Double(devices - 500) }, "most groups wait in the store")
+        #expect(
+            await eventually { weir.metric(#"weir_window_spilled_groups{rule="many"}"#) >= Double(devices - 500) },
+            "most groups wait in the store")
         clock.store(1_800_000_060_000, ordering: .relaxed)
         #expect(await eventually(timeout: .seconds(30)) { inbox.count == devices })
         let totals = try inbox.all.map { try JSONParser.parse($0.payload) }
         #expect(Set(totals.compactMap { $0["device"]?.stringValue }).count == devices)
-        #expect(totals.allSatisfy { row in
-            guard let name = row["device"]?.stringValue, let d = Int(name.dropFirst(3)) else { return false }
-            return row["total"]?.intValue == 2 * d + 1 && row["n"] == 2
-        })
+        #expect(
+            totals.allSatisfy { row in
+                guard let name = row["device"]?.stringValue, let d = Int(name.dropFirst(3)) else { return false }
+                return row["total"]?.intValue == 2 * d + 1 && row["n"] == 2
+            })
         try await weir.stop()
     }
 }

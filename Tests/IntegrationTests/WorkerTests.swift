@@ -6,7 +6,8 @@ import WeirTestSupport
 /// `mode: worker` functions: long-lived processes, replaced when they crash or hang.
 @Suite(.serialized) struct WorkerTests {
     /// The repository's shipped example workers.
-    static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../rules/examples/workers").standardizedFileURL
+    static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../rules/examples/workers")
+        .standardizedFileURL
 
     func isRunning(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
 
@@ -88,7 +89,8 @@ import WeirTestSupport
         #expect(weir.metric(#"weir_function_retries_total{function="fragile"}"#) == 2, "the crashed and the hung request were retried")
         #expect(weir.metric(#"weir_function_dead_letters_total{function="fragile"}"#) == 0, "and then succeeded")
         #expect(weir.metric(#"weir_function_workers_replaced_total{function="fragile"}"#) == 2)
-        let started = try String(contentsOfFile: dir.appendingPathComponent("pids").path, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
+        let started = try String(contentsOfFile: dir.appendingPathComponent("pids").path, encoding: .utf8).split(separator: "\n").compactMap
+        { Int32($0) }
         #expect(started.count == 3, "the first worker and two replacements")
         guard started.count == 3 else { return }
         // The hung worker (and its sleep) were killed with their process group.
@@ -114,7 +116,8 @@ import WeirTestSupport
         defer { pub.shutdown() }
         try await pub.publish(topic: "jobs/x", payload: Array("{}".utf8), qos: 1)
         #expect(await eventually { weir.metric(#"weir_function_invocations_total{function="w"}"#) == 1 })
-        let pid = try #require(Int32(String(contentsOfFile: dir.appendingPathComponent("pids").path, encoding: .utf8).split(separator: "\n").first ?? ""))
+        let pid = try #require(
+            Int32(String(contentsOfFile: dir.appendingPathComponent("pids").path, encoding: .utf8).split(separator: "\n").first ?? ""))
         #expect(isRunning(pid))
         try #"{ name: r, sql: 'SELECT * FROM "jobs/#"', actions: [ { log: {} } ] }"#.write(
             to: weir.rulesDir.appendingPathComponent("w.yaml"), atomically: true, encoding: .utf8)

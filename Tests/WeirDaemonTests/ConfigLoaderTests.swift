@@ -1,5 +1,6 @@
 import Testing
 import WeirCore
+import WeirRules
 
 @testable import WeirDaemon
 
@@ -74,7 +75,8 @@ func configError(_ yaml: String) -> String? {
 
 @Suite struct DryRunTests {
     @Test func reportsMatchesRowsActionsAndNonMatches() throws {
-        let (rules, errors) = RuleLoaderFixture.parse("""
+        let (rules, errors) = RuleLoaderFixture.parse(
+            """
             rules:
               - { name: hot, sql: 'SELECT device, temp FROM "s/+" WHERE temp > 80', actions: [ { publish: { topic: "a/${device}", qos: 1 } } ] }
               - { name: cold, sql: 'SELECT device FROM "s/+" WHERE temp < 0', actions: [ { log: {} } ] }
@@ -89,8 +91,6 @@ func configError(_ yaml: String) -> String? {
         #expect(DryRun.report(rules: rules, topic: "s/1", payload: Array("nope".utf8)).text.contains("payload rejected"))
     }
 }
-
-import WeirRules
 
 enum RuleLoaderFixture {
     static func parse(_ text: String) -> (RuleSet, [Diagnostic]) {

@@ -6,7 +6,9 @@ import WeirCore
 
 /// Real processes: no shell, stdin/stdout, environment, working directory, process-group kill.
 @Suite struct ExecProcessTests {
-    func run(_ argv: [String], env: [String: String] = [:], cwd: String? = nil, stdin: String = "", timeout: Duration = .seconds(10)) throws -> ExecResult {
+    func run(_ argv: [String], env: [String: String] = [:], cwd: String? = nil, stdin: String = "", timeout: Duration = .seconds(10)) throws
+        -> ExecResult
+    {
         try ExecProcess.run(argv: argv, environment: env, directory: cwd, stdin: Array(stdin.utf8), timeout: timeout)
     }
 

@@ -117,7 +117,8 @@ final class RecordingPublisher: MessagePublisher, Sendable {
         let publisher = RecordingPublisher()
         let actions = BuiltinActions(publisher: publisher, logger: Logger(label: "t"))
         let spec = ActionSpec.publish(topic: try Template("alerts/${site}/${device}"), qos: 1, retain: true)
-        try await actions.execute(Invocation(rule: "r", action: spec, row: ["device": "d1", "temp": 85.5, "site": "s1"], topic: "t", receivedAt: 0))
+        try await actions.execute(
+            Invocation(rule: "r", action: spec, row: ["device": "d1", "temp": 85.5, "site": "s1"], topic: "t", receivedAt: 0))
         let sent = publisher.published.withLock { $0 }
         #expect(sent.count == 1)
         #expect(sent.first?.0 == "alerts/s1/d1")

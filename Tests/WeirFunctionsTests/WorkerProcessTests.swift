@@ -10,7 +10,8 @@ import WeirCore
 @Suite struct WorkerProcessTests {
     @Test func aHungWorkerMissesItsDeadlineEvenWithARequestBiggerThanThePipe() throws {
         // Never reads its stdin: a 1 MiB request cannot be written in full.
-        let worker = try WorkerProcess(argv: ["/bin/sleep", "60"], environment: [:], directory: nil, function: "t", logger: Logger(label: "t"))
+        let worker = try WorkerProcess(
+            argv: ["/bin/sleep", "60"], environment: [:], directory: nil, function: "t", logger: Logger(label: "t"))
         let row: JSONObject = ["blob": .string(String(repeating: "x", count: 1 << 20))]
         let started = ContinuousClock.now
         let result = worker.call(row: row, timeout: .milliseconds(300))
@@ -28,7 +29,9 @@ import WeirCore
     @Test func stoppingManyWorkersTakesOneGracePeriod() throws {
         // They ignore end of input: each needs the SIGKILL after the grace period.
         let workers = try (0..<6).map { _ in
-            try WorkerProcess(argv: ["/bin/sh", "-c", "trap '' TERM; sleep 60"], environment: [:], directory: nil, function: "t", logger: Logger(label: "t"))
+            try WorkerProcess(
+                argv: ["/bin/sh", "-c", "trap '' TERM; sleep 60"], environment: [:], directory: nil, function: "t",
+                logger: Logger(label: "t"))
         }
         let started = ContinuousClock.now
         WorkerProcess.terminate(workers, grace: .milliseconds(300))
@@ -39,7 +42,8 @@ import WeirCore
 
     @Test func anAnswerWithTheWrongIdRetiresTheWorker() throws {
         let worker = try WorkerProcess(
-            argv: ["/bin/sh", "-c", #"while read -r l; do echo '{"id":999,"output":[]}'; done"#], environment: [:], directory: nil, function: "t",
+            argv: ["/bin/sh", "-c", #"while read -r l; do echo '{"id":999,"output":[]}'; done"#], environment: [:], directory: nil,
+            function: "t",
             logger: Logger(label: "t"))
         guard case .failure(.protocolError(let why)) = worker.call(row: [:], timeout: .seconds(5)) else {
             Issue.record("expected a protocol error")

@@ -14,7 +14,9 @@ final class Inbox: Sendable {
     var topics: [String] { events.withLock { $0.map(\.topic) } }
 }
 
-func makeClient(_ broker: MosquittoBroker, id: String, clean: Bool = true, inbox: Inbox? = nil, filters: Set<String> = []) throws -> MQTTClient {
+func makeClient(_ broker: MosquittoBroker, id: String, clean: Bool = true, inbox: Inbox? = nil, filters: Set<String> = []) throws
+    -> MQTTClient
+{
     var handler: MQTTClient.MessageHandler?
     if let inbox { handler = { inbox.add($0) } }
     let client = try MQTTClient(
@@ -57,10 +59,11 @@ func makeClient(_ broker: MosquittoBroker, id: String, clean: Bool = true, inbox
         await pub.waitUntilReady()
         try sub.setSubscriptions(["b/#"])
         // Subscription changes are asynchronous at the broker; wait until b/ flows.
-        #expect(try await eventually {
-            try await pub.publish(topic: "b/1", payload: [], qos: 1)
-            return inbox.topics.contains("b/1")
-        })
+        #expect(
+            try await eventually {
+                try await pub.publish(topic: "b/1", payload: [], qos: 1)
+                return inbox.topics.contains("b/1")
+            })
         let before = inbox.count
         try await pub.publish(topic: "a/1", payload: [], qos: 1)
         try await pub.publish(topic: "b/2", payload: [], qos: 1)
@@ -99,10 +102,11 @@ func makeClient(_ broker: MosquittoBroker, id: String, clean: Bool = true, inbox
         let pub = try makeClient(broker, id: "pub-4")
         defer { pub.shutdown() }
         await pub.waitUntilReady()
-        #expect(try await eventually {
-            try await pub.publish(topic: "r/1", payload: [], qos: 1)
-            return inbox.topics.contains("r/1")
-        })
+        #expect(
+            try await eventually {
+                try await pub.publish(topic: "r/1", payload: [], qos: 1)
+                return inbox.topics.contains("r/1")
+            })
     }
 
     @Test func blockingHandlerAppliesBackpressureWithoutLoss() async throws {

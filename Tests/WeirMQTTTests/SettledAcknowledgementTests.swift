@@ -20,7 +20,8 @@ import WeirTestSupport
         throws -> MQTTClient
     {
         let client = try MQTTClient(
-            configuration: MQTTConfiguration(port: broker.port, clientID: id, cleanSession: false), subscribeQoS: 1, logger: Logger(label: "t"),
+            configuration: MQTTConfiguration(port: broker.port, clientID: id, cleanSession: false), subscribeQoS: 1,
+            logger: Logger(label: "t"),
             onBatch: { events in
                 let settlement = Settlement()
                 settlement.begin()

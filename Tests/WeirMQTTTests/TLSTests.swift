@@ -11,21 +11,31 @@ func openssl(_ arguments: [String], in directory: URL) throws {
     let log = directory.appendingPathComponent("openssl.log").path
     let process = try ChildProcess("/usr/bin/openssl", arguments, output: log)
     guard process.waitForExit(timeout: 30) == 0 else {
-        throw TestSupportError("openssl \(arguments.joined(separator: " ")) failed: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        throw TestSupportError(
+            "openssl \(arguments.joined(separator: " ")) failed: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 }
 
 /// A CA that signs a server certificate for 127.0.0.1 and a client certificate.
 func makeCertificates(in dir: URL, caName: String = "ca") throws {
     let p = dir.path
-    try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=weir-test-\(caName)",
-                 "-keyout", "\(p)/\(caName).key", "-out", "\(p)/\(caName).pem"], in: dir)
+    try openssl(
+        [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=weir-test-\(caName)",
+            "-keyout", "\(p)/\(caName).key", "-out", "\(p)/\(caName).pem",
+        ], in: dir)
     try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: "\(p)/san.ext", atomically: true, encoding: .utf8)
     for name in ["server", "client"] {
-        try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name == "server" ? "127.0.0.1" : "weir-client")",
-                     "-keyout", "\(p)/\(name).key", "-out", "\(p)/\(name).csr"], in: dir)
-        try openssl(["x509", "-req", "-in", "\(p)/\(name).csr", "-CA", "\(p)/\(caName).pem", "-CAkey", "\(p)/\(caName).key",
-                     "-CAcreateserial", "-days", "2", "-extfile", "\(p)/san.ext", "-out", "\(p)/\(name).pem"], in: dir)
+        try openssl(
+            [
+                "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name == "server" ? "127.0.0.1" : "weir-client")",
+                "-keyout", "\(p)/\(name).key", "-out", "\(p)/\(name).csr",
+            ], in: dir)
+        try openssl(
+            [
+                "x509", "-req", "-in", "\(p)/\(name).csr", "-CA", "\(p)/\(caName).pem", "-CAkey", "\(p)/\(caName).key",
+                "-CAcreateserial", "-days", "2", "-extfile", "\(p)/san.ext", "-out", "\(p)/\(name).pem",
+            ], in: dir)
     }
 }
 
@@ -41,12 +51,13 @@ func makeCertificates(in dir: URL, caName: String = "ca") throws {
         try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
         try makeCertificates(in: other, caName: "otherca")
         let p = dir.path
-        let broker = try MosquittoBroker(listenerOptions: """
-            cafile \(p)/ca.pem
-            certfile \(p)/server.pem
-            keyfile \(p)/server.key
-            require_certificate true
-            """)
+        let broker = try MosquittoBroker(
+            listenerOptions: """
+                cafile \(p)/ca.pem
+                certfile \(p)/server.pem
+                keyfile \(p)/server.key
+                require_certificate true
+                """)
 
         let good = try MQTTClient(
             configuration: MQTTConfiguration(

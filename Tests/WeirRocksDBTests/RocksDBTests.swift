@@ -76,7 +76,8 @@ func temporaryPath() -> String {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let db = try RocksDB(path: path)
-        let row = Array(#"{"rule":"avg","topic":"sensors/s1/telemetry","time":1700000000000,"data":{"device":"dev-0001","temp":21.5}}"#.utf8)
+        let row = Array(
+            #"{"rule":"avg","topic":"sensors/s1/telemetry","time":1700000000000,"data":{"device":"dev-0001","temp":21.5}}"#.utf8)
         for i in 0..<20_000 { try db.put(Array("r/".utf8) + [UInt8](bigEndian: UInt64(i)), row) }
         try db.compactRange(from: Array("r/".utf8), to: Array("r0".utf8))
         let onDisk = try db.approximateSize(from: Array("r/".utf8), to: Array("r0".utf8))

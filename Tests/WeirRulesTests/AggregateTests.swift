@@ -45,16 +45,19 @@ import WeirCore
             FROM "sensors/+/telemetry" WHERE temp IS NOT NULL GROUP BY site, TUMBLING(1m) HAVING count(*) > 2
             """,
             [
-                ["site": "a", "device": "d1", "temp": 10], ["site": "a", "device": "d2", "temp": 14], ["site": "a", "device": "d1", "temp": 12],
+                ["site": "a", "device": "d1", "temp": 10], ["site": "a", "device": "d2", "temp": 14],
+                ["site": "a", "device": "d1", "temp": 12],
                 ["site": "a", "device": "d3", "temp": 11], ["site": "b", "device": "d9", "temp": 30], ["site": "a", "device": "d4"],
             ])
         #expect(rows == [["site": "a", "devices": 3, "some": ["d1", "d2", "d1"], "spread": 4]], "site b has too few rows for HAVING")
     }
 
     @Test func countDistinctIsExactToTheSketchSizeAndCloseBeyond() throws {
-        let small = try close(#"SELECT count_distinct(x) AS n FROM "t/#" GROUP BY TUMBLING(1d)"#, (0..<1000).map { ["x": .int(Int64($0 % 700))] })
+        let small = try close(
+            #"SELECT count_distinct(x) AS n FROM "t/#" GROUP BY TUMBLING(1d)"#, (0..<1000).map { ["x": .int(Int64($0 % 700))] })
         #expect(small.first?["n"] == 700)
-        let large = try close(#"SELECT count_distinct(x) AS n FROM "t/#" GROUP BY TUMBLING(1d)"#, (0..<50_000).map { ["x": .string("k\($0)")] })
+        let large = try close(
+            #"SELECT count_distinct(x) AS n FROM "t/#" GROUP BY TUMBLING(1d)"#, (0..<50_000).map { ["x": .string("k\($0)")] })
         let estimate = Double(large.first?["n"]?.intValue ?? 0)
         #expect(abs(estimate - 50_000) / 50_000 < 0.1, "KMV estimate \(estimate) within 10 %")
     }

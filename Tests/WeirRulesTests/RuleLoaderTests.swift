@@ -44,7 +44,8 @@ func diagnostics(_ text: String) -> [String] {
     }
 
     @Test func sqlErrorInPlainScalarPointsIntoTheLine() {
-        let errors = diagnostics("""
+        let errors = diagnostics(
+            """
             name: x
             sql: SELECT a FORM "t"
             actions: [ { log: {} } ]
@@ -55,7 +56,8 @@ func diagnostics(_ text: String) -> [String] {
     }
 
     @Test func sqlErrorInLiteralBlockPointsAtItsLine() {
-        let errors = diagnostics("""
+        let errors = diagnostics(
+            """
             name: x
             sql: |
               SELECT a
@@ -68,7 +70,8 @@ func diagnostics(_ text: String) -> [String] {
     }
 
     @Test func sqlErrorInFoldedBlockPointsAtItsLine() {
-        let errors = diagnostics("""
+        let errors = diagnostics(
+            """
             name: x
             sql: >
               SELECT a,
@@ -80,7 +83,8 @@ func diagnostics(_ text: String) -> [String] {
     }
 
     @Test func invalidTopicFilterIsLocated() {
-        let errors = diagnostics("""
+        let errors = diagnostics(
+            """
             name: x
             sql: SELECT a FROM "a/b#"
             actions: [ { log: {} } ]
@@ -90,14 +94,23 @@ func diagnostics(_ text: String) -> [String] {
     }
 
     @Test func unknownKeysAndActionsAreLocated() {
-        #expect(diagnostics("name: x\nsql: SELECT a FROM \"t\"\nactions: [ { log: {} } ]\nacitons: []\n").first?.hasPrefix("4:1: unknown key 'acitons'") == true)
-        #expect(diagnostics("name: x\nsql: SELECT a FROM \"t\"\nactions:\n  - email: {}\n").first?.hasPrefix("4:5: unknown action 'email'") == true)
-        #expect(diagnostics("name: x\nsql: SELECT a FROM \"t\"\nactions:\n  - publish: { topic: t, qos: 3 }\n").first?.contains("'qos' must be 0, 1 or 2") == true)
-        #expect(diagnostics("name: x\nsql: SELECT a FROM \"t\"\nactions:\n  - publish: { topic: t, retain: maybe }\n").first?.contains("'retain' must be true or false") == true)
+        #expect(
+            diagnostics("name: x\nsql: SELECT a FROM \"t\"\nactions: [ { log: {} } ]\nacitons: []\n").first?.hasPrefix(
+                "4:1: unknown key 'acitons'") == true)
+        #expect(
+            diagnostics("name: x\nsql: SELECT a FROM \"t\"\nactions:\n  - email: {}\n").first?.hasPrefix("4:5: unknown action 'email'")
+                == true)
+        #expect(
+            diagnostics("name: x\nsql: SELECT a FROM \"t\"\nactions:\n  - publish: { topic: t, qos: 3 }\n").first?.contains(
+                "'qos' must be 0, 1 or 2") == true)
+        #expect(
+            diagnostics("name: x\nsql: SELECT a FROM \"t\"\nactions:\n  - publish: { topic: t, retain: maybe }\n").first?.contains(
+                "'retain' must be true or false") == true)
     }
 
     @Test func templateMustNameAnOutputColumn() {
-        let errors = diagnostics("""
+        let errors = diagnostics(
+            """
             name: x
             sql: SELECT device FROM "t"
             actions:
@@ -115,7 +128,9 @@ func diagnostics(_ text: String) -> [String] {
 
     @Test func missingFieldsAndDuplicateKeys() {
         #expect(diagnostics("name: x\nactions: [ { log: {} } ]\n").first?.contains("missing 'sql'") == true)
-        #expect(diagnostics("name: x\nname: y\nsql: SELECT a FROM \"t\"\nactions: [ { log: {} } ]\n").first?.hasPrefix("2:1: duplicate key 'name'") == true)
+        #expect(
+            diagnostics("name: x\nname: y\nsql: SELECT a FROM \"t\"\nactions: [ { log: {} } ]\n").first?.hasPrefix(
+                "2:1: duplicate key 'name'") == true)
         #expect(diagnostics("name: x\nsql: SELECT a FROM \"t\"\nactions: []\n").first?.contains("at least one action") == true)
     }
 
@@ -123,15 +138,18 @@ func diagnostics(_ text: String) -> [String] {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("weir-rules-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        try "name: a\nsql: SELECT * FROM \"x/#\"\nactions: [ { log: {} } ]\n".write(to: dir.appendingPathComponent("1.yaml"), atomically: true, encoding: .utf8)
-        try "name: b\nsql: SELECT * FROM \"y\"\nactions: [ { log: {} } ]\n".write(to: dir.appendingPathComponent("2.yml"), atomically: true, encoding: .utf8)
+        try "name: a\nsql: SELECT * FROM \"x/#\"\nactions: [ { log: {} } ]\n".write(
+            to: dir.appendingPathComponent("1.yaml"), atomically: true, encoding: .utf8)
+        try "name: b\nsql: SELECT * FROM \"y\"\nactions: [ { log: {} } ]\n".write(
+            to: dir.appendingPathComponent("2.yml"), atomically: true, encoding: .utf8)
         try "ignored".write(to: dir.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
         let set = try RuleLoader.load(directory: dir.path)
         #expect(set.rules.map(\.name) == ["a", "b"])
         #expect(set.topicFilters == ["x/#", "y"])
         #expect(set.candidates(for: "x/1").map(\.name) == ["a"])
 
-        try "name: a\nsql: SELECT * FROM \"z\"\nactions: [ { log: {} } ]\n".write(to: dir.appendingPathComponent("3.yaml"), atomically: true, encoding: .utf8)
+        try "name: a\nsql: SELECT * FROM \"z\"\nactions: [ { log: {} } ]\n".write(
+            to: dir.appendingPathComponent("3.yaml"), atomically: true, encoding: .utf8)
         #expect {
             try RuleLoader.load(directory: dir.path)
         } throws: { error in
@@ -141,7 +159,8 @@ func diagnostics(_ text: String) -> [String] {
     }
 
     @Test func disabledRulesAreCheckedButNotIndexed() throws {
-        let (rules, errors) = RuleLoader.parse("name: a\nenabled: false\nsql: SELECT * FROM \"x\"\nactions: [ { log: {} } ]\n", file: "r.yaml")
+        let (rules, errors) = RuleLoader.parse(
+            "name: a\nenabled: false\nsql: SELECT * FROM \"x\"\nactions: [ { log: {} } ]\n", file: "r.yaml")
         #expect(errors.isEmpty)
         let set = RuleSet(rules: rules)
         #expect(set.topicFilters.isEmpty)
@@ -157,7 +176,8 @@ func diagnostics(_ text: String) -> [String] {
     }
 
     @Test func evaluatesMatchingRulesOnceEach() throws {
-        let rules = try set("""
+        let rules = try set(
+            """
             rules:
               - { name: hot, sql: 'SELECT device, temp FROM "s/+/t", "s/#" WHERE temp > 80', actions: [ { log: {} } ] }
               - { name: all, sql: 'SELECT * FROM "s/#"', actions: [ { log: {} } ] }
@@ -177,7 +197,9 @@ func diagnostics(_ text: String) -> [String] {
         #expect(reason(Array("not json".utf8)) == "not_json")
         #expect(reason([0x22, 0xFF, 0x22]) == "not_json")
         #expect(reason(Array(repeating: 0x20, count: 2000)) == "too_large")
-        #expect(reason(Array((String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)).utf8), limit: 100_000) == "not_json")
+        #expect(
+            reason(Array((String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)).utf8), limit: 100_000)
+                == "not_json")
         #expect(reason(Array("{}".utf8)) == nil)
     }
 
@@ -197,10 +219,13 @@ func diagnostics(_ text: String) -> [String] {
 
     @Test func windowedRuleOptionsAreCheckedWithPositions() {
         let head = "name: w\nsql: SELECT device, count(*) AS n FROM \"t/#\" GROUP BY device, TUMBLING(1m)\nactions: [ { log: {} } ]\n"
-        #expect(diagnostics(head + "late: [ { log: {} } ]\n") == ["4:7: 'late' needs 'event_time': only event-time windows have late events"])
+        #expect(
+            diagnostics(head + "late: [ { log: {} } ]\n") == ["4:7: 'late' needs 'event_time': only event-time windows have late events"])
         #expect(diagnostics(head + "max_groups_in_memory: 0\n") == ["4:23: 'max_groups_in_memory' must be at least 1"])
         #expect(diagnostics(head + "event_time: { lateness: 2s }\n").first?.contains("field") == true)
-        #expect(diagnostics("name: g\nsql: SELECT device, count(*) AS n FROM \"t/#\" GROUP BY device\nactions: [ { log: {} } ]\n").first?.hasPrefix("2:6: GROUP BY needs a window") == true)
+        #expect(
+            diagnostics("name: g\nsql: SELECT device, count(*) AS n FROM \"t/#\" GROUP BY device\nactions: [ { log: {} } ]\n").first?
+                .hasPrefix("2:6: GROUP BY needs a window") == true)
         let late = head + "event_time: { field: ts, lateness: 1s }\nlate:\n  - publish: { topic: \"late/${device}\" }\n"
         let (rules, problems) = RuleLoader.parse(late, file: "r.yaml")
         #expect(problems.isEmpty, "late actions may use the event's own fields")
@@ -230,15 +255,19 @@ func diagnostics(_ text: String) -> [String] {
         do {
             _ = try RuleLoader.load(directory: dir.path)
         } catch {
-            #expect(error.diagnostics.map { "\($0.location.line):\($0.location.column): \($0.message)" }
-                == ["11:15: unknown function 'page-someone' (functions: notify-ops)"])
+            #expect(
+                error.diagnostics.map { "\($0.location.line):\($0.location.column): \($0.message)" }
+                    == ["11:15: unknown function 'page-someone' (functions: notify-ops)"])
         }
-        let fixed = file.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("page-someone") }.joined(separator: "\n")
+        let fixed = file.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("page-someone") }.joined(
+            separator: "\n")
         try fixed.write(to: dir.appendingPathComponent("fn.yaml"), atomically: true, encoding: .utf8)
         let set = try RuleLoader.load(directory: dir.path)
         let spec = try #require(set.functions["notify-ops"])
-        #expect(spec.concurrency == 2 && spec.retry == FunctionSpec.Retry(attempts: 5, backoff: .milliseconds(500), maxBackoff: .seconds(60)))
-        #expect(spec.runtime == .exec(FunctionSpec.Program(command: ["/usr/lib/weir/fn/notify.py", "--level", "warn"], timeout: .seconds(10))))
+        #expect(
+            spec.concurrency == 2 && spec.retry == FunctionSpec.Retry(attempts: 5, backoff: .milliseconds(500), maxBackoff: .seconds(60)))
+        #expect(
+            spec.runtime == .exec(FunctionSpec.Program(command: ["/usr/lib/weir/fn/notify.py", "--level", "warn"], timeout: .seconds(10))))
         #expect(set.rules.first?.actions == [.call(function: "notify-ops")])
     }
 }

@@ -34,14 +34,20 @@ import WeirCore
         (#"SELECT lower() FROM "t""#, "function 'lower' takes 1 argument, got 0", 7),
         (#"SELECT 'abc FROM "t""#, "unterminated string", 7),
         (#"SELECT a FROM "t" WHERE a = )"#, "unexpected ')'", 28),
-        (#"SELECT device, temp FROM "t" GROUP BY device, TUMBLING(10s)"#, "column 'temp' uses 'temp', which is neither aggregated nor a GROUP BY key", 15),
+        (
+            #"SELECT device, temp FROM "t" GROUP BY device, TUMBLING(10s)"#,
+            "column 'temp' uses 'temp', which is neither aggregated nor a GROUP BY key", 15
+        ),
         (#"SELECT avg(t) FROM "t""#, "aggregate 'avg' needs GROUP BY", 7),
         (#"SELECT count(*) FROM "t" GROUP BY TUMBLING(10)"#, "the window size needs a unit", 43),
         (#"SELECT window_start() FROM "t""#, "window_start() needs a window in GROUP BY", 7),
         (#"SELECT percentile(v, 150) AS p FROM "t" GROUP BY TUMBLING(1s)"#, "percentile(x, p) needs a constant p between 0 and 100", 7),
         (#"SELECT max(avg(v)) AS m FROM "t" GROUP BY TUMBLING(1s)"#, "aggregates cannot be nested", 11),
         (#"SELECT a FROM "t" HAVING a > 1"#, "HAVING needs a GROUP BY", 18),
-        (#"SELECT topic(2) AS s, count(*) AS n FROM "t" GROUP BY TUMBLING(1s)"#, "column 's': topic() is neither aggregated nor a GROUP BY key", 7),
+        (
+            #"SELECT topic(2) AS s, count(*) AS n FROM "t" GROUP BY TUMBLING(1s)"#,
+            "column 's': topic() is neither aggregated nor a GROUP BY key", 7
+        ),
         (#"SELECT a FROM "t" WHERE a = "x""#, "double quotes are for topic filters", 28),
         (#"SELECT a FROM "t" WHERE a IS 3"#, "expected NULL after IS", 29),
         (#"SELECT CASE a END FROM "t""#, "CASE needs at least one WHEN", 14),

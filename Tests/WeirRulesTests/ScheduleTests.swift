@@ -122,7 +122,10 @@ import WeirCore
     @Test func relativeProgramsAreRelativeToTheRuleFile() throws {
         let text = "functions:\n  - name: f\n    exec: { command: [\"./bin/f.sh\", \"./arg\"], cwd: ../work }\n"
         let function = try #require(RuleLoader.parseFile(text, file: "/etc/weir/rules/examples/x.yaml").functions.first)
-        guard case .exec(let program) = function.runtime else { Issue.record("not exec"); return }
+        guard case .exec(let program) = function.runtime else {
+            Issue.record("not exec")
+            return
+        }
         #expect(program.command == ["/etc/weir/rules/examples/bin/f.sh", "./arg"], "only the program is resolved; arguments are data")
         #expect(program.directory == "/etc/weir/rules/work")
     }

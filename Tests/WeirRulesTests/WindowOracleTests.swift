@@ -42,7 +42,9 @@ import WeirCore
         var readings: [Reading] = []
         for _ in 0..<count {
             time += Int64.random(in: 0...40, using: &random)
-            readings.append(Reading(device: "d\(Int.random(in: 0..<5, using: &random))", value: Int64.random(in: -50...100, using: &random), time: time))
+            readings.append(
+                Reading(device: "d\(Int.random(in: 0..<5, using: &random))", value: Int64.random(in: -50...100, using: &random), time: time)
+            )
         }
         guard disorder > 0 else { return readings }
         // Shuffle locally: each reading is delayed by a random amount up to `disorder`.
@@ -58,28 +60,38 @@ import WeirCore
     }
 
     func rows(_ outputs: [WindowOutput]) -> Set<Expected> {
-        Set(outputs.map { output in
-            Expected(device: output.row["device"]?.stringValue ?? "?", start: output.windowStart, end: output.windowEnd, values: [
-                output.row["n"], output.row["total"], output.row["lo"], output.row["hi"], output.row["first_v"], output.row["last_v"],
-            ].map { value in if case .int(let i)? = value { return i } else { return .min } })
-        })
+        Set(
+            outputs.map { output in
+                Expected(
+                    device: output.row["device"]?.stringValue ?? "?", start: output.windowStart, end: output.windowEnd,
+                    values: [
+                        output.row["n"], output.row["total"], output.row["lo"], output.row["hi"], output.row["first_v"],
+                        output.row["last_v"],
+                    ].map { value in if case .int(let i)? = value { return i } else { return .min } })
+            })
     }
 
     func expected(_ groups: [String: (device: String, start: Int64, end: Int64, values: [Int64])]) -> Set<Expected> {
-        Set(groups.values.map { g in
-            Expected(device: g.device, start: g.start, end: g.end, values: [
-                Int64(g.values.count), g.values.reduce(0, +), g.values.min()!, g.values.max()!, g.values.first!, g.values.last!,
-            ])
-        })
+        Set(
+            groups.values.map { g in
+                Expected(
+                    device: g.device, start: g.start, end: g.end,
+                    values: [
+                        Int64(g.values.count), g.values.reduce(0, +), g.values.min()!, g.values.max()!, g.values.first!, g.values.last!,
+                    ])
+            })
     }
 
     /// Feeds readings at their own time (processing time) and closes everything at the end.
-    func run(_ windows: inout WindowOperator, _ readings: [Reading], arrival: (Reading) -> Int64 = { $0.time }) throws -> ([WindowOutput], late: Int) {
+    func run(_ windows: inout WindowOperator, _ readings: [Reading], arrival: (Reading) -> Int64 = { $0.time }) throws -> (
+        [WindowOutput], late: Int
+    ) {
         var outputs: [WindowOutput] = []
         var late = 0
         for reading in readings {
             let now = arrival(reading)
-            let (admission, emitted) = try windows.add(keys: [.string(reading.device)], values: Array(repeating: .int(reading.value), count: 6), time: reading.time, now: now)
+            let (admission, emitted) = try windows.add(
+                keys: [.string(reading.device)], values: Array(repeating: .int(reading.value), count: 6), time: reading.time, now: now)
             if admission == .late { late += 1 }
             outputs += emitted
             outputs += try windows.advance(now: now)
@@ -116,7 +128,9 @@ import WeirCore
         var random = SplitMix(state: 99)
         var evicted = 0
         for reading in readings {
-            let (_, emitted) = try windows.add(keys: [.string(reading.device)], values: Array(repeating: .int(reading.value), count: 6), time: reading.time, now: reading.time)
+            let (_, emitted) = try windows.add(
+                keys: [.string(reading.device)], values: Array(repeating: .int(reading.value), count: 6), time: reading.time,
+                now: reading.time)
             outputs += emitted
             outputs += try windows.advance(now: reading.time)
             // Checkpoint, then evict a random half of what is in memory (all of it is saved now).
@@ -175,7 +189,10 @@ import WeirCore
             pending[r.device, default: []].append(r)
             if let group = pending[r.device], group.count == 7 {
                 let values = group.map(\.value)
-                oracle.append(Expected(device: r.device, start: group[0].time, end: r.time, values: [7, values.reduce(0, +), values.min()!, values.max()!, values[0], values[6]]))
+                oracle.append(
+                    Expected(
+                        device: r.device, start: group[0].time, end: r.time,
+                        values: [7, values.reduce(0, +), values.min()!, values.max()!, values[0], values[6]]))
                 pending[r.device] = nil
             }
         }
@@ -190,7 +207,10 @@ import WeirCore
         var oracle: [Expected] = []
         for (index, r) in readings.enumerated() {
             let values = readings[...index].filter { $0.device == r.device && $0.time > r.time - 300 }.map(\.value)
-            oracle.append(Expected(device: r.device, start: r.time - 300, end: r.time, values: [Int64(values.count), values.reduce(0, +), values.min()!, values.max()!, values.first!, values.last!]))
+            oracle.append(
+                Expected(
+                    device: r.device, start: r.time - 300, end: r.time,
+                    values: [Int64(values.count), values.reduce(0, +), values.min()!, values.max()!, values.first!, values.last!]))
         }
         #expect(outputs.count == readings.count, "one row per event")
         #expect(rows(outputs) == Set(oracle))

@@ -33,7 +33,8 @@ import WeirTestSupport
         defer { try? FileManager.default.removeItem(at: dir) }
         let db = try RocksDB(path: dir.path)
         // A long commit interval: what is enqueued after the first commit waits for the next one together.
-        let outbox = try Outbox(db: db, name: "cloud", commitInterval: .seconds(1), limits: OutboxLimits(maxBytes: 1_000, whenFull: .dropOldest))
+        let outbox = try Outbox(
+            db: db, name: "cloud", commitInterval: .seconds(1), limits: OutboxLimits(maxBytes: 1_000, whenFull: .dropOldest))
         defer { outbox.close() }
         _ = try await outbox.append(record)
         let tickets = (0..<30).map { _ in outbox.enqueue(record) }
@@ -147,13 +148,17 @@ import WeirTestSupport
             let db = try RocksDB(path: dir.path)
             let letters = try DeadLetters(db: db)
             for i in 1...3 {
-                let letter = DeadLetter(kind: "upstream", target: "cloud", failedAt: 1_700_000_000_000, error: "HTTP 400 bad", attempts: i, payload: [.int(Int64(i))])
+                let letter = DeadLetter(
+                    kind: "upstream", target: "cloud", failedAt: 1_700_000_000_000, error: "HTTP 400 bad", attempts: i,
+                    payload: [.int(Int64(i))])
                 #expect(try letters.add(letter) == UInt64(i))
             }
         }
         let db = try RocksDB(path: dir.path)
         let letters = try DeadLetters(db: db)
-        #expect(try letters.add(DeadLetter(kind: "record", target: "cloud", failedAt: 0, error: "x", attempts: 0, payload: nil)) == 4, "ids continue after a reopen")
+        #expect(
+            try letters.add(DeadLetter(kind: "record", target: "cloud", failedAt: 0, error: "x", attempts: 0, payload: nil)) == 4,
+            "ids continue after a reopen")
         let all = try letters.list()
         #expect(all.map(\.id) == [1, 2, 3, 4])
         #expect(all[1].attempts == 2 && all[1].payload == [2] && all[1].error == "HTTP 400 bad")

@@ -83,12 +83,16 @@ private final class SinkHandler: ChannelInboundHandler {
         case .end:
             guard let head, let owner = sink.owner.withLock({ $0 }) else { return }
             let status = owner.record(
-                HTTPSink.Request(method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body))
+                HTTPSink.Request(method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body)
+            )
             guard status > 0 else { return }
             let text = status < 300 ? "ok" : "refused by test sink"
             var headers = HTTPHeaders()
             headers.add(name: "Content-Length", value: "\(text.utf8.count)")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status), headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(
+                    .head(HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status), headers: headers))),
+                promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }

@@ -61,7 +61,10 @@ public enum ConfigLoader {
         var mqtt = WeirConfig.MQTT()
         let map = try node.mapping("'mqtt'")
         try map.checkKeys(
-            ["host", "port", "client_id", "username", "password_file", "qos", "clean_session", "keepalive", "tls", "buffer", "max_payload", "ack"],
+            [
+                "host", "port", "client_id", "username", "password_file", "qos", "clean_session", "keepalive", "tls", "buffer",
+                "max_payload", "ack",
+            ],
             in: "'mqtt'")
         if let n = map["host"] { mqtt.host = try n.string("'host'") }
         if let n = map["port"] { mqtt.port = try bounded(n, "'port'", 1...65535) }
@@ -120,7 +123,8 @@ public enum ConfigLoader {
             admin.host = nil
             return admin
         }
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port)
+        else {
             throw n.error("'listen' must be HOST:PORT (for example 127.0.0.1:9110) or 'off'")
         }
         admin.host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
@@ -145,13 +149,17 @@ public enum ConfigLoader {
 
     static func bounded(_ node: YAMLNode, _ what: String, _ range: ClosedRange<Int>) throws(Diagnostic) -> Int {
         let value = try node.int(what)
-        guard range.contains(value) else { throw node.error("\(what) must be between \(range.lowerBound) and \(range.upperBound), found \(value)") }
+        guard range.contains(value) else {
+            throw node.error("\(what) must be between \(range.lowerBound) and \(range.upperBound), found \(value)")
+        }
         return value
     }
 
     static func duration(_ node: YAMLNode, _ what: String) throws(Diagnostic) -> Duration {
         let text = try node.string(what)
-        guard let value = parseDuration(text) else { throw node.error("\(what) must be a duration such as 500ms, 10s, 5m, found '\(text)'") }
+        guard let value = parseDuration(text) else {
+            throw node.error("\(what) must be a duration such as 500ms, 10s, 5m, found '\(text)'")
+        }
         return value
     }
 

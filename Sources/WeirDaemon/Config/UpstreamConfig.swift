@@ -84,7 +84,8 @@ extension ConfigLoader {
 
     static func parseMQTTUpstream(_ name: String, _ node: YAMLNode, gatewayID: String) throws(Diagnostic) -> MQTTConfiguration {
         let m = try node.mapping("'mqtt'")
-        try m.checkKeys(["host", "port", "client_id", "username", "password_file", "topic", "tls", "keepalive"], in: "'mqtt' of upstream '\(name)'")
+        try m.checkKeys(
+            ["host", "port", "client_id", "username", "password_file", "topic", "tls", "keepalive"], in: "'mqtt' of upstream '\(name)'")
         var mqtt = MQTTConfiguration(clientID: "weir-\(gatewayID)-\(name)", cleanSession: false)
         mqtt.host = try m.require("host", in: "'mqtt'").string("'host'")
         if let n = m["port"] { mqtt.port = try bounded(n, "'port'", 1...65535) }

@@ -19,7 +19,9 @@ extension StoreInspector {
             case let due? where due <= now: next = "now (due \(rfc3339(millis: due)))"
             case let due?: next = rfc3339(millis: due)
             }
-            rows.append([rule.name, rule.schedule.description, last.map { rfc3339(millis: $0) } ?? "never", next, rule.enabled ? "yes" : "no"])
+            rows.append([
+                rule.name, rule.schedule.description, last.map { rfc3339(millis: $0) } ?? "never", next, rule.enabled ? "yes" : "no",
+            ])
         }
         return table(rows)
     }

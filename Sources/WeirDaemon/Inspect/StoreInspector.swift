@@ -26,7 +26,9 @@ public struct StoreInspector {
     /// read-write; fails when the daemon runs (it holds the lock). Returns how many went.
     public static func purgeDeadLetters(config: WeirConfig, id: UInt64?) throws -> Int {
         let path = config.stateDir + "/store"
-        guard FileManager.default.fileExists(atPath: path + "/CURRENT") else { throw ConfigurationError(description: "\(path): no store yet") }
+        guard FileManager.default.fileExists(atPath: path + "/CURRENT") else {
+            throw ConfigurationError(description: "\(path): no store yet")
+        }
         let db: RocksDB
         do {
             db = try RocksDB(path: path)
@@ -59,7 +61,8 @@ public struct StoreInspector {
     public func outboxStatsJSON() throws -> [String] {
         try outboxStats().map { name, s in
             JSONWriter.string([
-                "upstream": .string(name), "depth": .int(Int64(s.depth)), "bytes": .int(Int64(s.bytes)), "disk_bytes": .int(Int64(s.diskBytes)),
+                "upstream": .string(name), "depth": .int(Int64(s.depth)), "bytes": .int(Int64(s.bytes)),
+                "disk_bytes": .int(Int64(s.diskBytes)),
                 "oldest_appended_at_ms": s.oldestAppendedAt.map { .int($0) } ?? .null, "next_sequence": .int(Int64(s.nextSequence)),
                 "sent": .int(Int64(s.sent)), "dropped": .int(Int64(s.dropped)), "expired": .int(Int64(s.expired)),
                 "rejected": .int(Int64(s.rejected)),

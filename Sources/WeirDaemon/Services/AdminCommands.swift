@@ -84,7 +84,8 @@ struct AdminCommands: Sendable {
             guard case .string(let rule)? = letter.payload["rule"], case .object(let row)? = letter.payload["row"] else {
                 return "payload has no rule and row"
             }
-            let invocation = Invocation(rule: rule, action: .call(function: letter.target), row: row, topic: "$weir/replay", receivedAt: currentTimeMillis())
+            let invocation = Invocation(
+                rule: rule, action: .call(function: letter.target), row: row, topic: "$weir/replay", receivedAt: currentTimeMillis())
             return await pool.submit(invocation) ? nil : "weir is stopping"
         case "upstream":
             guard let outbox = outboxes[letter.target] else { return "upstream '\(letter.target)' is no longer configured" }

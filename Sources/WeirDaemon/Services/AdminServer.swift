@@ -27,7 +27,10 @@ public final class AdminServer: Service, Sendable {
     private let bound = Mutex<Int?>(nil)
     private let boundWaiters = Mutex<[CheckedContinuation<Int?, Never>]>([])
 
-    init(host: String, port: Int, metrics: DaemonMetrics, health: @escaping @Sendable () -> Health, commands: AdminCommands? = nil, logger: Logger) {
+    init(
+        host: String, port: Int, metrics: DaemonMetrics, health: @escaping @Sendable () -> Health, commands: AdminCommands? = nil,
+        logger: Logger
+    ) {
         self.commands = commands
         self.host = host
         self.requestedPort = port
@@ -145,7 +148,9 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
         Task {
             let (code, body) = await commands.run(path: path, query: query)
             loop.execute {
-                self.respond(context: bound.value, version: version, status: HTTPResponseStatus(statusCode: code), contentType: "application/json", body: body)
+                self.respond(
+                    context: bound.value, version: version, status: HTTPResponseStatus(statusCode: code), contentType: "application/json",
+                    body: body)
             }
         }
     }
@@ -158,7 +163,9 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
         return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
     }
 
-    private func respond(context: ChannelHandlerContext, version: HTTPVersion, status: HTTPResponseStatus, contentType: String, body: String) {
+    private func respond(
+        context: ChannelHandlerContext, version: HTTPVersion, status: HTTPResponseStatus, contentType: String, body: String
+    ) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.utf8.count))

@@ -45,17 +45,20 @@ final class EventRouter: Sendable {
         for failure in outcome.failures {
             metrics.failed(rule: failure.rule)
             if allowLog("rule:" + failure.rule) {
-                logger.warning("rule failed on event", metadata: ["rule": "\(failure.rule)", "topic": "\(event.topic)", "error": "\(failure.error)"])
+                logger.warning(
+                    "rule failed on event", metadata: ["rule": "\(failure.rule)", "topic": "\(event.topic)", "error": "\(failure.error)"])
             }
         }
         for input in outcome.windowInputs {
             metrics.matched(rule: input.rule.name)
-            await submit(windows.add(input, settlement: settlement), engine: windows, to: pool, fromWorker: fromWorker, settlement: settlement)
+            await submit(
+                windows.add(input, settlement: settlement), engine: windows, to: pool, fromWorker: fromWorker, settlement: settlement)
         }
         for match in outcome.matches {
             metrics.matched(rule: match.rule.name)
             for action in match.rule.actions {
-                var invocation = Invocation(rule: match.rule.name, action: action, row: match.row, topic: event.topic, receivedAt: event.receivedAt)
+                var invocation = Invocation(
+                    rule: match.rule.name, action: action, row: match.row, topic: event.topic, receivedAt: event.receivedAt)
                 invocation.hops = event.hops
                 invocation.settlement = settlement
                 await pool.submit(invocation, fromWorker: fromWorker)

@@ -30,7 +30,8 @@ final class ScheduleService: Service, Sendable {
     private let state = Mutex<[String: (due: Int64?, running: Bool, schedule: String)]>([:])
 
     init(
-        rules: LiveRules, pool: FunctionPool, store: ScheduleStore, clock: @escaping @Sendable () -> Int64, interval: Duration, logger: Logger,
+        rules: LiveRules, pool: FunctionPool, store: ScheduleStore, clock: @escaping @Sendable () -> Int64, interval: Duration,
+        logger: Logger,
         metricsFactory: any MetricsFactory
     ) {
         self.rules = rules
@@ -102,7 +103,8 @@ final class ScheduleService: Service, Sendable {
     /// Submits the rule's actions; when they have all run, records the run and the next due time.
     private func start(_ rule: ScheduledRule, due: Int64, now: Int64) async {
         if due < now - 60_000 {
-            logger.notice("running a scheduled rule missed while Weir was down", metadata: ["rule": "\(rule.name)", "due": "\(rfc3339(millis: due))"])
+            logger.notice(
+                "running a scheduled rule missed while Weir was down", metadata: ["rule": "\(rule.name)", "due": "\(rfc3339(millis: due))"])
         } else {
             logger.info("running scheduled rule", metadata: ["rule": "\(rule.name)"])
         }

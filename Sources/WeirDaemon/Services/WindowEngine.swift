@@ -130,7 +130,9 @@ public final class WindowEngine: Sendable {
         do {
             let saved = try store.load(rule: rule.name)
             guard saved.signature == signature else {
-                if saved.signature != nil { logger.notice("windowed rule changed while stopped: saved windows discarded", metadata: ["rule": "\(rule.name)"]) }
+                if saved.signature != nil {
+                    logger.notice("windowed rule changed while stopped: saved windows discarded", metadata: ["rule": "\(rule.name)"])
+                }
                 try store.reset(rule: rule.name, signature: signature)
                 return
             }
@@ -139,7 +141,8 @@ public final class WindowEngine: Sendable {
             windows.resumeClock(at: clock())
             if restored > 0 || saved.unreadable > 0 {
                 logger.notice(
-                    "open windows resumed", metadata: ["rule": "\(rule.name)", "groups": "\(restored)", "unreadable": "\(saved.unreadable)"])
+                    "open windows resumed",
+                    metadata: ["rule": "\(rule.name)", "groups": "\(restored)", "unreadable": "\(saved.unreadable)"])
             }
         } catch {
             logger.error("window state could not be loaded; starting empty", metadata: ["rule": "\(rule.name)", "error": "\(error)"])
@@ -163,7 +166,9 @@ public final class WindowEngine: Sendable {
             // Processing time is this engine's clock (not the receive stamp), so windows and the
             // clock that closes them agree, and tests can drive both.
             let time = input.rule.timeMode == .processing ? now : input.time
-            let outcome = Result { () throws(EvaluationError) in try entry.windows.add(keys: input.keys, values: input.values, time: time, now: now) }
+            let outcome = Result { () throws(EvaluationError) in
+                try entry.windows.add(keys: input.keys, values: input.values, time: time, now: now)
+            }
             if let settlement, store != nil, case .success((.accepted, _)) = outcome {
                 settlement.begin()
                 shared.checkpointWaiters.append(settlement)
@@ -216,13 +221,16 @@ public final class WindowEngine: Sendable {
                     if shouldLog(name, &shared) {
                         logger.warning(
                             "windowed rule could not compute a row; that window is dropped",
-                            metadata: ["rule": "\(name)", "windows": "\(failedRows)", "error": "\(entry.windows.lastRowError?.message ?? "")"])
+                            metadata: [
+                                "rule": "\(name)", "windows": "\(failedRows)", "error": "\(entry.windows.lastRowError?.message ?? "")",
+                            ])
                     }
                 }
                 collect(&entry, into: &shared)
                 let open = entry.windows.groups.count + entry.windows.spilled.count
                 Gauge(label: "weir_window_open_groups", dimensions: [("rule", name)], factory: factory).record(open)
-                Gauge(label: "weir_window_spilled_groups", dimensions: [("rule", name)], factory: factory).record(entry.windows.spilled.count)
+                Gauge(label: "weir_window_spilled_groups", dimensions: [("rule", name)], factory: factory).record(
+                    entry.windows.spilled.count)
                 if entry.windows.lostOnLoad > entry.lostReported {
                     counter("weir_window_groups_unreadable_total", name).increment(by: entry.windows.lostOnLoad - entry.lostReported)
                     logger.error("saved window state could not be read back; those groups restart empty", metadata: ["rule": "\(name)"])
@@ -334,7 +342,8 @@ public final class WindowEngine: Sendable {
                     .prefix(max(0, entry.windows.groups.count - target)).map(\.key)
                 entry.windows.evict(victims)
                 shared.entries[name] = entry
-                Gauge(label: "weir_window_spilled_groups", dimensions: [("rule", name)], factory: factory).record(entry.windows.spilled.count)
+                Gauge(label: "weir_window_spilled_groups", dimensions: [("rule", name)], factory: factory).record(
+                    entry.windows.spilled.count)
             }
         }
     }

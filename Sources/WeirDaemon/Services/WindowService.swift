@@ -1,7 +1,7 @@
 import ServiceLifecycle
+import Synchronization
 import WeirCore
 import WeirFunctions
-import Synchronization
 import WeirRules
 
 /// Ticks the window engine and hands closed windows' rows to the pool. On shutdown it stops

@@ -3,7 +3,9 @@ import WeirCore
 extension RuleLoader {
     /// `checkColumns: false` for actions whose row is not the query's output (late events get the
     /// event's own payload).
-    static func parseActions(_ node: YAMLNode, query: CompiledQuery, upstreams: Set<String>?, checkColumns: Bool = true) throws(Diagnostic) -> [ActionSpec] {
+    static func parseActions(_ node: YAMLNode, query: CompiledQuery, upstreams: Set<String>?, checkColumns: Bool = true) throws(Diagnostic)
+        -> [ActionSpec]
+    {
         try parseActions(node, columns: query.selectsStar || !checkColumns ? nil : query.columnNames, upstreams: upstreams)
     }
 

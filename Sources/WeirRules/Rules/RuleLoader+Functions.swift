@@ -28,7 +28,8 @@ extension RuleLoader {
         if let workers {
             // A worker serves one request at a time: the workers are the function's concurrency.
             if map["concurrency"] != nil, spec.concurrency != workers.count {
-                throw workers.node.error("'workers' (\(workers.count)) and 'concurrency' (\(spec.concurrency)) disagree: workers serve one request at a time")
+                throw workers.node.error(
+                    "'workers' (\(workers.count)) and 'concurrency' (\(spec.concurrency)) disagree: workers serve one request at a time")
             }
             spec.concurrency = workers.count
         }
@@ -72,7 +73,8 @@ extension RuleLoader {
         command[0] = resolved(program)
         let directory = (try exec["cwd"]?.string("'cwd'")).map(resolved)
         let spec = FunctionSpec.Program(
-            command: command, timeout: try positiveDuration(exec["timeout"], "timeout") ?? .seconds(30), environment: environment, directory: directory)
+            command: command, timeout: try positiveDuration(exec["timeout"], "timeout") ?? .seconds(30), environment: environment,
+            directory: directory)
         return (worker ? .worker(spec) : .exec(spec), workers)
     }
 
@@ -95,7 +97,9 @@ extension RuleLoader {
     static func positiveDuration(_ node: YAMLNode?, _ key: String) throws(Diagnostic) -> Duration? {
         guard let node else { return nil }
         let text = try node.string("'\(key)'")
-        guard let value = parseDuration(text), value > .zero else { throw node.error("'\(key)' must be a duration such as 10s, found '\(text)'") }
+        guard let value = parseDuration(text), value > .zero else {
+            throw node.error("'\(key)' must be a duration such as 10s, found '\(text)'")
+        }
         return value
     }
 

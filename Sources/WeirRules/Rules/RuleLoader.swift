@@ -7,7 +7,9 @@ import WeirCore
 /// documents. Loading is all-or-nothing: any diagnostic rejects the whole set, so a reload with a bad
 /// file leaves the previous good set running.
 public enum RuleLoader {
-    static let ruleKeys: Set<String> = ["name", "sql", "actions", "description", "enabled", "event_time", "max_groups", "max_groups_in_memory", "late"]
+    static let ruleKeys: Set<String> = [
+        "name", "sql", "actions", "description", "enabled", "event_time", "max_groups", "max_groups_in_memory", "late",
+    ]
 
     /// Loads the directory (recursively, in path order) and fails with every problem found.
     /// - Parameter upstreams: the upstream names `forward` may name; `nil` skips that check.
@@ -16,7 +18,10 @@ public enum RuleLoader {
         do {
             files = try ruleFiles(in: directory)
         } catch {
-            throw DiagnosticList([Diagnostic(SourceLocation(file: directory, line: 1, column: 1), "cannot read rules directory: \(error.localizedDescription)")])
+            throw DiagnosticList([
+                Diagnostic(
+                    SourceLocation(file: directory, line: 1, column: 1), "cannot read rules directory: \(error.localizedDescription)")
+            ])
         }
         var rules: [Rule] = []
         var schedules: [ScheduledRule] = []
@@ -24,7 +29,8 @@ public enum RuleLoader {
         var diagnostics: [Diagnostic] = []
         for file in files {
             guard let text = readText(file) else {
-                diagnostics.append(Diagnostic(SourceLocation(file: file, line: 1, column: 1), "cannot read file (missing, unreadable or not UTF-8)"))
+                diagnostics.append(
+                    Diagnostic(SourceLocation(file: file, line: 1, column: 1), "cannot read file (missing, unreadable or not UTF-8)"))
                 continue
             }
             let parsed = parseFile(text, file: file, upstreams: upstreams)
@@ -36,7 +42,8 @@ public enum RuleLoader {
         var declared: [String: FunctionSpec] = [:]
         for function in functions {
             if let first = declared[function.name] {
-                diagnostics.append(Diagnostic(function.location, "duplicate function name '\(function.name)' (first defined at \(first.location))"))
+                diagnostics.append(
+                    Diagnostic(function.location, "duplicate function name '\(function.name)' (first defined at \(first.location))"))
             } else {
                 declared[function.name] = function
             }
@@ -60,8 +67,9 @@ public enum RuleLoader {
     /// The rule files under `directory`, sorted, skipping hidden files and editor leftovers.
     public static func ruleFiles(in directory: String) throws -> [String] {
         let root = URL(fileURLWithPath: directory)
-        guard let enumerator = FileManager.default.enumerator(
-            at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
+        guard
+            let enumerator = FileManager.default.enumerator(
+                at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
         else { throw CocoaError(.fileReadNoSuchFile) }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -165,7 +173,9 @@ public enum RuleLoader {
             do {
                 _ = try TopicFilter(filter)
             } catch {
-                throw Diagnostic(ScalarPosition.locate(byteOffset: offset + error.offset, in: sql, node: sqlNode, lines: lines), "invalid topic filter \"\(filter)\": \(error.message)")
+                throw Diagnostic(
+                    ScalarPosition.locate(byteOffset: offset + error.offset, in: sql, node: sqlNode, lines: lines),
+                    "invalid topic filter \"\(filter)\": \(error.message)")
             }
         }
         // A disabled rule is still checked, so enabling it later cannot surprise anyone.
@@ -217,4 +227,3 @@ public enum RuleLoader {
         return .event(field: field, lateness: try millis("lateness", 0), idleTimeout: try millis("idle_timeout", 30_000))
     }
 }
-

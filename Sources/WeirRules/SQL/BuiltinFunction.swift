@@ -1,7 +1,8 @@
 /// The functions rules may call, resolved by name once at compile time.
 enum BuiltinFunction: String, Sendable, CaseIterable {
     case lower, upper, concat, length, substr, replace, trim, ltrim, rtrim, startswith, endswith
-    case regexMatch = "regex_match", regexReplace = "regex_replace"
+    case regexMatch = "regex_match"
+    case regexReplace = "regex_replace"
     case abs, round, floor, ceil, sqrt, pow, exp, ln, log10, mod, sign
     case coalesce, nullif
     case int, float, string, bool

@@ -29,7 +29,8 @@ enum Compiler {
                 } catch {
                     throw SQLError("invalid regular expression '\(pattern)': \(error)", at: offset)
                 }
-                return function == .regexMatch ? .regexMatch(args[0], regex, offset: offset) : .regexReplace(args[0], regex, args[2], offset: offset)
+                return function == .regexMatch
+                    ? .regexMatch(args[0], regex, offset: offset) : .regexReplace(args[0], regex, args[2], offset: offset)
             }
             if function == .topic, let first = args.first {
                 guard case .literal(.int(let level)) = first, level >= 1 else {

@@ -1,7 +1,9 @@
 import WeirCore
 
 extension Evaluator {
-    static func callFunction(_ function: BuiltinFunction, _ argNodes: [SQLNode], _ context: EvaluationContext) throws(EvaluationError) -> JSONValue {
+    static func callFunction(_ function: BuiltinFunction, _ argNodes: [SQLNode], _ context: EvaluationContext) throws(EvaluationError)
+        -> JSONValue
+    {
         // Context functions and null-tolerant ones come first: they do not propagate null.
         switch function {
         case .topic:

@@ -1,7 +1,9 @@
 import WeirCore
 
 extension Evaluator {
-    static func binary(_ op: BinaryOperator, _ leftNode: SQLNode, _ rightNode: SQLNode, _ context: EvaluationContext) throws(EvaluationError) -> JSONValue {
+    static func binary(_ op: BinaryOperator, _ leftNode: SQLNode, _ rightNode: SQLNode, _ context: EvaluationContext)
+        throws(EvaluationError) -> JSONValue
+    {
         switch op {
         case .and:
             // Short-circuit: false AND anything is false without evaluating the right side.

@@ -118,7 +118,8 @@ enum Lexer {
                     tokens.append(Token(kind: .symbol(String(UnicodeScalar(c))), offset: start))
                     i += 1
                 } else {
-                    let character = String(sql.utf8[sql.utf8.index(sql.utf8.startIndex, offsetBy: i)...].prefix(4)).map { String($0.prefix(1)) } ?? "?"
+                    let character =
+                        String(sql.utf8[sql.utf8.index(sql.utf8.startIndex, offsetBy: i)...].prefix(4)).map { String($0.prefix(1)) } ?? "?"
                     throw SQLError("unexpected character '\(character)'", at: start)
                 }
             }

@@ -14,7 +14,9 @@ extension Parser {
         }
         if accept(keyword: "IS") {
             let negated = accept(keyword: "NOT")
-            guard accept(keyword: "NULL") else { throw SQLError("expected NULL after IS\(negated ? " NOT" : ""), found \(current.text)", at: current.offset) }
+            guard accept(keyword: "NULL") else {
+                throw SQLError("expected NULL after IS\(negated ? " NOT" : ""), found \(current.text)", at: current.offset)
+            }
             return .isNull(left, negated: negated)
         }
         var negated = false

@@ -13,7 +13,8 @@ public enum Schedule: Sendable, Equatable, CustomStringConvertible {
         if trimmed.lowercased().hasPrefix("every ") {
             let amount = trimmed.dropFirst(6).trimmingCharacters(in: .whitespaces)
             guard let duration = parseDuration(amount), duration >= .seconds(1) else {
-                throw ScheduleError(message: "'every' needs a duration of at least 1s such as 60d, 12h or 15m, found '\(amount)'", offset: 6)
+                throw ScheduleError(
+                    message: "'every' needs a duration of at least 1s such as 60d, 12h or 15m, found '\(amount)'", offset: 6)
             }
             self = .every(milliseconds: duration.milliseconds, text: trimmed)
             return
@@ -89,7 +90,8 @@ public struct CronExpression: Sendable, Equatable {
         let fields = expanded.split(separator: " ", omittingEmptySubsequences: true)
         guard fields.count == 5 else {
             throw ScheduleError(
-                message: "a schedule is 'every <duration>' or a cron expression of 5 fields (minute hour day-of-month month day-of-week), found \(fields.count) field(s)",
+                message:
+                    "a schedule is 'every <duration>' or a cron expression of 5 fields (minute hour day-of-month month day-of-week), found \(fields.count) field(s)",
                 offset: 0)
         }
         var starts: [Int] = []
@@ -99,7 +101,9 @@ public struct CronExpression: Sendable, Equatable {
             inToken = byte != 0x20
         }
         func offset(_ index: Int) -> Int { expanded == text && index < starts.count ? starts[index] : 0 }
-        func field(_ index: Int, _ name: String, _ range: ClosedRange<Int>, names: [String] = [], nameBase: Int = 0) throws(ScheduleError) -> Set<Int> {
+        func field(_ index: Int, _ name: String, _ range: ClosedRange<Int>, names: [String] = [], nameBase: Int = 0) throws(ScheduleError)
+            -> Set<Int>
+        {
             do {
                 return try Self.parseField(String(fields[index]), range, names: names, nameBase: nameBase)
             } catch {
@@ -120,7 +124,9 @@ public struct CronExpression: Sendable, Equatable {
     static func parseField(_ text: String, _ range: ClosedRange<Int>, names: [String], nameBase: Int) throws(ScheduleError) -> Set<Int> {
         func value(_ token: Substring) throws(ScheduleError) -> Int {
             if let number = Int(token) {
-                guard range.contains(number) else { throw ScheduleError(message: "\(number) is outside \(range.lowerBound)-\(range.upperBound)", offset: 0) }
+                guard range.contains(number) else {
+                    throw ScheduleError(message: "\(number) is outside \(range.lowerBound)-\(range.upperBound)", offset: 0)
+                }
                 return number
             }
             if let index = names.firstIndex(of: token.lowercased()) { return index + nameBase }
@@ -129,10 +135,14 @@ public struct CronExpression: Sendable, Equatable {
         var result: Set<Int> = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let pieces = part.split(separator: "/", omittingEmptySubsequences: false)
-            guard pieces.count <= 2, let base = pieces.first, !base.isEmpty else { throw ScheduleError(message: "'\(part)' is not a valid field", offset: 0) }
+            guard pieces.count <= 2, let base = pieces.first, !base.isEmpty else {
+                throw ScheduleError(message: "'\(part)' is not a valid field", offset: 0)
+            }
             var step = 1
             if pieces.count == 2 {
-                guard let n = Int(pieces[1]), n >= 1 else { throw ScheduleError(message: "step '\(pieces[1])' must be a positive number", offset: 0) }
+                guard let n = Int(pieces[1]), n >= 1 else {
+                    throw ScheduleError(message: "step '\(pieces[1])' must be a positive number", offset: 0)
+                }
                 step = n
             }
             var low = range.lowerBound

@@ -33,7 +33,8 @@ extension RuleLoader {
     static func parseScheduledRule(_ node: YAMLNode, lines: [Substring], upstreams: Set<String>?) throws(Diagnostic) -> ScheduledRule {
         let map = try node.mapping("a rule")
         if map["sql"] != nil {
-            throw try map.require("schedule", in: "a rule").error("a rule has either 'sql' (triggered by events) or 'schedule' (triggered by time), not both")
+            throw try map.require("schedule", in: "a rule").error(
+                "a rule has either 'sql' (triggered by events) or 'schedule' (triggered by time), not both")
         }
         try map.checkKeys(scheduledRuleKeys, in: "a scheduled rule")
         let name = try parseName(map, "rule")

@@ -72,7 +72,10 @@ enum AggregateState: Sendable, Equatable {
             switch value {
             case .int(let v):
                 let (total, overflow) = i.addingReportingOverflow(v)
-                self = overflow || isDouble ? .sum(int: i, double: d + Double(v), isDouble: true, seen: true) : .sum(int: total, double: d + Double(v), isDouble: false, seen: true)
+                self =
+                    overflow || isDouble
+                    ? .sum(int: i, double: d + Double(v), isDouble: true, seen: true)
+                    : .sum(int: total, double: d + Double(v), isDouble: false, seen: true)
             case .double(let v):
                 self = .sum(int: i, double: d + v, isDouble: true, seen: true)
             default: throw EvaluationError("sum needs numbers, got \(value.typeName)")

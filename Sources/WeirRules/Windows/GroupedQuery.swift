@@ -42,7 +42,8 @@ public struct GroupedQuery: Sendable {
         keys = compiledKeys
         self.aggregates = aggregates
         self.columns = columns
-        signature = "keys=\(keyTexts.joined(separator: ","));window=\(window?.description ?? "none");aggs="
+        signature =
+            "keys=\(keyTexts.joined(separator: ","));window=\(window?.description ?? "none");aggs="
             + aggregates.map { "\($0.kind.rawValue)(\($0.argument.map(canonical) ?? "*"),\($0.parameter))" }.joined(separator: ",")
     }
 
@@ -53,7 +54,9 @@ public struct GroupedQuery: Sendable {
         for key in keys { keyValues.append(try Evaluator.evaluate(key, context)) }
         var values: [JSONValue?] = []
         values.reserveCapacity(aggregates.count)
-        for aggregate in aggregates { values.append(try aggregate.argument.map { (n) throws(EvaluationError) in try Evaluator.evaluate(n, context) }) }
+        for aggregate in aggregates {
+            values.append(try aggregate.argument.map { (n) throws(EvaluationError) in try Evaluator.evaluate(n, context) })
+        }
         return (keyValues, values)
     }
 
@@ -117,7 +120,9 @@ private struct Rewriter {
         }
     }
 
-    private mutating func aggregate(_ kind: AggregateKind, _ args: [SQLNode], _ callOffset: Int, _ aggregates: inout [AggregateSpec]) throws(SQLError) -> Int {
+    private mutating func aggregate(_ kind: AggregateKind, _ args: [SQLNode], _ callOffset: Int, _ aggregates: inout [AggregateSpec])
+        throws(SQLError) -> Int
+    {
         var parameter = 0.0
         switch kind {
         case .percentile:
@@ -129,7 +134,9 @@ private struct Rewriter {
             guard args.count == 1 || args.count == 2 else { throw SQLError("collect(x[, cap]) takes 1 or 2 arguments", at: callOffset) }
             parameter = 100
             if args.count == 2 {
-                guard let cap = Self.constant(args[1]), cap >= 1, cap <= 10_000 else { throw SQLError("collect's cap must be a constant from 1 to 10000", at: callOffset) }
+                guard let cap = Self.constant(args[1]), cap >= 1, cap <= 10_000 else {
+                    throw SQLError("collect's cap must be a constant from 1 to 10000", at: callOffset)
+                }
                 parameter = cap.rounded()
             }
         case .count where args.isEmpty:
@@ -177,12 +184,13 @@ func canonical(_ node: SQLNode) -> String {
     switch node {
     case .literal(let value): return JSONWriter.string(value)
     case .path(let first, let segments):
-        return first + segments.map { segment in
-            switch segment {
-            case .key(let key): return ".\(key)"
-            case .index(let index): return "[\(index)]"
-            }
-        }.joined()
+        return first
+            + segments.map { segment in
+                switch segment {
+                case .key(let key): return ".\(key)"
+                case .index(let index): return "[\(index)]"
+                }
+            }.joined()
     case .call(let name, let args, _): return "\(name.lowercased())(\(args.map(canonical).joined(separator: ",")))"
     case .cast(let value, let type): return "cast(\(canonical(value)) as \(type.rawValue))"
     case .negate(let value, _): return "-(\(canonical(value)))"

@@ -21,7 +21,8 @@ public struct WindowOutput: Sendable, Equatable {
     /// A late event's own row, for the rule's `late` actions (not a window's row).
     public var late = false
 
-    public init(row: JSONObject, windowStart: Int64, windowEnd: Int64, storeKey: String? = nil, state: JSONValue? = nil, late: Bool = false) {
+    public init(row: JSONObject, windowStart: Int64, windowEnd: Int64, storeKey: String? = nil, state: JSONValue? = nil, late: Bool = false)
+    {
         self.row = row
         self.windowStart = windowStart
         self.windowEnd = windowEnd
@@ -115,7 +116,9 @@ public struct WindowOperator: Sendable {
     /// Adds one event's group keys and aggregate inputs at event time `time` (the receive time in
     /// processing mode), received at `now`. Returns rows that close because of it (count and
     /// sliding windows) and what happened to the event.
-    public mutating func add(keys: [JSONValue], values: [JSONValue?], time: Int64, now: Int64) throws(EvaluationError) -> (WindowAdmission, [WindowOutput]) {
+    public mutating func add(keys: [JSONValue], values: [JSONValue?], time: Int64, now: Int64) throws(EvaluationError) -> (
+        WindowAdmission, [WindowOutput]
+    ) {
         var mark = Int64.min
         if case .event = timeMode {
             mark = watermark(now: now)

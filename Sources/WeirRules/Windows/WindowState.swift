@@ -24,16 +24,30 @@ extension AggregateState {
         func bool(_ i: Int) -> Bool? { if i < a.count, case .bool(let b) = a[i] { return b } else { return nil } }
         func array(_ i: Int) -> [JSONValue]? { if i < a.count, case .array(let v) = a[i] { return v } else { return nil } }
         switch tag {
-        case "c": guard let n = int(1) else { return nil }; self = .count(n)
+        case "c":
+            guard let n = int(1) else { return nil }
+            self = .count(n)
         case "s":
             guard let i = int(1), let d = double(2), let isDouble = bool(3), let seen = bool(4) else { return nil }
             self = .sum(int: i, double: d, isDouble: isDouble, seen: seen)
-        case "m": guard let n = int(1), let mean = double(2), let m2 = double(3) else { return nil }; self = .moments(count: n, mean: mean, m2: m2)
-        case "x": guard a.count == 2 else { return nil }; self = .extreme(a[1])
-        case "e": guard a.count == 2 else { return nil }; self = .edge(a[1])
-        case "r": guard let seen = int(1), let values = array(2) else { return nil }; self = .reservoir(seen: seen, values: values.compactMap(\.doubleValue))
-        case "k": guard let hashes = array(1) else { return nil }; self = .sketch(hashes.compactMap { $0.intValue.map { UInt64(bitPattern: Int64($0)) } })
-        case "i": guard let items = array(1), let dropped = int(2) else { return nil }; self = .items(items, dropped: dropped)
+        case "m":
+            guard let n = int(1), let mean = double(2), let m2 = double(3) else { return nil }
+            self = .moments(count: n, mean: mean, m2: m2)
+        case "x":
+            guard a.count == 2 else { return nil }
+            self = .extreme(a[1])
+        case "e":
+            guard a.count == 2 else { return nil }
+            self = .edge(a[1])
+        case "r":
+            guard let seen = int(1), let values = array(2) else { return nil }
+            self = .reservoir(seen: seen, values: values.compactMap(\.doubleValue))
+        case "k":
+            guard let hashes = array(1) else { return nil }
+            self = .sketch(hashes.compactMap { $0.intValue.map { UInt64(bitPattern: Int64($0)) } })
+        case "i":
+            guard let items = array(1), let dropped = int(2) else { return nil }
+            self = .items(items, dropped: dropped)
         default: return nil
         }
     }
@@ -58,7 +72,9 @@ extension WindowOperator.Group {
         guard decoded.count == states.count else { return nil }
         var entries: [(time: Int64, values: [JSONValue?])] = []
         for item in buffer {
-            guard case .array(let pair) = item, pair.count == 2, case .int(let time) = pair[0], case .array(let values) = pair[1] else { return nil }
+            guard case .array(let pair) = item, pair.count == 2, case .int(let time) = pair[0], case .array(let values) = pair[1] else {
+                return nil
+            }
             // count(*) inputs are stored as "*": there is no value, only the row.
             entries.append((time, values.map { $0 == "*" ? nil : $0 }))
         }
@@ -84,7 +100,9 @@ extension WindowOperator {
 
     /// Restores a group saved under `storeKey`.
     public mutating func restore(storeKey: String, json: JSONValue) -> Bool {
-        guard let group = Group(json: json), let bar = storeKey.firstIndex(of: "|"), group.states.count == query.aggregates.count else { return false }
+        guard let group = Group(json: json), let bar = storeKey.firstIndex(of: "|"), group.states.count == query.aggregates.count else {
+            return false
+        }
         let operatorKey: String
         switch spec {
         case .tumbling, .hopping: operatorKey = storeKey

@@ -76,12 +76,16 @@ public struct YAMLNode {
     }
 
     public func int(_ what: String) throws(Diagnostic) -> Int {
-        guard case .scalar(let s) = node, let value = Int(s.string) else { throw error("\(what) must be an integer, found \(kindAndValue)") }
+        guard case .scalar(let s) = node, let value = Int(s.string) else {
+            throw error("\(what) must be an integer, found \(kindAndValue)")
+        }
         return value
     }
 
     public func double(_ what: String) throws(Diagnostic) -> Double {
-        guard case .scalar(let s) = node, let value = Double(s.string) else { throw error("\(what) must be a number, found \(kindAndValue)") }
+        guard case .scalar(let s) = node, let value = Double(s.string) else {
+            throw error("\(what) must be a number, found \(kindAndValue)")
+        }
         return value
     }
 
