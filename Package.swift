@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "WeirFunctions",
             dependencies: [
-                "WeirCore", "WeirRules",
+                "WeirCore", "WeirRules", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -103,6 +103,7 @@ let package = Package(
         .executableTarget(
             name: "weir",
             dependencies: [
+                "WeirRocksDB", .product(name: "Logging", package: "swift-log"),
                 "WeirDaemon", "WeirCore", "WeirRules", "WeirZstd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -126,7 +127,7 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         .testTarget(name: "WeirCoreTests", dependencies: ["WeirCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "WeirRulesTests", dependencies: ["WeirRules"], swiftSettings: swiftSettings),
+        .testTarget(name: "WeirRulesTests", dependencies: ["WeirRules", "WeirCore"], swiftSettings: swiftSettings),
         .target(
             name: "WeirTestSupport",
             dependencies: [
@@ -134,20 +135,29 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/WeirTestSupport", swiftSettings: swiftSettings),
-        .testTarget(name: "WeirMQTTTests", dependencies: ["WeirMQTT", "WeirTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WeirMQTTTests",
+            dependencies: ["WeirMQTT", "WeirCore", "WeirTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "WeirRocksDBTests", dependencies: ["WeirRocksDB"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirZstdTests", dependencies: ["WeirZstd"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeirStoreTests",
-            dependencies: ["WeirStore", "WeirRocksDB", "WeirTestSupport", .product(name: "MetricsTestKit", package: "swift-metrics")],
+            dependencies: [
+                "WeirStore", "WeirRocksDB", "WeirCore", "WeirTestSupport", .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "WeirFunctionsTests",
             dependencies: [
                 "WeirFunctions", "WeirRules", "WeirCore", "WeirTestSupport", .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "WeirDaemonTests", dependencies: ["WeirDaemon", "WeirRules", "WeirTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WeirDaemonTests", dependencies: ["WeirDaemon", "WeirRules", "WeirCore", "WeirTestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

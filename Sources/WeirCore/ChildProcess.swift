@@ -26,7 +26,7 @@ public final class ChildProcess: Sendable {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
-        defer { envp?.forEach { free($0) } }
+        defer { for p in envp ?? [] { free(p) } }
         let (rc, pid) =
             envp.map { spawnWithCleanSignals(executable, argv: argv, envp: $0, actions: &actions) }
             ?? spawnWithCleanSignals(executable, argv: argv, envp: environ, actions: &actions)

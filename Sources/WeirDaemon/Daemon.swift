@@ -66,7 +66,8 @@ public func buildDaemon(
         throw ConfigurationError(
             description: """
                 the store at \(storePath) is damaged: \(error.message)
-                Nothing was deleted. Back up \(storePath), then run `weir store repair --config \(config.path)`: it keeps every readable record.
+                Nothing was deleted. Back up \(storePath), then run `weir store repair --config \(config.path)`: \
+                it keeps every readable record.
                 """)
     }
     let storeHealth = StoreHealth(db: db, logger: logger, factory: metrics.factory)

@@ -119,12 +119,14 @@ struct EventPath: AsyncParsableCommand {
         say("| --- | --- | --- | --- |")
         say("| throughput, events/s (median of \(runs)) | \(Int(w)) | \(Int(b)) | \(String(format: "%.2f", w / b)) |")
         say(
-            "| throughput without the output hop (rule + pool, action does no I/O) | \(Int(i)) | \(Int(b)) | \(String(format: "%.2f", i / b)) |"
+            "| throughput without the output hop (rule + pool, action does no I/O) | \(Int(i)) | \(Int(b)) "
+                + "| \(String(format: "%.2f", i / b)) |"
         )
         say("| latency p50 at \(latencyRate)/s | \(ms(viaWeir.p50)) | \(ms(direct.p50)) | |")
         say("| latency p99 at \(latencyRate)/s | \(ms(viaWeir.p99)) | \(ms(direct.p99)) | |")
         say(
-            "| inside Weir, receipt -> action done (histogram bucket bound), p50 / p99 at \(latencyRate)/s | <= \(ms(inside50 * 1e9)) / <= \(ms(inside99 * 1e9)) | | |"
+            "| inside Weir, receipt -> action done (histogram bucket bound), p50 / p99 at \(latencyRate)/s "
+                + "| <= \(ms(inside50 * 1e9)) / <= \(ms(inside99 * 1e9)) | | |"
         )
         say("| latency samples | \(viaWeir.count) | \(direct.count) | |")
         say("| RSS idle (of which anonymous) | \(idle.rss) KiB (\(idle.anon) KiB) | | |")
@@ -132,7 +134,8 @@ struct EventPath: AsyncParsableCommand {
         say("| RSS after load, current / peak (anonymous) | \(loaded.rss) KiB / \(loaded.peak) KiB (\(loaded.anon) KiB) | | |")
         say("")
         say(
-            "all throughput runs: weir \(weirRates.map { Int($0) }), weir without output \(ingestRates.map { Int($0) }), mosquitto_sub \(baseline.map { Int($0) })"
+            "all throughput runs: weir \(weirRates.map { Int($0) }), weir without output \(ingestRates.map { Int($0) }), "
+                + "mosquitto_sub \(baseline.map { Int($0) })"
         )
         try? FileManager.default.removeItem(at: work)
     }

@@ -30,7 +30,8 @@ struct FunctionBench: AsyncParsableCommand {
         """
     static let shOneshot = #"IFS= read -r line; printf '%s\n' "$line""#
     static let shWorker =
-        #"while IFS= read -r line; do id=${line#\{\"id\":}; id=${id%%,*}; rest=${line#*\"row\":}; printf '{"id":%s,"output":[%s]}\n' "$id" "${rest%\}}"; done"#
+        #"while IFS= read -r line; do id=${line#\{\"id\":}; id=${id%%,*}; rest=${line#*\"row\":}; "#
+        + #"printf '{"id":%s,"output":[%s]}\n' "$id" "${rest%\}}"; done"#
 
     func run() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { throw ValidationError("/usr/bin/python3 is needed") }

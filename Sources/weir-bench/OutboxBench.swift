@@ -72,18 +72,23 @@ struct OutboxBench: AsyncParsableCommand {
         say("| figure | value | baseline | ratio |")
         say("| --- | --- | --- | --- |")
         say(
-            "| append rate, durable (group commit), records/s | \(Int(outboxRate)) | plain RocksDB put, no sync: \(Int(plainRate)) | \(String(format: "%.2f", outboxRate / plainRate)) |"
+            "| append rate, durable (group commit), records/s | \(Int(outboxRate)) | plain RocksDB put, no sync: \(Int(plainRate)) "
+                + "| \(String(format: "%.2f", outboxRate / plainRate)) |"
         )
         say(
-            "| append rate, durable, pipelined (one producer, up to 1024 awaiting their fsync: the daemon's forward), records/s | \(Int(pipelinedRate)) | plain RocksDB put, no sync: \(Int(plainRate)) | \(String(format: "%.2f", pipelinedRate / plainRate)) |"
+            "| append rate, durable, pipelined (one producer, up to 1024 awaiting their fsync: the daemon's forward), records/s "
+                + "| \(Int(pipelinedRate)) | plain RocksDB put, no sync: \(Int(plainRate)) "
+                + "| \(String(format: "%.2f", pipelinedRate / plainRate)) |"
         )
         say(
-            "| bytes on disk per record after appends (WAL + SST) | \(diskBytes / max(appended, 1)) | record size \(rawBytes / max(appended, 1)) | |"
+            "| bytes on disk per record after appends (WAL + SST) | \(diskBytes / max(appended, 1)) "
+                + "| record size \(rawBytes / max(appended, 1)) | |"
         )
         for batch in [10, 50, 100, 500] {
             let (raw, compressed) = try batchBytes(sample, batchSize: batch)
             say(
-                "| upstream bytes / raw CloudEvents JSON, batch \(batch) | \(compressed) / \(raw) | | 1/\(String(format: "%.1f", Double(raw) / Double(compressed))) |"
+                "| upstream bytes / raw CloudEvents JSON, batch \(batch) | \(compressed) / \(raw) "
+                    + "| | 1/\(String(format: "%.1f", Double(raw) / Double(compressed))) |"
             )
         }
         try dictionaryStudy()

@@ -28,7 +28,8 @@ extension OutboxBench {
         say("Dictionary study: CloudEvents batches of the second 20,000 records; dictionaries trained on batches of the first 20,000.")
         say("")
         say(
-            "| batch size | raw bytes/event | zstd, no dictionary | zstd + 4 KiB dictionary | zstd + 16 KiB dictionary | gain of 16 KiB dictionary |"
+            "| batch size | raw bytes/event | zstd, no dictionary | zstd + 4 KiB dictionary | zstd + 16 KiB dictionary "
+                + "| gain of 16 KiB dictionary |"
         )
         say("| --- | --- | --- | --- | --- | --- |")
         let samples = batches(training, size: 5)
@@ -42,7 +43,9 @@ extension OutboxBench {
             let withLarge = try frames.reduce(0) { $0 + (try large.compress($1)).count }
             let perEvent = { (bytes: Int) in String(format: "%.1f", Double(bytes) / Double(test.count)) }
             say(
-                "| \(size) | \(perEvent(raw)) | \(perEvent(plain)) (1/\(String(format: "%.1f", Double(raw) / Double(plain)))) | \(perEvent(withSmall)) | \(perEvent(withLarge)) (1/\(String(format: "%.1f", Double(raw) / Double(withLarge)))) | \(String(format: "%.2f", Double(plain) / Double(withLarge)))x |"
+                "| \(size) | \(perEvent(raw)) | \(perEvent(plain)) (1/\(String(format: "%.1f", Double(raw) / Double(plain)))) "
+                    + "| \(perEvent(withSmall)) | \(perEvent(withLarge)) (1/\(String(format: "%.1f", Double(raw) / Double(withLarge)))) "
+                    + "| \(String(format: "%.2f", Double(plain) / Double(withLarge)))x |"
             )
         }
         // The frame names its dictionary, so a consumer can pick the right one and old frames stay readable.
@@ -82,7 +85,8 @@ extension OutboxBench {
             outbox.close()
             db.close()
             say(
-                "| \(interval) ms | \(Int(rate)) | \(String(format: "%.2f", percentile(latencies, 50))) | \(String(format: "%.2f", percentile(latencies, 99))) | \(String(format: "%.2f", latencies.last ?? 0)) |"
+                "| \(interval) ms | \(Int(rate)) | \(String(format: "%.2f", percentile(latencies, 50))) "
+                    + "| \(String(format: "%.2f", percentile(latencies, 99))) | \(String(format: "%.2f", latencies.last ?? 0)) |"
             )
         }
     }
@@ -141,7 +145,10 @@ extension OutboxBench {
         say("| --- | --- | --- | --- |")
         say("| fill: \(count) durable appends, 64 appenders | \(String(format: "%.1f", fillSeconds)) s | | |")
         say(
-            "| drain \(count) queued events to MQTT upstream (QoS 1, batches of 500, zstd) | \(String(format: "%.1f", drainSeconds)) s (\(Int(Double(count) / drainSeconds)) events/s) | one plain scan of the backlog: \(String(format: "%.2f", scanSeconds)) s (\(scanned) records) | \(String(format: "%.1f", drainSeconds / scanSeconds)) x |"
+            "| drain \(count) queued events to MQTT upstream (QoS 1, batches of 500, zstd) "
+                + "| \(String(format: "%.1f", drainSeconds)) s (\(Int(Double(count) / drainSeconds)) events/s) "
+                + "| one plain scan of the backlog: \(String(format: "%.2f", scanSeconds)) s (\(scanned) records) "
+                + "| \(String(format: "%.1f", drainSeconds / scanSeconds)) x |"
         )
         say("| peak RSS of the benchmark process | \(peakRSS / 1024) MiB | | |")
     }

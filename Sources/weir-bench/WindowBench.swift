@@ -74,19 +74,25 @@ struct WindowBench: ParsableCommand {
         say("| figure | value | baseline | ratio |")
         say("| --- | --- | --- | --- |")
         say(
-            "| rule evaluation + windowed aggregation (avg, min, max, count per device, TUMBLING(10s)), events/s | \(Int(windowRate)) | plain filter rule, same events: \(Int(plainRate)) | \(String(format: "%.2f", windowRate / plainRate)) |"
+            "| rule evaluation + windowed aggregation (avg, min, max, count per device, TUMBLING(10s)), events/s | \(Int(windowRate)) "
+                + "| plain filter rule, same events: \(Int(plainRate)) | \(String(format: "%.2f", windowRate / plainRate)) |"
         )
         say(
-            "| saved state per group (zstd JSON in RocksDB, after compaction) | \(stateBytes / UInt64(groups)) B | uncompressed JSON: \(jsonBytes / groups) B | |"
+            "| saved state per group (zstd JSON in RocksDB, after compaction) | \(stateBytes / UInt64(groups)) B "
+                + "| uncompressed JSON: \(jsonBytes / groups) B | |"
         )
         say(
-            "| RSS growth for \(groups) open groups | \((rssAfter - rssBefore) / 1024) MiB | | \((rssAfter - rssBefore) * 1024 / groups) B/group |"
+            "| RSS growth for \(groups) open groups | \((rssAfter - rssBefore) / 1024) MiB "
+                + "| | \((rssAfter - rssBefore) * 1024 / groups) B/group |"
         )
         say(
-            "| upstream bytes for 1,000 devices at 1 Hz for 60 s, 10 s averages | \(aggregatedUp) | every reading forwarded (zstd CloudEvents, batches of 500): \(rawUp) | 1/\(String(format: "%.0f", Double(rawUp) / Double(aggregatedUp))) |"
+            "| upstream bytes for 1,000 devices at 1 Hz for 60 s, 10 s averages | \(aggregatedUp) "
+                + "| every reading forwarded (zstd CloudEvents, batches of 500): \(rawUp) "
+                + "| 1/\(String(format: "%.0f", Double(rawUp) / Double(aggregatedUp))) |"
         )
         say(
-            "| the same against the raw readings' JSON payloads | \(aggregatedUp) | \(rawPayload) | 1/\(String(format: "%.0f", Double(rawPayload) / Double(aggregatedUp))) |"
+            "| the same against the raw readings' JSON payloads | \(aggregatedUp) | \(rawPayload) "
+                + "| 1/\(String(format: "%.0f", Double(rawPayload) / Double(aggregatedUp))) |"
         )
     }
 
@@ -119,7 +125,8 @@ struct WindowBench: ParsableCommand {
             for d in 0..<1000 {
                 let temp = (Double.random(in: 18...26, using: &generator) * 10).rounded() / 10
                 let payload = Array(
-                    #"{"device":"dev-\#(d)","temp":\#(temp),"humidity":\#(Int.random(in: 30...60, using: &generator)),"battery":\#(90 - second / 10)}"#
+                    (#"{"device":"dev-\#(d)","temp":\#(temp),"humidity":\#(Int.random(in: 30...60, using: &generator)),"#
+                        + #""battery":\#(90 - second / 10)}"#)
                         .utf8)
                 payloadBytes += payload.count
                 let topic = "sensors/site-\(d % 3)/telemetry"

@@ -11,7 +11,7 @@ func inspector(_ options: ConfigOption) throws -> StoreInspector {
     do {
         return try StoreInspector(config: config)
     } catch {
-        throw CLIFailure(message: "\(error)")
+        throw failure(printing: "\(error)")
     }
 }
 
@@ -46,12 +46,12 @@ struct OutboxCommand: ParsableCommand {
         func run() throws {
             let store = try inspector(options)
             guard let name = upstream ?? store.config.upstreams.first?.name else {
-                throw CLIFailure(message: "no upstreams configured in \(store.config.path)")
+                throw failure(printing: "no upstreams configured in \(store.config.path)")
             }
             do {
                 for line in try store.peek(upstream: name, limit: limit) { print(line) }
             } catch {
-                throw CLIFailure(message: "\(error)")
+                throw failure(printing: "\(error)")
             }
         }
     }
@@ -77,7 +77,7 @@ struct DeadLetterCommand: ParsableCommand {
         @Argument(help: "The id from 'weir dlq list'.") var id: UInt64
 
         func run() throws {
-            guard let letter = try inspector(options).deadLetter(id) else { throw CLIFailure(message: "no dead letter \(id)") }
+            guard let letter = try inspector(options).deadLetter(id) else { throw failure(printing: "no dead letter \(id)") }
             print(letter.json)
         }
     }
@@ -105,9 +105,10 @@ extension DeadLetterCommand {
         func run() throws {
             let config = try options.load()
             guard let answer = adminCommand(config, "/dlq/replay?\(selection.query)") else {
-                throw CLIFailure(
-                    message:
-                        "weir is not running (nothing answers on the admin endpoint \(adminAddress(config))); replay needs the running daemon"
+                throw failure(
+                    printing:
+                        "weir is not running (nothing answers on the admin endpoint \(adminAddress(config))); "
+                        + "replay needs the running daemon"
                 )
             }
             print(answer)
@@ -130,7 +131,7 @@ extension DeadLetterCommand {
                 let purged = try StoreInspector.purgeDeadLetters(config: config, id: selection.all ? nil : selection.id)
                 print("{\"purged\":\(purged)}")
             } catch {
-                throw CLIFailure(message: "\(error)")
+                throw failure(printing: "\(error)")
             }
         }
     }
@@ -171,7 +172,7 @@ struct ScheduleCommand: ParsableCommand {
             do {
                 rules = try RuleLoader.load(directory: config.rulesDir, upstreams: Set(config.upstreams.map(\.name)))
             } catch {
-                throw CLIFailure(message: error.diagnostics.map(\.description).joined(separator: "\n"))
+                throw failure(printing: error.diagnostics.map(\.description).joined(separator: "\n"))
             }
             print(try StoreInspector.scheduleTable(config: config, rules: rules))
         }
@@ -195,7 +196,7 @@ struct StoreCommand: ParsableCommand {
             do {
                 result = try StoreVerifier.verify(config: config)
             } catch {
-                throw CLIFailure(message: "\(error)")
+                throw failure(printing: "\(error)")
             }
             print(json ? result.json : result.text)
             if !result.ok { throw ExitCode.failure }
@@ -210,11 +211,11 @@ struct StoreCommand: ParsableCommand {
         func run() throws {
             let config = try options.load()
             let path = config.stateDir + "/store"
-            guard FileManager.default.fileExists(atPath: path) else { throw CLIFailure(message: "\(path): no store") }
+            guard FileManager.default.fileExists(atPath: path) else { throw failure(printing: "\(path): no store") }
             do {
                 try RocksDB.repair(path: path)
             } catch {
-                throw CLIFailure(message: "\(path): repair failed: \(error) (is weir still running?)")
+                throw failure(printing: "\(path): repair failed: \(error) (is weir still running?)")
             }
             print("\(path): repaired; readable records kept, damaged files moved to \(path)/lost")
         }

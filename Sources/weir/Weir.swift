@@ -25,14 +25,14 @@ struct ConfigOption: ParsableArguments {
         do {
             return try ConfigLoader.load(path: config)
         } catch {
-            throw CLIFailure(message: error.description)
+            throw failure(printing: error.description)
         }
     }
 }
 
 /// Prints a message already written for the operator (diagnostics as `path:line:col: message`) to
 /// stderr, unadorned, and ends with exit status 1.
-func CLIFailure(message: String) -> ExitCode {
+func failure(printing message: String) -> ExitCode {
     FileHandle.standardError.write(Data((message + "\n").utf8))
     return ExitCode.failure
 }
@@ -53,10 +53,10 @@ extension Weir {
             do {
                 daemon = try buildDaemon(config: config, logger: logger)
             } catch let error as DiagnosticList {
-                throw CLIFailure(message: error.description + "\nweir: \(error.diagnostics.count) error(s) in rules; not starting")
+                throw failure(printing: error.description + "\nweir: \(error.diagnostics.count) error(s) in rules; not starting")
             } catch let error as ConfigurationError {
                 logger.critical("\(error.description)")
-                throw CLIFailure(message: "weir: not starting: \(error.description)")
+                throw failure(printing: "weir: not starting: \(error.description)")
             }
             logger.notice(
                 "weir starting",
@@ -84,20 +84,23 @@ extension Weir {
                 if config.mqtt.ack == .durable, config.mqtt.cleanSession {
                     print(
                         "\(config.path): warning: mqtt.clean_session true with 'ack: durable': the broker forgets what it holds for Weir "
-                            + "at every disconnect, so events it redelivers after a crash or a full disk are lost. Use clean_session: false."
+                            + "at every disconnect, so events it redelivers after a crash or a full disk are lost. "
+                            + "Use clean_session: false."
                     )
                 }
                 if config.mqtt.qos != config.mqtt.effectiveQoS {
                     print(
-                        "\(config.path): note: mqtt.qos 2 subscribes at QoS 1 with 'ack: durable': a QoS 2 PUBREC leaves before the message "
+                        "\(config.path): note: mqtt.qos 2 subscribes at QoS 1 with 'ack: durable': "
+                            + "a QoS 2 PUBREC leaves before the message "
                             + "is delivered, so it cannot wait until what the message triggers is durable; QoS 1 is the durable choice "
                             + "(at least once). Set 'ack: receipt' to subscribe at QoS 2.")
                 }
                 print(
-                    "\(config.rulesDir): ok, \(rules.rules.count) rule(s), \(rules.schedules.count) scheduled rule(s), \(rules.functions.count) function(s) in \(files) file(s), \(rules.topicFilters.count) topic filter(s)"
+                    "\(config.rulesDir): ok, \(rules.rules.count) rule(s), \(rules.schedules.count) scheduled rule(s), "
+                        + "\(rules.functions.count) function(s) in \(files) file(s), \(rules.topicFilters.count) topic filter(s)"
                 )
             } catch {
-                throw CLIFailure(message: error.description + "\nweir: \(error.diagnostics.count) error(s)")
+                throw failure(printing: error.description + "\nweir: \(error.diagnostics.count) error(s)")
             }
         }
     }
@@ -117,7 +120,7 @@ extension Weir {
             do {
                 rules = try RuleLoader.load(directory: config.rulesDir)
             } catch {
-                throw CLIFailure(message: error.description)
+                throw failure(printing: error.description)
             }
             let report = DryRun.report(
                 rules: rules, topic: topic, payload: Array(payload.utf8), qos: qos, maxPayloadBytes: config.mqtt.maxPayloadBytes)
@@ -136,20 +139,20 @@ extension Weir {
 
         func run() throws {
             let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
-            guard let data else { throw CLIFailure(message: "\(file): cannot read") }
+            guard let data else { throw failure(printing: "\(file): cannot read") }
             var bytes = [UInt8](data)
             if bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD]) {
                 do {
                     bytes = try Zstd.decompress(bytes, maxSize: maxSize)
                 } catch {
-                    throw CLIFailure(message: "\(file): \(error)")
+                    throw failure(printing: "\(file): \(error)")
                 }
             }
             let value: JSONValue
             do {
                 value = try JSONParser.parse(bytes, maxDepth: 512)
             } catch {
-                throw CLIFailure(message: "\(file): not a CloudEvents batch: \(error)")
+                throw failure(printing: "\(file): not a CloudEvents batch: \(error)")
             }
             guard case .array(let events) = value else {
                 print(value)

@@ -78,7 +78,8 @@ func configError(_ yaml: String) -> String? {
         let (rules, errors) = RuleLoaderFixture.parse(
             """
             rules:
-              - { name: hot, sql: 'SELECT device, temp FROM "s/+" WHERE temp > 80', actions: [ { publish: { topic: "a/${device}", qos: 1 } } ] }
+              - { name: hot, sql: 'SELECT device, temp FROM "s/+" WHERE temp > 80',
+                  actions: [ { publish: { topic: "a/${device}", qos: 1 } } ] }
               - { name: cold, sql: 'SELECT device FROM "s/+" WHERE temp < 0', actions: [ { log: {} } ] }
             """)
         try #require(errors.isEmpty)

@@ -91,7 +91,8 @@ public struct CronExpression: Sendable, Equatable {
         guard fields.count == 5 else {
             throw ScheduleError(
                 message:
-                    "a schedule is 'every <duration>' or a cron expression of 5 fields (minute hour day-of-month month day-of-week), found \(fields.count) field(s)",
+                    "a schedule is 'every <duration>' or a cron expression of 5 fields "
+                    + "(minute hour day-of-month month day-of-week), found \(fields.count) field(s)",
                 offset: 0)
         }
         var starts: [Int] = []
