@@ -149,6 +149,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "WeirForwarderTests",
+            dependencies: [
+                "WeirForwarder", "WeirStore", "WeirRocksDB", "WeirCore", "WeirZstd", "WeirTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "WeirFunctionsTests",
             dependencies: [
                 "WeirFunctions", "WeirRules", "WeirCore", "WeirTestSupport", .product(name: "Metrics", package: "swift-metrics"),

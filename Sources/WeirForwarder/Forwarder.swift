@@ -78,6 +78,8 @@ public final class Forwarder: Sendable {
     public func run(isStopping: @escaping @Sendable () -> Bool) async {
         var backoff = configuration.retryInitial
         var attempts = 0
+        // Unreadable entries up to here are in dead letters already: a retried batch must not add them again.
+        var letteredThrough: UInt64 = 0
         while !Task.isCancelled && !isStopping() {
             depth.record(Int(outbox.depth))
             do {
@@ -93,7 +95,9 @@ public final class Forwarder: Sendable {
                 }
                 let last = batch[batch.count - 1].sequence
                 let (records, unreadable) = decode(batch)
-                if !unreadable.isEmpty { try await deadLetter(unreadable, kind: "record", error: "unreadable outbox record", attempts: 0) }
+                let fresh = unreadable.filter { $0.sequence > letteredThrough }.map(\.json)
+                if !fresh.isEmpty { try await deadLetter(fresh, kind: "record", error: "unreadable outbox record", attempts: 0) }
+                letteredThrough = last
                 if !records.isEmpty {
                     attempts += 1
                     let payload = try encode(records)
@@ -132,18 +136,17 @@ public final class Forwarder: Sendable {
 
     /// The batch's rows, and the raw bytes of entries that do not decode (corruption, or a record
     /// from a newer version): those are dead-lettered rather than blocking the queue for ever.
-    func decode(_ batch: [OutboxEntry]) -> ([(sequence: UInt64, record: OutboxRecord)], [JSONValue]) {
+    func decode(_ batch: [OutboxEntry]) -> ([(sequence: UInt64, record: OutboxRecord)], [(sequence: UInt64, json: JSONValue)]) {
         var records: [(sequence: UInt64, record: OutboxRecord)] = []
-        var unreadable: [JSONValue] = []
+        var unreadable: [(sequence: UInt64, json: JSONValue)] = []
         for entry in batch {
             if entry.appendedAt >= 0, let record = try? OutboxRecord(decoding: entry.record) {
                 records.append((entry.sequence, record))
             } else {
                 logger.error(
                     "unreadable outbox record moved to dead letters", metadata: ["upstream": "\(name)", "sequence": "\(entry.sequence)"])
-                unreadable.append([
-                    "sequence": .int(Int64(entry.sequence)), "bytes_hex": .string(entry.record.map { String(format: "%02x", $0) }.joined()),
-                ])
+                let hex = entry.record.map { String(format: "%02x", $0) }.joined()
+                unreadable.append((entry.sequence, ["sequence": .int(Int64(entry.sequence)), "bytes_hex": .string(hex)]))
             }
         }
         return (records, unreadable)
