@@ -68,7 +68,15 @@ public final class FunctionRunner: Sendable {
     /// the invocation is dead-lettered and the error thrown.
     @discardableResult
     public func call(_ function: String, _ invocation: Invocation) async throws -> [JSONValue] {
-        guard let declared = lookup(function) else { throw FunctionError(function: function, message: "no such function") }
+        guard let declared = lookup(function) else {
+            // Removed from the rules (a journaled invocation resumed after a change, say): its
+            // event was acknowledged, so it becomes a dead letter rather than disappearing.
+            let error = FunctionError(function: function, message: "no such function (removed from the rules?)")
+            let letter = FunctionFailure(
+                function: function, rule: invocation.rule, row: invocation.row, error: error.message, attempts: invocation.attempt)
+            try await storeDeadLetter(letter)
+            throw error
+        }
         let (permits, metrics) = bound(declared)
         if permits.held >= permits.limit { metrics.queued.record(permits.waiting + 1) }
         await permits.acquire()

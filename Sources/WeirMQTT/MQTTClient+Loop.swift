@@ -32,7 +32,10 @@ extension MQTTClient {
                 let connectsBefore = state.withLock { $0.connects }
                 serve()
                 if isStopping { break }
-                if state.withLock({ $0.connects }) > connectsBefore { backoff.connectionEnded() }
+                // Not after a batch that could not be settled: if it fails again on redelivery
+                // (not a full disk), reconnecting must back off instead of retrying every 100 ms.
+                let dropped = state.withLock { $0.paused } != nil
+                if !dropped, state.withLock({ $0.connects }) > connectsBefore { backoff.connectionEnded() }
                 // A TLS handshake or a refused CONNACK fails inside the loop, not in mosquitto_connect.
                 if !state.withLock({ $0.connected }) { onConnection?(.connectFailed(reason: "connection closed before CONNACK")) }
             } else {
@@ -137,6 +140,12 @@ extension MQTTClient {
     /// keeps the messages in the session and delivers them again on reconnect, when libmosquitto
     /// also discards the queued packets.
     private func drop(_ socket: Int32) {
+        // The read that ended the batch may have lost the connection already: libmosquitto then
+        // closed the socket, and its number may belong to another connection by now.
+        guard mosquitto_socket(handle) == socket else {
+            inbox.removeAll()
+            return
+        }
         _ = Glibc.shutdown(socket, Int32(SHUT_RDWR))
         // Lets libmosquitto see the closed socket, close it and report the disconnect.
         while mosquitto_socket(handle) >= 0, mosquitto_loop_read(handle, 1) == MOSQ_ERR_SUCCESS.rawValue {}

@@ -64,7 +64,9 @@ extension MQTTClient {
             let rc = payload.withUnsafeBytes { bytes in
                 mosquitto_publish(handle, &mid, topic, Int32(bytes.count), bytes.baseAddress, Int32(qos), retain)
             }
-            try mosq("mosquitto_publish", rc)
+            // Not connected: libmosquitto has queued the message anyway and sends it on reconnect
+            // (message__reconnect_reset), so it is pending, not failed.
+            if rc != MOSQ_ERR_NO_CONN.rawValue { try mosq("mosquitto_publish", rc) }
             s.pendingAcks[mid] = latch
         }
         wake.signal()

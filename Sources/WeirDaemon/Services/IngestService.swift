@@ -94,6 +94,9 @@ public final class IngestService: Service, Sendable {
             }
             await withGracefulShutdownHandler {
                 await consume()
+                // Returned early when cancelled: a network thread blocked on the full buffer must
+                // get its refusal (the batch stays unacknowledged), or stopping it would wait forever.
+                buffer.finish()
             } onGracefulShutdown: {
                 // Stopping joins the network thread, which may be waiting for a batch that this
                 // service is still routing (or blocked on a full buffer): do it on a thread of its own.

@@ -38,6 +38,9 @@ public final class WindowEngine: Sendable {
         var unsavedEvents = 0
         /// Per-rule log throttle: a bad field in every event must not flood the journal.
         var lastLog: [String: UInt64] = [:]
+        /// Changes of a checkpoint that failed, by key: written first at the next one, so that any
+        /// newer snapshot or explicit change of the same group (written after them) wins.
+        var retry: [String: WindowChange] = [:]
         /// Batches waiting for the next checkpoint to make their events' window effects durable.
         var checkpointWaiters: [Settlement] = []
         /// When a failed checkpoint was last logged (one line per 10 s while the store fails).
@@ -152,6 +155,7 @@ public final class WindowEngine: Sendable {
     private func reset(_ rule: String, _ signature: String?, _ shared: inout Shared) {
         guard store != nil else { return }
         shared.pending = shared.pending.filter { $0.value.rule != rule }
+        shared.retry = shared.retry.filter { $0.value.rule != rule }
         shared.dirtyRules.remove(rule)
         shared.resets.append((rule, signature))
         wake.signal()
@@ -275,7 +279,8 @@ public final class WindowEngine: Sendable {
         while true {
             _ = wake.wait(timeout: .now() + .seconds(1))
             let (resets, changes, stopped, events, waiters) = shared.withLock { shared in
-                var changes: [WindowChange] = []
+                var changes = Array(shared.retry.values)
+                shared.retry.removeAll(keepingCapacity: true)
                 for name in shared.dirtyRules {
                     guard var entry = shared.entries[name] else { continue }
                     changes += entry.windows.takeTouched().map { WindowChange(rule: name, storeKey: $0.storeKey, state: $0.state) }
@@ -321,9 +326,8 @@ public final class WindowEngine: Sendable {
                     if log { logger.error("window checkpoint failed; retrying", metadata: ["error": "\(error)"]) }
                     shared.withLock { shared in
                         shared.unsavedEvents += events
-                        for change in changes where shared.pending["\(change.rule)\u{0}\(change.storeKey)"] == nil {
-                            shared.pending["\(change.rule)\u{0}\(change.storeKey)"] = change
-                        }
+                        // In order: for a key written twice in the failed attempt, the later write wins.
+                        for change in changes { shared.retry["\(change.rule)\u{0}\(change.storeKey)"] = change }
                     }
                 }
             }
