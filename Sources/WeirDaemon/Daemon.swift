@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import WeirCore
+import WeirEngine
 import WeirForwarder
 import WeirFunctions
 import WeirMQTT
@@ -51,7 +52,8 @@ public func buildDaemon(
     let metrics = DaemonMetrics()
     let upstreamNames = Set(config.upstreams.map(\.name))
     let initialRules = try RuleLoader.load(directory: config.rulesDir, upstreams: upstreamNames)
-    let rules = LiveRules(initial: initialRules, directory: config.rulesDir, upstreams: upstreamNames, logger: logger, metrics: metrics)
+    let rules = LiveRules(
+        initial: initialRules, directory: config.rulesDir, upstreams: upstreamNames, logger: logger, metrics: metrics.engine)
     let password = try config.mqtt.passwordFile.map(readSecret)
 
     var outboxes: [String: Outbox] = [:]
@@ -120,7 +122,7 @@ public func buildDaemon(
     let readiness = Readiness()
     let windows = WindowEngine(rules: initialRules, store: WindowStore(db: db), clock: clock, logger: logger, factory: metrics.factory)
     let router = EventRouter(
-        rules: rules, pool: pool, windows: windows, metrics: metrics, maxPayloadBytes: config.mqtt.maxPayloadBytes, logger: logger)
+        rules: rules, pool: pool, windows: windows, metrics: metrics.engine, maxPayloadBytes: config.mqtt.maxPayloadBytes, logger: logger)
     emitted.connect(router)
     let ingest = try IngestService(
         config: config, password: password, router: router, metrics: metrics, readiness: readiness, canConnect: { db.isWritable },
@@ -155,8 +157,9 @@ public func buildDaemon(
     // Stops after the pool has drained, so the runs that finished in the drain are recorded.
     services.append(
         ScheduleService(
-            rules: rules, pool: pool, store: ScheduleStore(db: db), clock: clock, interval: scheduleInterval, logger: logger,
-            metricsFactory: metrics.factory))
+            scheduler: Scheduler(
+                rules: rules, pool: pool, store: ScheduleStore(db: db), clock: clock, logger: logger, metricsFactory: metrics.factory),
+            interval: scheduleInterval))
     services.append(PoolService(pool: pool, afterDrain: { await functions.shutdown() }))
     services.append(WindowService(engine: windows, pool: pool, interval: .milliseconds(100)))
     services.append(ingest)

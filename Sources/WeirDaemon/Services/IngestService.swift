@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import WeirCore
+import WeirEngine
 import WeirFunctions
 import WeirMQTT
 import WeirRules
