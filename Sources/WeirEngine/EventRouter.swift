@@ -12,7 +12,7 @@ import WeirRules
 public final class EventRouter: Sendable {
     public let rules: LiveRules
     let pool: FunctionPool
-    public let windows: WindowEngine
+    let windows: WindowEngine
     let metrics: EngineMetrics
     let maxPayloadBytes: Int
     let logger: Logger

@@ -29,8 +29,8 @@ public final class LiveRules: Sendable {
 
     public var current: RuleSet { rules.withLock { $0 } }
 
-    /// Adds a handler called after every successful swap (ingest updates subscriptions from it,
-    /// functions retire the workers of removed functions).
+    /// Adds a handler called after every successful swap (the daemon registers its `ReloadEffects`:
+    /// windows, subscriptions, functions' workers).
     public func onChange(_ handler: @escaping @Sendable (RuleSet) -> Void) {
         onChange.withLock { $0.append(handler) }
     }
