@@ -85,10 +85,20 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
+        // The engine: routing, windows, schedules, live rules, replay. No configuration, no HTTP, no services.
+        .target(
+            name: "WeirEngine",
+            dependencies: [
+                "WeirCore", "WeirRules", "WeirFunctions", "WeirStore", "WeirForwarder",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "WeirDaemon",
             dependencies: [
                 "WeirCore", "WeirRules", "WeirMQTT", "WeirFunctions", "WeirRocksDB", "WeirZstd", "WeirStore", "WeirForwarder",
+                "WeirEngine",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -161,6 +171,13 @@ let package = Package(
             name: "WeirFunctionsTests",
             dependencies: [
                 "WeirFunctions", "WeirRules", "WeirCore", "WeirTestSupport", .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WeirEngineTests",
+            dependencies: [
+                "WeirEngine", "WeirRules", .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

@@ -1,5 +1,6 @@
 import ServiceLifecycle
 import WeirCore
+import WeirEngine
 import WeirForwarder
 import WeirMQTT
 import WeirRocksDB

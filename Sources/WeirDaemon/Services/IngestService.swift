@@ -1,9 +1,9 @@
 import Logging
 import ServiceLifecycle
 import WeirCore
+import WeirEngine
 import WeirFunctions
 import WeirMQTT
-import WeirRules
 
 /// MQTT ingest and rule evaluation: events flow broker → bounded buffer → rules → pool.
 ///
@@ -73,19 +73,9 @@ public final class IngestService: Service, Sendable {
     }
 
     public func run() async throws {
-        let rules = router.rules
-        try client.setSubscriptions(rules.current.topicFilters)
+        // After a reload, `ReloadEffects` updates the subscriptions.
+        try client.setSubscriptions(router.rules.current.topicFilters)
         let client = self.client
-        let logger = self.logger
-        let windows = router.windows
-        rules.onChange { fresh in
-            windows.sync(with: fresh)
-            do {
-                try client.setSubscriptions(fresh.topicFilters)
-            } catch {
-                logger.error("updating subscriptions failed", metadata: ["error": "\(error)"])
-            }
-        }
         client.start()
         await withDiscardingTaskGroup { group in
             group.addTask {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import UnixSignals
+import WeirEngine
 import WeirRules
 
 /// Reloads the rules on SIGHUP and when files in the rules directory change.

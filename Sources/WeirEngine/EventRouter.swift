@@ -9,16 +9,18 @@ import WeirRules
 ///
 /// Device events come from ingest; events emitted by functions come from the pool's own workers,
 /// which must never wait for room in their own pool (`fromWorker`).
-final class EventRouter: Sendable {
-    let rules: LiveRules
+public final class EventRouter: Sendable {
+    public let rules: LiveRules
     let pool: FunctionPool
     let windows: WindowEngine
-    let metrics: DaemonMetrics
+    let metrics: EngineMetrics
     let maxPayloadBytes: Int
     let logger: Logger
     private let throttle = Mutex(LogThrottle())
 
-    init(rules: LiveRules, pool: FunctionPool, windows: WindowEngine, metrics: DaemonMetrics, maxPayloadBytes: Int, logger: Logger) {
+    public init(
+        rules: LiveRules, pool: FunctionPool, windows: WindowEngine, metrics: EngineMetrics, maxPayloadBytes: Int, logger: Logger
+    ) {
         self.rules = rules
         self.pool = pool
         self.windows = windows
@@ -29,7 +31,7 @@ final class EventRouter: Sendable {
 
     /// Routes one event. Every effect it starts joins `settlement` (when given), which the
     /// caller seals: the event's acknowledgement waits for them.
-    func route(_ event: Event, fromWorker: Bool = false, settlement: Settlement? = nil) async {
+    public func route(_ event: Event, fromWorker: Bool = false, settlement: Settlement? = nil) async {
         let outcome = rules.current.process(event, maxPayloadBytes: maxPayloadBytes)
         if outcome.candidates == 0 {
             metrics.eventsUnmatched.increment()
@@ -87,17 +89,19 @@ struct LogThrottle {
 
 /// Where functions' emitted events go: set once the router exists (the router needs the pool,
 /// whose executor needs the function runner that emits).
-final class EmitSink: Sendable {
+public final class EmitSink: Sendable {
     private let router = Mutex<EventRouter?>(nil)
 
-    func connect(_ target: EventRouter) {
+    public init() {}
+
+    public func connect(_ target: EventRouter) {
         router.withLock { $0 = target }
     }
 
     /// Routes an emitted event; refuses it (false) while the pool holds more than
     /// max(2 × `max_queued`, 10,000) invocations: emitted work may pass the bound (it cannot
     /// wait), but not without limit.
-    func emit(_ event: Event) async throws -> Bool {
+    public func emit(_ event: Event) async throws -> Bool {
         guard let target = router.withLock({ $0 }) else { return false }
         guard target.pool.queued <= max(2 * target.pool.configuration.maxQueued, 10_000) else { return false }
         target.metrics.eventsEmitted.increment()

@@ -14,10 +14,10 @@ public final class LiveRules: Sendable {
     /// Upstream names that `forward` actions may name.
     let upstreams: Set<String>
     private let logger: Logger
-    private let metrics: DaemonMetrics
+    private let metrics: EngineMetrics
     private let onChange: Mutex<[@Sendable (RuleSet) -> Void]>
 
-    init(initial: RuleSet, directory: String, upstreams: Set<String>, logger: Logger, metrics: DaemonMetrics) {
+    public init(initial: RuleSet, directory: String, upstreams: Set<String>, logger: Logger, metrics: EngineMetrics) {
         self.upstreams = upstreams
         rules = Mutex(initial)
         self.directory = directory
@@ -29,9 +29,9 @@ public final class LiveRules: Sendable {
 
     public var current: RuleSet { rules.withLock { $0 } }
 
-    /// Adds a handler called after every successful swap (ingest updates subscriptions from it,
-    /// functions retire the workers of removed functions).
-    func onChange(_ handler: @escaping @Sendable (RuleSet) -> Void) {
+    /// Adds a handler called after every successful swap (the daemon registers its `ReloadEffects`:
+    /// windows, subscriptions, functions' workers).
+    public func onChange(_ handler: @escaping @Sendable (RuleSet) -> Void) {
         onChange.withLock { $0.append(handler) }
     }
 

@@ -4,10 +4,14 @@ import WeirRules
 import WeirStore
 
 /// The pool's view of the store's invocation journal: `call:` invocations in, journal entries out.
-struct PoolJournal: InvocationJournaling {
-    let journal: InvocationJournal
+public struct PoolJournal: InvocationJournaling {
+    public let journal: InvocationJournal
 
-    func record(_ invocation: Invocation, whenDurable: @escaping @Sendable ((any Error)?) -> Void) -> UInt64 {
+    public init(journal: InvocationJournal) {
+        self.journal = journal
+    }
+
+    public func record(_ invocation: Invocation, whenDurable: @escaping @Sendable ((any Error)?) -> Void) -> UInt64 {
         guard case .call(let function) = invocation.action else {
             whenDurable(nil)
             return 0
@@ -18,13 +22,13 @@ struct PoolJournal: InvocationJournaling {
         return journal.record(entry, whenDurable: whenDurable)
     }
 
-    func update(_ id: UInt64, attempt: Int) { journal.update(id, attempt: attempt) }
+    public func update(_ id: UInt64, attempt: Int) { journal.update(id, attempt: attempt) }
 
-    func remove(_ id: UInt64) { journal.remove(id) }
+    public func remove(_ id: UInt64) { journal.remove(id) }
 
     /// The invocations a previous run left journaled (queued, running or waiting for a retry when
     /// it stopped or crashed), to run again: at least once.
-    func resumable() throws -> [Invocation] {
+    public func resumable() throws -> [Invocation] {
         try journal.entries().map { entry in
             var invocation = Invocation(
                 rule: entry.rule, action: .call(function: entry.function), row: entry.row, topic: entry.topic, receivedAt: entry.receivedAt)

@@ -55,7 +55,7 @@ public final class WindowEngine: Sendable {
     private let wake = DispatchSemaphore(value: 0)
     private let checkpointer = Mutex<JoinableOSThread?>(nil)
 
-    init(
+    public init(
         rules: RuleSet, store: WindowStore? = nil, clock: @escaping @Sendable () -> Int64 = currentTimeMillis, logger: Logger,
         factory: any MetricsFactory
     ) {
@@ -79,7 +79,7 @@ public final class WindowEngine: Sendable {
     /// At start and after a reload: a rule whose grouping, window, aggregates and time mode are
     /// unchanged keeps its open windows (in memory, or from the store at start); a changed or new
     /// rule starts empty; a removed one is dropped.
-    func sync(with rules: RuleSet) {
+    public func sync(with rules: RuleSet) {
         shared.withLock { shared in
             var next: [String: Entry] = [:]
             for rule in rules.rules where rule.enabled {
@@ -207,7 +207,7 @@ public final class WindowEngine: Sendable {
     }
 
     /// Closes what the clock or watermark has passed.
-    func tick() -> [(Rule, WindowOutput)] {
+    public func tick() -> [(Rule, WindowOutput)] {
         let now = clock()
         return shared.withLock { shared in
             var outputs: [(Rule, WindowOutput)] = []
@@ -353,7 +353,7 @@ public final class WindowEngine: Sendable {
     }
 
     /// Writes what is pending and stops checkpointing (on shutdown, before the store closes).
-    func close() {
+    public func close() {
         shared.withLock { $0.stopped = true }
         wake.signal()
         checkpointer.withLock { $0 }?.join()

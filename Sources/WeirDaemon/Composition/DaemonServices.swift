@@ -1,0 +1,71 @@
+import Logging
+import ServiceLifecycle
+import WeirCore
+import WeirEngine
+import WeirStore
+
+/// The admin server, when `admin.host` is set.
+func buildAdmin(
+    config: WeirConfig, store: DaemonStore, pipeline: DaemonPipeline, rules: LiveRules, metrics: DaemonMetrics, logger: Logger
+) -> AdminServer? {
+    guard let host = config.admin.host else { return nil }
+    let (ingest, storeHealth, pool) = (pipeline.ingest, store.health, pipeline.pool)
+    return AdminServer(
+        host: host, port: config.admin.port, metrics: metrics,
+        health: {
+            healthReport(
+                mqttConnected: ingest.client.isConnected, storeProblem: storeHealth.problem, rules: rules.current.rules.count,
+                queued: pool.queued)
+        },
+        commands: AdminCommands(deadLetters: store.deadLetters, pool: pool, outboxes: store.outboxes, logger: logger),
+        logger: logger)
+}
+
+/// `/healthz`: healthy while the ingest connection is up and the store accepts writes.
+func healthReport(mqttConnected connected: Bool, storeProblem: String?, rules: Int, queued: Int) -> AdminServer.Health {
+    let healthy = connected && storeProblem == nil
+    let body: JSONValue = [
+        "status": .string(healthy ? "ok" : "degraded"), "mqtt_connected": .bool(connected),
+        "store": .string(storeProblem ?? "ok"), "rules": .int(Int64(rules)),
+        "queued": .int(Int64(queued)),
+    ]
+    return AdminServer.Health(healthy: healthy, body: String(decoding: JSONWriter.bytes(body), as: UTF8.self) + "\n")
+}
+
+/// The daemon's services in start order.
+func buildServices(
+    config: WeirConfig, store: DaemonStore, forwarders: [ForwarderService], pipeline: DaemonPipeline, rules: LiveRules,
+    admin: AdminServer?, environment: [String: String], handleSignals: Bool, clock: @escaping @Sendable () -> Int64,
+    scheduleInterval: Duration, metrics: DaemonMetrics, logger: Logger
+) -> [any Service] {
+    let (pool, functions, windows) = (pipeline.pool, pipeline.functions, pipeline.windows)
+    // Shutdown runs in reverse: notifier (STOPPING=1), watcher, ingest, windows, pool (drains into
+    // the outboxes), schedules, publisher, forwarders, store (final commit), admin.
+    var services: [any Service] = []
+    if let admin { services.append(admin) }
+    services.append(
+        StoreService(db: store.db, outboxes: store.outboxes, windows: windows, journal: store.journal.journal, health: store.health))
+    services += forwarders as [any Service]
+    services.append(PublisherService(client: pipeline.publisher))
+    // Stops after the pool has drained, so the runs that finished in the drain are recorded.
+    let scheduler = Scheduler(
+        rules: rules, pool: pool, store: ScheduleStore(db: store.db), clock: clock, logger: logger, metricsFactory: metrics.factory)
+    services.append(ScheduleService(scheduler: scheduler, interval: scheduleInterval))
+    services.append(PoolService(pool: pool, afterDrain: { await functions.shutdown() }))
+    services.append(WindowService(engine: windows, pool: pool, interval: .milliseconds(100)))
+    services.append(pipeline.ingest)
+    services.append(RuleWatcher(rules: rules, interval: config.rulesWatchInterval, handleSIGHUP: handleSignals, logger: logger))
+    services.append(SystemdNotifier(environment: environment, readiness: pipeline.readiness, logger: logger))
+    return services
+}
+
+/// Runs `services`; graceful shutdown stops them in reverse order.
+func buildServiceGroup(services: [any Service], config: WeirConfig, handleSignals: Bool, logger: Logger) -> ServiceGroup {
+    var groupConfig = ServiceGroupConfiguration(
+        services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+        gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+        logger: logger)
+    groupConfig.maximumGracefulShutdownDuration = config.shutdownTimeout
+    groupConfig.maximumCancellationDuration = .seconds(5)
+    return ServiceGroup(configuration: groupConfig)
+}
