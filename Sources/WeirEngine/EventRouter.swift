@@ -16,7 +16,9 @@ public final class EventRouter: Sendable {
     let metrics: EngineMetrics
     let maxPayloadBytes: Int
     let logger: Logger
-    private let throttle = Mutex(LogThrottle())
+    /// One log line per reason or rule per 5 s: a flood of bad events is counted in metrics but
+    /// does not flood the journal.
+    private let throttle = SharedLogThrottle(interval: .seconds(5))
 
     public init(
         rules: LiveRules, pool: FunctionPool, windows: WindowEngine, metrics: EngineMetrics, maxPayloadBytes: Int, logger: Logger
@@ -69,21 +71,7 @@ public final class EventRouter: Sendable {
     }
 
     private func allowLog(_ key: String) -> Bool {
-        throttle.withLock { $0.allow(key) }
-    }
-}
-
-/// Lets one log line per key through per interval, so a flood of bad events is counted in metrics
-/// but does not flood the journal.
-struct LogThrottle {
-    private var last: [String: UInt64] = [:]
-    let interval: UInt64 = 5_000_000_000
-
-    mutating func allow(_ key: String) -> Bool {
-        let now = monotonicNanos()
-        if let previous = last[key], now - previous < interval { return false }
-        last[key] = now
-        return true
+        throttle.allow(key)
     }
 }
 

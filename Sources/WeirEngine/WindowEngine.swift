@@ -37,14 +37,14 @@ public final class WindowEngine: Sendable {
         /// Events that changed a group since the last checkpoint was taken.
         var unsavedEvents = 0
         /// Per-rule log throttle: a bad field in every event must not flood the journal.
-        var lastLog: [String: UInt64] = [:]
+        var logThrottle = LogThrottle(interval: .seconds(5))
         /// Changes of a checkpoint that failed, by key: written first at the next one, so that any
         /// newer snapshot or explicit change of the same group (written after them) wins.
         var retry: [String: WindowChange] = [:]
         /// Batches waiting for the next checkpoint to make their events' window effects durable.
         var checkpointWaiters: [Settlement] = []
-        /// When a failed checkpoint was last logged (one line per 10 s while the store fails).
-        var lastFailureLog: UInt64 = 0
+        /// Failed checkpoints are logged once per 10 s while the store fails.
+        var failureThrottle = LogThrottle(interval: .seconds(10))
     }
 
     private let shared = Mutex(Shared())
@@ -318,11 +318,7 @@ public final class WindowEngine: Sendable {
                     // Their events are not acknowledged (the broker sends them again); the
                     // changes stay pending and go with the next checkpoint that succeeds.
                     for waiter in waiters { waiter.end(StoreWriteFailed(reason: "window checkpoint: \(error)")) }
-                    let now = monotonicNanos()
-                    let log = shared.withLock { s in
-                        defer { if s.lastFailureLog == 0 || now - s.lastFailureLog >= 10_000_000_000 { s.lastFailureLog = now } }
-                        return s.lastFailureLog == 0 || now - s.lastFailureLog >= 10_000_000_000
-                    }
+                    let log = shared.withLock { $0.failureThrottle.allow() }
                     if log { logger.error("window checkpoint failed; retrying", metadata: ["error": "\(error)"]) }
                     shared.withLock { shared in
                         shared.unsavedEvents += events
@@ -364,10 +360,7 @@ public final class WindowEngine: Sendable {
     }
 
     private func shouldLog(_ rule: String, _ shared: inout Shared) -> Bool {
-        let now = monotonicNanos()
-        if let last = shared.lastLog[rule], now - last < 5_000_000_000 { return false }
-        shared.lastLog[rule] = now
-        return true
+        shared.logThrottle.allow(rule)
     }
 
     private func counter(_ label: String, _ rule: String) -> Counter {

@@ -81,10 +81,13 @@ extension MQTTClient {
     }
 
     func releaseReadyWaiters() {
-        let waiters = state.withLock { s in
-            defer { s.readyWaiters.removeAll() }
-            return s.readyWaiters
+        // Whoever waits now is released; whoever finds the client not ready later waits for the next time.
+        // Once stopping, `shutdown()` releases them after the loop has exited.
+        let waiters = state.withLock { s -> AsyncLatch<Void>? in
+            guard !s.stopping else { return nil }
+            defer { s.ready = AsyncLatch() }
+            return s.ready
         }
-        for waiter in waiters { waiter.resume() }
+        waiters?.complete(.success(()))
     }
 }

@@ -10,7 +10,8 @@ extension MQTTClient {
     func runLoop() {
         var backoff = ReconnectBackoff(configuration: configuration)
         var first = true
-        var failureLog = FailureLog()
+        // One line for the first failure, then at most one per 10 s.
+        var failureLog = LogThrottle(interval: .seconds(10))
         while !isStopping {
             if state.withLock({ $0.paused }) != nil {
                 if canConnect?() ?? true {
@@ -43,7 +44,7 @@ extension MQTTClient {
                 if failureLog.allow() {
                     logger.warning(
                         "MQTT connect to \(configuration.host):\(configuration.port) failed",
-                        metadata: ["error": "\(reason)", "attempts": "\(failureLog.suppressed + 1)"])
+                        metadata: ["error": "\(reason)", "attempts": "\(failureLog.suppressed() + 1)"])
                 }
                 onConnection?(.connectFailed(reason: reason))
             }
@@ -178,23 +179,6 @@ struct ReconnectBackoff {
         let recentlyUp = lastConnected > 0 && monotonicNanos() - lastConnected < 30_000_000_000
         if recentlyUp { return min(100 << min(attempt, 10), 500) }
         return min(minimumMilliseconds << min(attempt, 16), maximumMilliseconds)
-    }
-}
-
-/// One log line for the first failure, then at most one per 10 s, with the count in between.
-struct FailureLog {
-    var last: UInt64 = 0
-    var suppressed = 0
-
-    mutating func allow() -> Bool {
-        let now = monotonicNanos()
-        if last != 0, now - last < 10_000_000_000 {
-            suppressed += 1
-            return false
-        }
-        last = now
-        suppressed = 0
-        return true
     }
 }
 

@@ -36,7 +36,9 @@ public final class MQTTClient: @unchecked Sendable {
         var subscribeMid: Int32 = -1
         var connects = 0
         var pendingAcks: [Int32: AsyncLatch<Void>] = [:]
-        var readyWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Opened (and replaced by a closed one) each time the client becomes ready, and for good
+        /// on shutdown: whoever found the client not ready waits on the current one.
+        var ready = AsyncLatch<Void>()
         /// Set when a batch could not be settled: the connection was dropped unacknowledged and
         /// is not made again until `canConnect` allows it.
         var paused: String?
@@ -163,21 +165,18 @@ public final class MQTTClient: @unchecked Sendable {
     /// first, then the client disconnects; publishes still waiting for an acknowledgement fail.
     /// Idempotent.
     public func shutdown() {
-        let (wasRunning, pending, waiters) = state.withLock {
-            s -> (Bool, [AsyncLatch<Void>], [CheckedContinuation<Void, Never>]) in
-            if s.stopping { return (false, [], []) }
+        let (wasRunning, pending, ready) = state.withLock { s -> (Bool, [AsyncLatch<Void>], AsyncLatch<Void>?) in
+            if s.stopping { return (false, [], nil) }
             s.stopping = true
             let pending = Array(s.pendingAcks.values)
             s.pendingAcks.removeAll()
-            let waiters = s.readyWaiters
-            s.readyWaiters.removeAll()
-            return (true, pending, waiters)
+            return (true, pending, s.ready)
         }
         guard wasRunning else { return }
         wake.signal()
         if startedFlag.load(ordering: .acquiring) { loopExited.wait() }
         for latch in pending { latch.complete(.failure(MQTTClientStopped())) }
-        for waiter in waiters { waiter.resume() }
+        ready?.complete(.success(()))
     }
 
     var isStopping: Bool { state.withLock { $0.stopping } }
@@ -190,14 +189,12 @@ public final class MQTTClient: @unchecked Sendable {
 
     /// Waits until connected and the current filters are subscribed (or until shutdown).
     public func waitUntilReady() async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { s in
-                if (s.connected && (s.subscribed || s.filters.isEmpty)) || s.stopping { return true }
-                s.readyWaiters.append(continuation)
-                return false
-            }
-            if ready { continuation.resume() }
+        let latch = state.withLock { s -> AsyncLatch<Void>? in
+            if (s.connected && (s.subscribed || s.filters.isEmpty)) || s.stopping { return nil }
+            return s.ready
         }
+        // Never a failure: the latch only opens.
+        try? await latch?.value
     }
 }
 

@@ -248,13 +248,11 @@ public struct DeadLetterUnreadable: Error, Sendable, CustomStringConvertible {
 /// line, so a store at its cap cannot flood the journal.
 struct DropReport {
     var dropped = 0
-    var lastLog: UInt64 = 0
+    var throttle = LogThrottle(interval: .seconds(10))
 
     mutating func add(_ count: Int, logger: Logger, limits: DeadLetterLimits, state: (count: Int, bytes: UInt64)) {
         dropped += count
-        let now = monotonicNanos()
-        guard lastLog == 0 || now >= lastLog + 10_000_000_000 else { return }
-        lastLog = now
+        guard throttle.allow() else { return }
         logger.warning(
             "dead letters full: dropped the oldest letters",
             metadata: [

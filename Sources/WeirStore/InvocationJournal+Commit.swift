@@ -120,14 +120,12 @@ struct InjectedWriteFailure: Error, CustomStringConvertible {
 struct FailureReport {
     var records = 0
     var groups = 0
-    var lastLog: UInt64 = 0
+    var throttle = LogThrottle(interval: .seconds(10))
 
     mutating func add(records: Int, error: any Error, logger: Logger) {
         self.records += records
         groups += 1
-        let now = monotonicNanos()
-        guard lastLog == 0 || now >= lastLog + 10_000_000_000 else { return }
-        lastLog = now
+        guard throttle.allow() else { return }
         logger.error(
             "invocation journal write failed; the invocations were refused",
             metadata: ["records": "\(self.records)", "writes": "\(groups)", "error": "\(error)"])

@@ -202,7 +202,7 @@ struct LimitReport {
     var dropped: UInt64 = 0
     var expired: UInt64 = 0
     var rejected: UInt64 = 0
-    var lastLog: UInt64 = 0
+    var throttle = LogThrottle(interval: .seconds(10))
 
     mutating func add(dropped: UInt64, expired: UInt64, rejected: UInt64) {
         self.dropped += dropped
@@ -212,9 +212,7 @@ struct LimitReport {
 
     mutating func logIfDue(outbox: String, limits: OutboxLimits, logger: Logger) {
         guard dropped + expired + rejected > 0 else { return }
-        let now = monotonicNanos()
-        guard lastLog == 0 || now >= lastLog + 10_000_000_000 else { return }
-        lastLog = now
+        guard throttle.allow() else { return }
         if dropped > 0 {
             logger.warning(
                 "outbox full: dropped oldest records",

@@ -3,7 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
+import WeirCore
 
 /// The admin HTTP endpoint: `/metrics` (Prometheus text format), `/healthz`, and the dead-letter
 /// commands `POST /dlq/replay` and `POST /dlq/purge` (`?id=N` or `?all=1`), which `weir dlq`
@@ -24,8 +24,8 @@ public final class AdminServer: Service, Sendable {
     let health: @Sendable () -> Health
     let commands: AdminCommands?
     let logger: Logger
-    private let bound = Mutex<Int?>(nil)
-    private let boundWaiters = Mutex<[CheckedContinuation<Int?, Never>]>([])
+    /// The port bound, or nil when binding failed.
+    private let bound = AsyncLatch<Int?>()
 
     init(
         host: String, port: Int, metrics: DaemonMetrics, health: @escaping @Sendable () -> Health, commands: AdminCommands? = nil,
@@ -41,23 +41,12 @@ public final class AdminServer: Service, Sendable {
 
     /// The port actually bound (useful with port 0 in tests); waits for the bind.
     public func boundPort() async -> Int? {
-        await withCheckedContinuation { continuation in
-            let port: Int?? = bound.withLock { port in
-                if let port { return .some(port) }
-                boundWaiters.withLock { $0.append(continuation) }
-                return nil
-            }
-            if let port { continuation.resume(returning: port) }
-        }
+        // Never a failure: the latch holds nil when binding failed.
+        try? await bound.value
     }
 
     private func publishBound(_ port: Int?) {
-        bound.withLock { $0 = port }
-        let waiters = boundWaiters.withLock { w in
-            defer { w.removeAll() }
-            return w
-        }
-        for waiter in waiters { waiter.resume(returning: port) }
+        bound.complete(.success(port))
     }
 
     public func run() async throws {

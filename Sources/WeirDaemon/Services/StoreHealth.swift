@@ -16,7 +16,7 @@ final class StoreHealth: Sendable {
     let logger: Logger
     private let writable: Gauge
     private let faults: Counter
-    private let lastLog = Mutex<UInt64>(0)
+    private let logThrottle = SharedLogThrottle(interval: .seconds(10))
     /// When resuming was last tried: a resume reopens the database, so not every second.
     private let lastResume = Mutex<UInt64>(0)
     let resumeInterval: UInt64 = 2_000_000_000
@@ -57,12 +57,7 @@ final class StoreHealth: Sendable {
         do {
             try db.resume()
         } catch {
-            let due = lastLog.withLock { last in
-                guard last == 0 || now - last >= 10_000_000_000 else { return false }
-                last = now
-                return true
-            }
-            if due {
+            if logThrottle.allow(now: now) {
                 logger.error(
                     "store not writable: not acknowledging or reading new events until it is (the broker keeps them)",
                     metadata: ["reason": "\(problem ?? "")", "path": "\(db.path)", "error": "\(error)"])
