@@ -41,10 +41,12 @@ extension MQTTClient {
                 if !state.withLock({ $0.connected }) { onConnection?(.connectFailed(reason: "connection closed before CONNACK")) }
             } else {
                 let reason = mosquittoMessage(rc)
+                // Attempts since the last line: the ones refused meanwhile, and this one.
+                let attempts = failureLog.suppressed() + 1
                 if failureLog.allow() {
                     logger.warning(
                         "MQTT connect to \(configuration.host):\(configuration.port) failed",
-                        metadata: ["error": "\(reason)", "attempts": "\(failureLog.suppressed() + 1)"])
+                        metadata: ["error": "\(reason)", "attempts": "\(attempts)"])
                 }
                 onConnection?(.connectFailed(reason: reason))
             }
