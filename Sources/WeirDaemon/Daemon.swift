@@ -69,13 +69,13 @@ public func buildDaemon(
         outboxes: store.outboxes, deadLetters: store.deadLetters, group: group)
 }
 
-/// Reads a secret file (password, token), dropping one trailing newline.
+/// Reads a `password_file`: trailing newlines are ignored (`SecretFile`, `.trailingNewlines`).
 func readSecret(_ path: String) throws -> String {
-    guard let data = FileManager.default.contents(atPath: path), var text = String(data: data, encoding: .utf8) else {
+    do {
+        return try SecretFile.read(path: path, trimming: .trailingNewlines)
+    } catch {
         throw ConfigurationError(description: "\(path): cannot read secret file")
     }
-    while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
-    return text
 }
 
 /// A configuration problem found while composing the daemon.

@@ -47,21 +47,21 @@ public struct DeadLetterReplay: Sendable {
     /// Hands one letter back; the reason when it cannot be.
     private func replay(_ letter: DeadLetter) async throws -> String? {
         switch letter.kind {
-        case "function":
+        case .function:
             guard case .string(let rule)? = letter.payload["rule"], case .object(let row)? = letter.payload["row"] else {
                 return "payload has no rule and row"
             }
             let invocation = Invocation(
                 rule: rule, action: .call(function: letter.target), row: row, topic: "$weir/replay", receivedAt: currentTimeMillis())
             return await pool.submit(invocation) ? nil : "weir is stopping"
-        case "upstream":
+        case .upstream:
             guard let outbox = outboxes[letter.target] else { return "upstream '\(letter.target)' is no longer configured" }
             guard case .array(let rows) = letter.payload else { return "payload is not a list of rows" }
             let records = try rows.map { try OutboxRecord(json: $0) }
             for record in records { _ = try await outbox.append(record.encoded()) }
             return nil
-        default:
-            return "a '\(letter.kind)' letter cannot be replayed (kept for inspection; purge it when done)"
+        case .record, .emit, .unknown:
+            return "a '\(letter.kind.rawValue)' letter cannot be replayed (kept for inspection; purge it when done)"
         }
     }
 }

@@ -96,7 +96,7 @@ public final class Forwarder: Sendable {
                 let last = batch[batch.count - 1].sequence
                 let (records, unreadable) = decode(batch)
                 let fresh = unreadable.filter { $0.sequence > letteredThrough }.map(\.json)
-                if !fresh.isEmpty { try await deadLetter(fresh, kind: "record", error: "unreadable outbox record", attempts: 0) }
+                if !fresh.isEmpty { try await deadLetter(fresh, kind: .record, error: "unreadable outbox record", attempts: 0) }
                 letteredThrough = last
                 if !records.isEmpty {
                     attempts += 1
@@ -110,7 +110,7 @@ public final class Forwarder: Sendable {
                             "upstream rejected a batch; moved to dead letters",
                             metadata: ["upstream": "\(name)", "events": "\(records.count)", "reason": "\(rejected.reason)"])
                         try await deadLetter(
-                            records.map { $0.record.json }, kind: "upstream", error: rejected.description, attempts: attempts)
+                            records.map { $0.record.json }, kind: .upstream, error: rejected.description, attempts: attempts)
                     }
                 }
                 try await outbox.acknowledge(through: last)
@@ -152,7 +152,7 @@ public final class Forwarder: Sendable {
         return (records, unreadable)
     }
 
-    private func deadLetter(_ payload: [JSONValue], kind: String, error: String, attempts: Int) async throws {
+    private func deadLetter(_ payload: [JSONValue], kind: DeadLetterKind, error: String, attempts: Int) async throws {
         let letter = DeadLetter(
             kind: kind, target: name, failedAt: currentTimeMillis(), error: error, attempts: attempts, payload: .array(payload))
         let deadLetters = self.deadLetters

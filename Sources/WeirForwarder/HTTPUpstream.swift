@@ -83,10 +83,11 @@ public final class HTTPUpstream: Upstream {
     }
 
     private func readToken(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        do {
+            return try SecretFile.read(path: path, trimming: .whitespace)
+        } catch {
             throw HTTPUpstreamError(status: 0, body: "cannot read token file \(path)")
         }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

@@ -132,10 +132,10 @@ extension FunctionRunner {
         for (name, value) in call.headers.sorted(by: { $0.key < $1.key }) { request.headers.add(name: name, value: value) }
         if let tokenFile = call.tokenFile {
             // Read at each call, so a rotated token is picked up without a reload.
-            guard let data = FileManager.default.contents(atPath: tokenFile), let token = String(data: data, encoding: .utf8) else {
+            guard let token = try? SecretFile.read(path: tokenFile, trimming: .whitespace) else {
                 return fail("cannot read token file \(tokenFile)")
             }
-            request.headers.add(name: "Authorization", value: "Bearer \(token.trimmingCharacters(in: .whitespacesAndNewlines))")
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
         }
         request.body = .bytes(ByteBuffer(bytes: JSONWriter.bytes(.object(invocation.row))))
         do {

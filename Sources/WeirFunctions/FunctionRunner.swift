@@ -9,7 +9,7 @@ import WeirRules
 /// A function invocation that failed its last attempt, for the dead-letter store.
 public struct FunctionFailure: Sendable {
     /// `function` for a failed invocation (replayable), `emit` for output that could not become an event.
-    public var kind = "function"
+    public var kind: DeadLetterKind = .function
     public var function: String
     public var rule: String
     public var row: JSONObject
@@ -158,7 +158,7 @@ public final class FunctionRunner: Sendable {
                 let row: JSONObject = ["output": output, "input": .object(invocation.row)]
                 try await storeDeadLetter(
                     FunctionFailure(
-                        kind: "emit", function: spec.name, rule: invocation.rule, row: row, error: "emit: \(error)", attempts: 1))
+                        kind: .emit, function: spec.name, rule: invocation.rule, row: row, error: "emit: \(error)", attempts: 1))
                 metrics.deadLetters.increment()
             }
         }

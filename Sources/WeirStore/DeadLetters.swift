@@ -10,8 +10,9 @@ import WeirZstd
 /// dropped oldest-first past the store's `DeadLetterLimits`.
 public struct DeadLetter: Sendable, Equatable {
     public var id: UInt64
-    /// What failed: `upstream` (a refused batch), `record` (an unreadable outbox record) or `function`.
-    public var kind: String
+    /// What failed: `upstream` (a refused batch), `record` (an unreadable outbox record), `function`
+    /// (a failed invocation) or `emit` (function output that could not become an event).
+    public var kind: DeadLetterKind
     /// The upstream or function it was for.
     public var target: String
     /// Milliseconds since the epoch when it was dead-lettered.
@@ -21,7 +22,7 @@ public struct DeadLetter: Sendable, Equatable {
     /// The input, as JSON: for `upstream` an array of the rows' outbox records, so they can be replayed.
     public var payload: JSONValue
 
-    public init(id: UInt64 = 0, kind: String, target: String, failedAt: Int64, error: String, attempts: Int, payload: JSONValue) {
+    public init(id: UInt64 = 0, kind: DeadLetterKind, target: String, failedAt: Int64, error: String, attempts: Int, payload: JSONValue) {
         self.id = id
         self.kind = kind
         self.target = target
@@ -34,7 +35,8 @@ public struct DeadLetter: Sendable, Equatable {
     /// The letter as one JSON object (what `weir dlq show` prints).
     public var json: JSONValue {
         [
-            "id": .int(Int64(id)), "kind": .string(kind), "target": .string(target), "failed_at": .string(rfc3339(millis: failedAt)),
+            "id": .int(Int64(id)), "kind": .string(kind.rawValue), "target": .string(target),
+            "failed_at": .string(rfc3339(millis: failedAt)),
             "failed_at_ms": .int(failedAt), "error": .string(error), "attempts": .int(Int64(attempts)), "payload": payload,
         ]
     }
@@ -44,7 +46,9 @@ public struct DeadLetter: Sendable, Equatable {
             case .int(let failedAt) = object["failed_at_ms"], case .string(let error) = object["error"],
             case .int(let attempts) = object["attempts"], let payload = object["payload"]
         else { throw DeadLetterUnreadable() }
-        self.init(id: UInt64(id), kind: kind, target: target, failedAt: failedAt, error: error, attempts: Int(attempts), payload: payload)
+        self.init(
+            id: UInt64(id), kind: DeadLetterKind(rawValue: kind), target: target, failedAt: failedAt, error: error, attempts: Int(attempts),
+            payload: payload)
     }
 }
 

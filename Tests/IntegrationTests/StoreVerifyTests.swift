@@ -36,7 +36,7 @@ import WeirTestSupport
         let letters = try DeadLetters(db: db)
         for n in 1...2 {
             let letter = DeadLetter(
-                kind: "function", target: "notify", failedAt: 1_700_000_000_000, error: "exit 1", attempts: 3, payload: [.int(Int64(n))])
+                kind: .function, target: "notify", failedAt: 1_700_000_000_000, error: "exit 1", attempts: 3, payload: [.int(Int64(n))])
             try letters.add(letter)
         }
         let invocations = try InvocationJournal(db: db, logger: Logger(label: "test"))

@@ -12,7 +12,7 @@ import WeirTestSupport
 @Suite struct DeadLetterLimitTests {
     func letter(_ n: Int, padding: Int = 0) -> DeadLetter {
         DeadLetter(
-            kind: "function", target: "notify", failedAt: 1_700_000_000_000, error: "exit 1", attempts: 3,
+            kind: .function, target: "notify", failedAt: 1_700_000_000_000, error: "exit 1", attempts: 3,
             payload: ["n": .int(Int64(n)), "pad": .string(String(repeating: "x", count: padding))])
     }
 

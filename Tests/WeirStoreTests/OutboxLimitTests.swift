@@ -149,7 +149,7 @@ import WeirTestSupport
             let letters = try DeadLetters(db: db)
             for i in 1...3 {
                 let letter = DeadLetter(
-                    kind: "upstream", target: "cloud", failedAt: 1_700_000_000_000, error: "HTTP 400 bad", attempts: i,
+                    kind: .upstream, target: "cloud", failedAt: 1_700_000_000_000, error: "HTTP 400 bad", attempts: i,
                     payload: [.int(Int64(i))])
                 #expect(try letters.add(letter) == UInt64(i))
             }
@@ -157,7 +157,7 @@ import WeirTestSupport
         let db = try RocksDB(path: dir.path)
         let letters = try DeadLetters(db: db)
         #expect(
-            try letters.add(DeadLetter(kind: "record", target: "cloud", failedAt: 0, error: "x", attempts: 0, payload: nil)) == 4,
+            try letters.add(DeadLetter(kind: .record, target: "cloud", failedAt: 0, error: "x", attempts: 0, payload: nil)) == 4,
             "ids continue after a reopen")
         let all = try letters.list()
         #expect(all.map(\.id) == [1, 2, 3, 4])

@@ -95,7 +95,7 @@ public struct StoreInspector {
             let items: Int
             if case .array(let array) = letter.payload { items = array.count } else { items = 1 }
             rows.append([
-                "\(letter.id)", letter.kind, letter.target, rfc3339(millis: letter.failedAt), "\(letter.attempts)", "\(items)",
+                "\(letter.id)", letter.kind.rawValue, letter.target, rfc3339(millis: letter.failedAt), "\(letter.attempts)", "\(items)",
                 String(letter.error.prefix(80)),
             ])
         }
