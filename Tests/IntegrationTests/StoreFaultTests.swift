@@ -231,7 +231,7 @@ func publishReadings(_ pub: MQTTClient, _ range: Range<Int>) async throws {
         #expect(await eventually { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
         try await publishReadings(pub, 0..<200)
         #expect(
-            await eventually {
+            await eventually(timeout: .seconds(30)) {
                 Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap {
                     Loopback.metricValue($0.body, #"weir_actions_run_total{action="forward"}"#)
                 } == 200
