@@ -1,0 +1,178 @@
+import Dispatch
+import Logging
+import Metrics
+import Synchronization
+import WeirCore
+import WeirRules
+import WeirStore
+
+/// Continuous checkpointing (with a store): the "weir-windows" thread writes whatever changed since
+/// its last write in one batch with one fsync, back to back (the outbox's group commit), so a crash
+/// loses at most the changes of the fsync in progress. Each checkpoint settles the batches that
+/// waited for it exactly once: on success each ends, on failure each ends with `StoreWriteFailed`
+/// (their events are not acknowledged) and the changes are retried with the next checkpoint.
+final class WindowCheckpointer: Sendable {
+    /// The checkpoint bookkeeping, kept in `WindowTable.Contents` under the table's lock.
+    struct State {
+        /// Rules with groups changed since the last checkpoint; their states are encoded at
+        /// checkpoint time, so a group updated by many events is encoded once per checkpoint.
+        var dirtyRules: Set<String> = []
+        /// Explicit changes (a closed window's final state, its deletion), by "<rule>\u{0}<store
+        /// key>"; the last one wins, and they apply after the dirty groups.
+        var pending: [String: WindowChange] = [:]
+        /// Rules whose saved state must be dropped (and the signature to record), written before
+        /// any later change so a checkpoint in flight cannot resurrect discarded groups.
+        var resets: [(rule: String, signature: String?)] = []
+        var stopped = false
+        /// Events that changed a group since the last checkpoint was taken.
+        var unsavedEvents = 0
+        /// Changes of a checkpoint that failed, by key: written first at the next one, so that any
+        /// newer snapshot or explicit change of the same group (written after them) wins.
+        var retry: [String: WindowChange] = [:]
+        /// Batches waiting for the next checkpoint to make their events' window effects durable.
+        var waiters: [Settlement] = []
+        /// Failed checkpoints are logged once per 10 s while the store fails.
+        var failureThrottle = LogThrottle(interval: .seconds(10))
+
+        var isIdle: Bool { pending.isEmpty && dirtyRules.isEmpty }
+    }
+
+    private let table: WindowTable
+    private let store: WindowStore
+    private let logger: Logger
+    private let factory: any MetricsFactory
+    private let spilling: WindowSpilling
+    private let wake = DispatchSemaphore(value: 0)
+    private let thread = Mutex<JoinableOSThread?>(nil)
+
+    init(table: WindowTable, store: WindowStore, logger: Logger, factory: any MetricsFactory, spilling: WindowSpilling) {
+        self.table = table
+        self.store = store
+        self.logger = logger
+        self.factory = factory
+        self.spilling = spilling
+    }
+
+    /// Starts the checkpoint thread.
+    func start() {
+        let started = JoinableOSThread(name: "weir-windows") { [self] in loop() }
+        thread.withLock { $0 = started }
+    }
+
+    /// Writes what is pending and stops the thread (on shutdown, before the store closes).
+    func close() {
+        table.shared.withLock { $0.checkpoint.stopped = true }
+        wake.signal()
+        thread.withLock { $0 }?.join()
+    }
+
+    /// Marks the rule's changed groups for the next checkpoint.
+    func markDirty(_ rule: String, _ state: inout State) {
+        let wasIdle = state.isIdle
+        state.dirtyRules.insert(rule)
+        state.unsavedEvents += 1
+        if wasIdle { wake.signal() }
+    }
+
+    /// `settlement` waits for the next checkpoint (taken after the change just made).
+    func register(_ settlement: Settlement, _ state: inout State) {
+        settlement.begin()
+        state.waiters.append(settlement)
+    }
+
+    /// The rule's saved state is dropped (recording `signature`) before any later change.
+    func reset(_ rule: String, _ signature: String?, _ state: inout State) {
+        state.pending = state.pending.filter { $0.value.rule != rule }
+        state.retry = state.retry.filter { $0.value.rule != rule }
+        state.dirtyRules.remove(rule)
+        state.resets.append((rule, signature))
+        wake.signal()
+    }
+
+    /// An explicit change (a closed window's final state or its deletion) for the next checkpoint.
+    func enqueue(_ change: WindowChange) {
+        let wasIdle = table.shared.withLock { shared in
+            defer { shared.checkpoint.pending["\(change.rule)\u{0}\(change.storeKey)"] = change }
+            return shared.checkpoint.isIdle
+        }
+        if wasIdle { wake.signal() }
+    }
+
+    private struct Snapshot {
+        var resets: [(rule: String, signature: String?)]
+        var changes: [WindowChange]
+        var stopped: Bool
+        var events: Int
+        var waiters: [Settlement]
+    }
+
+    /// Takes what the next checkpoint writes: retried changes first, then the dirty rules' changed
+    /// and discarded groups, then explicit changes; and the waiters it settles.
+    private func snapshot(_ shared: inout WindowTable.Contents) -> Snapshot {
+        var changes = Array(shared.checkpoint.retry.values)
+        shared.checkpoint.retry.removeAll(keepingCapacity: true)
+        for name in shared.checkpoint.dirtyRules {
+            changes +=
+                shared.entries.modify(name) { entry in
+                    entry.windows.takeTouched().map { WindowChange(rule: name, storeKey: $0.storeKey, state: $0.state) }
+                        + entry.windows.takeDiscarded().map { WindowChange(rule: name, storeKey: $0, state: nil) }
+                } ?? []
+        }
+        changes += shared.checkpoint.pending.values
+        let taken = Snapshot(
+            resets: shared.checkpoint.resets, changes: changes, stopped: shared.checkpoint.stopped,
+            events: shared.checkpoint.unsavedEvents, waiters: shared.checkpoint.waiters)
+        shared.checkpoint.dirtyRules.removeAll(keepingCapacity: true)
+        shared.checkpoint.pending.removeAll(keepingCapacity: true)
+        shared.checkpoint.resets.removeAll()
+        shared.checkpoint.unsavedEvents = 0
+        shared.checkpoint.waiters.removeAll(keepingCapacity: true)
+        return taken
+    }
+
+    private func loop() {
+        // Made on the first checkpoint that writes something, then kept.
+        var savedMetrics: (groups: Counter, events: Counter)?
+        while true {
+            _ = wake.wait(timeout: .now() + .seconds(1))
+            let taken = table.shared.withLock { snapshot(&$0) }
+            for reset in taken.resets {
+                do {
+                    try store.reset(rule: reset.rule, signature: reset.signature)
+                } catch {
+                    logger.error("window state could not be reset", metadata: ["rule": "\(reset.rule)", "error": "\(error)"])
+                }
+            }
+            if taken.changes.isEmpty {
+                for waiter in taken.waiters { waiter.end() }
+            } else {
+                do {
+                    try store.commit(taken.changes)
+                    let metrics =
+                        savedMetrics ?? (
+                            Counter(label: "weir_window_checkpointed_groups_total", factory: factory),
+                            Counter(label: "weir_window_events_saved_total", factory: factory)
+                        )
+                    savedMetrics = metrics
+                    metrics.groups.increment(by: taken.changes.count)
+                    // Events whose effect on their windows is now durable (a kill -9 keeps them).
+                    metrics.events.increment(by: taken.events)
+                    for waiter in taken.waiters { waiter.end() }
+                    spilling.spillIfOverBudget()
+                } catch {
+                    // Their events are not acknowledged (the broker sends them again); the
+                    // changes stay pending and go with the next checkpoint that succeeds.
+                    for waiter in taken.waiters { waiter.end(StoreWriteFailed(reason: "window checkpoint: \(error)")) }
+                    let log = table.shared.withLock { $0.checkpoint.failureThrottle.allow() }
+                    if log { logger.error("window checkpoint failed; retrying", metadata: ["error": "\(error)"]) }
+                    table.shared.withLock { shared in
+                        shared.checkpoint.unsavedEvents += taken.events
+                        // In order: for a key written twice in the failed attempt, the later write wins.
+                        for change in taken.changes { shared.checkpoint.retry["\(change.rule)\u{0}\(change.storeKey)"] = change }
+                    }
+                }
+            }
+            if taken.stopped { return }
+        }
+    }
+}
