@@ -16,10 +16,10 @@ public struct DeadLetterReplay: Sendable {
     let pool: FunctionPool
     let outboxes: [String: Outbox]
     /// Where the store's blocking reads and writes run (the admin's executor).
-    let io: BlockingExecutor
+    let io: BlockingThreads
     let logger: Logger
 
-    public init(deadLetters: DeadLetters, pool: FunctionPool, outboxes: [String: Outbox], io: BlockingExecutor, logger: Logger) {
+    public init(deadLetters: DeadLetters, pool: FunctionPool, outboxes: [String: Outbox], io: BlockingThreads, logger: Logger) {
         self.deadLetters = deadLetters
         self.pool = pool
         self.outboxes = outboxes

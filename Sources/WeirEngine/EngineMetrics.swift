@@ -1,5 +1,5 @@
 import Metrics
-import Synchronization
+import WeirCore
 
 /// The event path's metrics that the engine records: unmatched, invalid and emitted events,
 /// per-rule matches and errors, the loaded rules and reloads. The daemon creates one from its
@@ -10,59 +10,40 @@ public final class EngineMetrics: Sendable {
     let eventsEmitted: Metrics.Counter
     let rulesLoaded: Metrics.Gauge
     private let factory: any MetricsFactory
-    private let perRule: Mutex<[String: (matched: Metrics.Counter, errors: Metrics.Counter)]>
-    private let invalid: CounterFamily
-    private let reloads: CounterFamily
+    private let perRule = MetricHandles<String, (matched: Metrics.Counter, errors: Metrics.Counter)>()
+    /// By `reason`.
+    private let invalid = MetricHandles<String, Metrics.Counter>()
+    /// By `result`.
+    private let reloads = MetricHandles<String, Metrics.Counter>()
 
     public init(factory: any MetricsFactory) {
         self.factory = factory
         eventsUnmatched = Metrics.Counter(label: "weir_events_unmatched_total", factory: factory)
         eventsEmitted = Metrics.Counter(label: "weir_events_emitted_total", factory: factory)
         rulesLoaded = Metrics.Gauge(label: "weir_rules_loaded", factory: factory)
-        perRule = Mutex([:])
-        invalid = CounterFamily(label: "weir_events_invalid_total", dimension: "reason", factory: factory)
-        reloads = CounterFamily(label: "weir_rule_reloads_total", dimension: "result", factory: factory)
     }
 
     private func rule(_ name: String) -> (matched: Metrics.Counter, errors: Metrics.Counter) {
-        perRule.withLock { cache in
-            if let found = cache[name] { return found }
-            let made = (
+        perRule.handles(for: name) { [factory] name in
+            (
                 Metrics.Counter(label: "weir_rule_matched_total", dimensions: [("rule", name)], factory: factory),
                 Metrics.Counter(label: "weir_rule_errors_total", dimensions: [("rule", name)], factory: factory)
             )
-            cache[name] = made
-            return made
         }
     }
 
     func matched(rule name: String) { rule(name).matched.increment() }
     func failed(rule name: String) { rule(name).errors.increment() }
 
-    func invalidEvent(reason: String) { invalid[reason].increment() }
-
-    func reload(result: String) { reloads[result].increment() }
-}
-
-/// Counters of one metric that differ by one label, created on first use.
-final class CounterFamily: Sendable {
-    private let label: String
-    private let dimension: String
-    private let factory: any MetricsFactory
-    private let counters = Mutex<[String: Metrics.Counter]>([:])
-
-    init(label: String, dimension: String, factory: any MetricsFactory) {
-        self.label = label
-        self.dimension = dimension
-        self.factory = factory
+    func invalidEvent(reason: String) {
+        invalid.handles(for: reason) { [factory] in
+            Metrics.Counter(label: "weir_events_invalid_total", dimensions: [("reason", $0)], factory: factory)
+        }.increment()
     }
 
-    subscript(value: String) -> Metrics.Counter {
-        counters.withLock { cache in
-            if let found = cache[value] { return found }
-            let counter = Metrics.Counter(label: label, dimensions: [(dimension, value)], factory: factory)
-            cache[value] = counter
-            return counter
-        }
+    func reload(result: String) {
+        reloads.handles(for: result) { [factory] in
+            Metrics.Counter(label: "weir_rule_reloads_total", dimensions: [("result", $0)], factory: factory)
+        }.increment()
     }
 }

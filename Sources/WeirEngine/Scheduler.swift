@@ -24,7 +24,7 @@ public final class Scheduler: Sendable {
     let runs: @Sendable (String) -> Counter
     let nextRunGauge: @Sendable (String) -> Gauge
     let lastRunGauge: @Sendable (String) -> Gauge
-    private let io = BlockingExecutor(label: "weir-schedules")
+    private let io = BlockingThreads.serial(name: "weir-schedules")
     /// Per rule: the time the next run is due, and whether a run is in progress.
     private let poolClosed = Mutex(false)
     private let state = Mutex<[String: (due: Int64?, running: Bool, schedule: String)]>([:])
@@ -45,7 +45,7 @@ public final class Scheduler: Sendable {
 
     /// Waits for the runs' records already queued to be written.
     public func flush() async {
-        _ = try? await io.run {}
+        await io.run {}
     }
 
     /// Starts every scheduled rule that is due now.
@@ -109,7 +109,7 @@ public final class Scheduler: Sendable {
             self.state.withLock { $0[rule.name] = (next, false, rule.schedule.description) }
             self.lastRunGauge(rule.name).record(Double(now) / 1000)
             if let next { self.nextRunGauge(rule.name).record(Double(next) / 1000) }
-            io.enqueue {
+            io.submit {
                 do {
                     try store.recordRun(of: rule.name, at: now)
                 } catch {

@@ -29,9 +29,11 @@ public final class FunctionRunner: Sendable {
     /// work); throws an `UnsettledError` when what it triggered could not be made durable.
     let emit: @Sendable (Event) async throws -> Bool
     let maxHops: Int
-    /// Per function: its concurrency permits and its metrics, made once (metric handles sit
-    /// behind the factory's lock; making ten per invocation would be work on every call).
-    private let perFunction = Mutex<[String: (concurrency: Int, permits: AsyncSemaphore, metrics: FunctionMetrics)]>([:])
+    /// Per function: its concurrency permits (new ones when its concurrency changes).
+    private let permitsByFunction = Mutex<[String: (concurrency: Int, permits: AsyncSemaphore)]>([:])
+    /// Per function: its metrics, made once (metric handles sit behind the factory's lock;
+    /// making ten per invocation would be work on every call) and kept across reloads.
+    private let metricsByFunction = MetricHandles<String, FunctionMetrics>()
     /// The processes of `mode: worker` functions, by function name.
     let workerGroups = Mutex<[String: WorkerGroup]>([:])
     /// Extra environment every exec function gets (`WEIR_STATE_DIR`).
@@ -171,7 +173,7 @@ public final class FunctionRunner: Sendable {
             metadata: ["function": "\(function)", "rule": "\(invocation.rule)", "reason": "\(reason)"])
         try await storeDeadLetter(
             FunctionFailure(function: function, rule: invocation.rule, row: invocation.row, error: reason, attempts: invocation.attempt))
-        perFunction.withLock { $0[function]?.metrics }?.deadLetters.increment()
+        metricsByFunction.existing(function)?.deadLetters.increment()
     }
 
     /// Stores a letter; a store that refuses it makes the invocation unsettled, so it stays in
@@ -187,13 +189,13 @@ public final class FunctionRunner: Sendable {
 
     /// The function's permits (new ones when its concurrency changed) and metrics.
     private func bound(_ spec: FunctionSpec) -> (AsyncSemaphore, FunctionMetrics) {
-        perFunction.withLock { table in
-            if let existing = table[spec.name], existing.concurrency == spec.concurrency { return (existing.permits, existing.metrics) }
+        let permits = permitsByFunction.withLock { table in
+            if let existing = table[spec.name], existing.concurrency == spec.concurrency { return existing.permits }
             let permits = AsyncSemaphore(limit: spec.concurrency)
-            let metrics = table[spec.name]?.metrics ?? FunctionMetrics(function: spec.name, factory: factory)
-            table[spec.name] = (spec.concurrency, permits, metrics)
-            return (permits, metrics)
+            table[spec.name] = (spec.concurrency, permits)
+            return permits
         }
+        return (permits, metricsByFunction.handles(for: spec.name) { [factory] in FunctionMetrics(function: $0, factory: factory) })
     }
 
     /// Each stderr line goes to the log under the function's name (at most 20 per invocation).

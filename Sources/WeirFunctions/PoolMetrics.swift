@@ -1,5 +1,5 @@
 import Metrics
-import Synchronization
+import WeirCore
 
 /// The pool's metrics, created against an explicit factory so each daemon instance (and each test)
 /// has its own registry.
@@ -11,7 +11,7 @@ final class PoolMetrics: Sendable {
     let latency: Metrics.Timer
     let retriesRefused: Counter
     let unsettled: Counter
-    private let perKind: Mutex<[String: (run: Counter, failed: Counter, duration: Metrics.Timer)]>
+    private let perKind = MetricHandles<String, (run: Counter, failed: Counter, duration: Metrics.Timer)>()
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -21,21 +21,17 @@ final class PoolMetrics: Sendable {
         latency = Metrics.Timer(label: "weir_event_to_action_seconds", factory: factory)
         retriesRefused = Counter(label: "weir_pool_retries_refused_total", factory: factory)
         unsettled = Counter(label: "weir_actions_unsettled_total", factory: factory)
-        perKind = Mutex([:])
     }
 
     /// The counters and timer of one action kind, created on first use.
     func forKind(_ kind: String) -> (run: Counter, failed: Counter, duration: Metrics.Timer) {
-        perKind.withLock { cache in
-            if let found = cache[kind] { return found }
+        perKind.handles(for: kind) { [factory] kind in
             let dims = [("action", kind)]
-            let made = (
+            return (
                 Counter(label: "weir_actions_run_total", dimensions: dims, factory: factory),
                 Counter(label: "weir_actions_failed_total", dimensions: dims, factory: factory),
                 Metrics.Timer(label: "weir_action_duration_seconds", dimensions: dims, factory: factory)
             )
-            cache[kind] = made
-            return made
         }
     }
 }

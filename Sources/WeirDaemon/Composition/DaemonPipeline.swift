@@ -85,8 +85,6 @@ func makeFunctionRunner(
                 attempts: failure.attempts,
                 payload: ["rule": .string(failure.rule), "row": .object(failure.row)])
             // A letter that cannot be stored throws: its invocation then stays journaled.
-            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-                DispatchQueue.global().async { done.resume(with: Result { try deadLetters.add(letter) }.map { _ in }) }
-            }
+            _ = try await BlockingThreads.shared.run { try deadLetters.add(letter) }
         }, maxHops: maxHops, emit: emit, stateDirectory: stateDirectory, blockingThreads: blockingThreads)
 }

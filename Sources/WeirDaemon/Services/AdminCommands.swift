@@ -11,13 +11,13 @@ import WeirStore
 struct AdminCommands: Sendable {
     let deadLetters: DeadLetters
     let logger: Logger
-    private let io: BlockingExecutor
+    private let io: BlockingThreads
     private let replayer: DeadLetterReplay
 
     init(deadLetters: DeadLetters, pool: FunctionPool, outboxes: [String: Outbox], logger: Logger) {
         self.deadLetters = deadLetters
         self.logger = logger
-        let io = BlockingExecutor(label: "weir-admin")
+        let io = BlockingThreads.serial(name: "weir-admin")
         self.io = io
         replayer = DeadLetterReplay(deadLetters: deadLetters, pool: pool, outboxes: outboxes, io: io, logger: logger)
     }

@@ -43,15 +43,12 @@ struct StoreService: Service {
             if !Task.isShuttingDownGracefully { await blocking.run { health.check() } }
         }
         let (db, outboxes, windows, journal) = (db, outboxes, windows, journal)
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            // close() waits for the committer's last fsync: not on the cooperative pool.
-            startOSThread(name: "weir-store-stop") {
-                for outbox in outboxes.values { outbox.close() }
-                windows.close()
-                journal.close()
-                db.close()
-                done.resume()
-            }
+        // close() waits for the committer's last fsync: not on the cooperative pool.
+        await blocking.run {
+            for outbox in outboxes.values { outbox.close() }
+            windows.close()
+            journal.close()
+            db.close()
         }
     }
 }

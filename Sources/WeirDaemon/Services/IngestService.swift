@@ -89,8 +89,8 @@ public final class IngestService: Service, Sendable {
                 buffer.finish()
             } onGracefulShutdown: {
                 // Stopping joins the network thread, which may be waiting for a batch that this
-                // service is still routing (or blocked on a full buffer): do it on a thread of its own.
-                startOSThread(name: "weir-ingest-stop") { [client, buffer = self.buffer] in
+                // service is still routing (or blocked on a full buffer): do it off the cooperative pool.
+                BlockingThreads.shared.submit { [client, buffer = self.buffer] in
                     client.shutdown()
                     buffer.finish()
                 }

@@ -14,13 +14,8 @@ struct PublisherService: Service {
         client.start()
         try? await gracefulShutdown()
         let client = self.client
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            // shutdown() joins the network thread: keep that off the cooperative pool.
-            startOSThread(name: "weir-pub-stop") {
-                client.shutdown()
-                done.resume()
-            }
-        }
+        // shutdown() joins the network thread: keep that off the cooperative pool.
+        await BlockingThreads.shared.run { client.shutdown() }
     }
 }
 
