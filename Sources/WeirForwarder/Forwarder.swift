@@ -47,7 +47,7 @@ public final class Forwarder: Sendable {
     let configuration: ForwarderConfiguration
     let gatewayID: String
     let logger: Logger
-    let io: BlockingExecutor
+    let io: BlockingThreads
     let sent: Counter
     let failures: Counter
     let bytesOut: Counter
@@ -66,7 +66,7 @@ public final class Forwarder: Sendable {
         self.configuration = configuration
         self.gatewayID = gatewayID
         self.logger = logger
-        io = BlockingExecutor(label: "weir-forwarder-\(name)")
+        io = BlockingThreads.serial(name: "weir-forwarder-\(name)")
         sent = Counter(label: "weir_forwarded_events_total", dimensions: [("upstream", name)], factory: metricsFactory)
         failures = Counter(label: "weir_forward_failures_total", dimensions: [("upstream", name)], factory: metricsFactory)
         bytesOut = Counter(label: "weir_forwarded_bytes_total", dimensions: [("upstream", name)], factory: metricsFactory)
