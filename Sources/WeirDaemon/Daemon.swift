@@ -12,7 +12,7 @@ public struct Daemon: Sendable {
     public let config: WeirConfig
     public let metrics: DaemonMetrics
     public let rules: LiveRules
-    public let pool: FunctionPool
+    public let pool: ActionPool
     public let readiness: Readiness
     public let admin: AdminServer?
     /// The durable outbox of each upstream.

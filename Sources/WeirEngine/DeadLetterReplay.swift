@@ -13,13 +13,13 @@ import WeirStore
 /// cannot be replayed: they stay, for `weir dlq show` and `purge`.
 public struct DeadLetterReplay: Sendable {
     let deadLetters: DeadLetters
-    let pool: FunctionPool
+    let pool: ActionPool
     let outboxes: [String: Outbox]
     /// Where the store's blocking reads and writes run (the admin's executor).
     let io: BlockingThreads
     let logger: Logger
 
-    public init(deadLetters: DeadLetters, pool: FunctionPool, outboxes: [String: Outbox], io: BlockingThreads, logger: Logger) {
+    public init(deadLetters: DeadLetters, pool: ActionPool, outboxes: [String: Outbox], io: BlockingThreads, logger: Logger) {
         self.deadLetters = deadLetters
         self.pool = pool
         self.outboxes = outboxes

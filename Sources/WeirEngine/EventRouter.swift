@@ -11,7 +11,7 @@ import WeirRules
 /// which must never wait for room in their own pool (`fromWorker`).
 public final class EventRouter: Sendable {
     public let rules: LiveRules
-    let pool: FunctionPool
+    let pool: ActionPool
     let windows: WindowEngine
     let metrics: EngineMetrics
     let maxPayloadBytes: Int
@@ -21,7 +21,7 @@ public final class EventRouter: Sendable {
     private let throttle = SharedLogThrottle(interval: .seconds(5))
 
     public init(
-        rules: LiveRules, pool: FunctionPool, windows: WindowEngine, metrics: EngineMetrics, maxPayloadBytes: Int, logger: Logger
+        rules: LiveRules, pool: ActionPool, windows: WindowEngine, metrics: EngineMetrics, maxPayloadBytes: Int, logger: Logger
     ) {
         self.rules = rules
         self.pool = pool

@@ -17,7 +17,7 @@ import WeirStore
 /// `ScheduleService` (in the daemon) calls `tick()` every interval and `flush()` when it stops.
 public final class Scheduler: Sendable {
     let rules: LiveRules
-    let pool: FunctionPool
+    let pool: ActionPool
     let store: ScheduleStore
     let clock: @Sendable () -> Int64
     let logger: Logger
@@ -30,7 +30,7 @@ public final class Scheduler: Sendable {
     private let state = Mutex<[String: (due: Int64?, running: Bool, schedule: String)]>([:])
 
     public init(
-        rules: LiveRules, pool: FunctionPool, store: ScheduleStore, clock: @escaping @Sendable () -> Int64, logger: Logger,
+        rules: LiveRules, pool: ActionPool, store: ScheduleStore, clock: @escaping @Sendable () -> Int64, logger: Logger,
         metricsFactory: any MetricsFactory
     ) {
         self.rules = rules

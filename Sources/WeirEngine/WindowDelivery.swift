@@ -6,7 +6,7 @@ import WeirRules
 /// Runs the rule's actions for each window row, in the pool. A closed window's saved state is
 /// deleted once every action for its row has run.
 public func submit(
-    _ outputs: [(Rule, WindowOutput)], engine: WindowEngine, to pool: FunctionPool, fromWorker: Bool = false, settlement: Settlement? = nil
+    _ outputs: [(Rule, WindowOutput)], engine: WindowEngine, to pool: ActionPool, fromWorker: Bool = false, settlement: Settlement? = nil
 ) async {
     for (rule, output) in outputs {
         engine.closing(rule.name, output)

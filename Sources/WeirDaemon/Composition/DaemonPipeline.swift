@@ -12,7 +12,7 @@ import WeirStore
 struct DaemonPipeline {
     let publisher: MQTTClient
     let functions: FunctionRunner
-    let pool: FunctionPool
+    let pool: ActionPool
     let windows: WindowEngine
     let router: EventRouter
     let ingest: IngestService
@@ -45,9 +45,9 @@ func buildPipeline(
         rules: rules, deadLetters: store.deadLetters, maxHops: config.maxHops, emit: emitted.emit, stateDirectory: functionsDir,
         blockingThreads: config.pool.maxConcurrency + 4, logger: logger, metrics: metrics)
     let journal = store.journal
-    let pool = FunctionPool(
+    let pool = ActionPool(
         configuration: config.pool,
-        executor: BuiltinActions(publisher: publisherClient, logger: logger, forward: forwardTo, functions: functions),
+        executor: ActionRunner(publisher: publisherClient, logger: logger, forward: forwardTo, functions: functions),
         journal: journal, logger: logger, metricsFactory: metrics.factory)
     let resumed = try journal.resumable()
     if !resumed.isEmpty {

@@ -101,8 +101,8 @@ public enum ConfigLoader {
         return tls
     }
 
-    static func parsePool(_ node: YAMLNode) throws(Diagnostic) -> FunctionPool.Configuration {
-        var pool = FunctionPool.Configuration()
+    static func parsePool(_ node: YAMLNode) throws(Diagnostic) -> ActionPool.Configuration {
+        var pool = ActionPool.Configuration()
         let map = try node.mapping("'pool'")
         try map.checkKeys(["max_concurrency", "max_queued", "max_pipelined", "max_retrying", "max_retrying_bytes"], in: "'pool'")
         if let n = map["max_concurrency"] { pool.maxConcurrency = try bounded(n, "'max_concurrency'", 1...4096) }

@@ -50,7 +50,7 @@ public struct WeirConfig: Sendable {
     public var stateDir = "/var/lib/weir"
     public var logLevel = "info"
     public var mqtt = MQTT()
-    public var pool = FunctionPool.Configuration()
+    public var pool = ActionPool.Configuration()
     public var admin = Admin()
     /// Where `forward` actions send rows, by name.
     public var upstreams: [UpstreamConfig] = []

@@ -14,7 +14,7 @@ struct AdminCommands: Sendable {
     private let io: BlockingThreads
     private let replayer: DeadLetterReplay
 
-    init(deadLetters: DeadLetters, pool: FunctionPool, outboxes: [String: Outbox], logger: Logger) {
+    init(deadLetters: DeadLetters, pool: ActionPool, outboxes: [String: Outbox], logger: Logger) {
         self.deadLetters = deadLetters
         self.logger = logger
         let io = BlockingThreads.serial(name: "weir-admin")

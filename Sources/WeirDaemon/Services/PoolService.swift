@@ -3,7 +3,7 @@ import WeirFunctions
 
 /// Runs the function pool's workers; on graceful shutdown it stops taking work and drains the queue.
 struct PoolService: Service {
-    let pool: FunctionPool
+    let pool: ActionPool
     /// Runs once the queue has drained (stops worker processes).
     var afterDrain: @Sendable () async -> Void = {}
 

@@ -6,7 +6,7 @@ import WeirFunctions
 /// ticking; open windows stay saved and resume at the next start.
 struct WindowService: Service {
     let engine: WindowEngine
-    let pool: FunctionPool
+    let pool: ActionPool
     let interval: Duration
 
     func run() async throws {

@@ -4,7 +4,7 @@ import WeirRules
 
 /// Runs every kind of action: `publish` to the local broker, `log`, `forward` to an outbox and
 /// `call` of a declared function.
-public struct BuiltinActions: ActionExecutor {
+public struct ActionRunner: ActionExecutor {
     public let publisher: any MessagePublisher
     public let logger: Logger
     /// Queues a row in an upstream's outbox (in call order) and returns what to await for it to

@@ -45,10 +45,10 @@ func invocation(_ rule: String) -> Invocation {
     Invocation(rule: rule, action: .log(level: .info), row: [:], topic: "t", receivedAt: 0)
 }
 
-@Suite struct FunctionPoolTests {
+@Suite struct ActionPoolTests {
     @Test func neverExceedsTheConcurrencyBoundAndRunsEverything() async {
         let probe = ProbeExecutor()
-        let pool = FunctionPool(
+        let pool = ActionPool(
             configuration: .init(maxConcurrency: 3, maxQueued: 100), executor: probe, logger: Logger(label: "t"),
             metricsFactory: NOOPMetricsHandler.instance)
         let runner = Task { await pool.run() }
@@ -64,7 +64,7 @@ func invocation(_ rule: String) -> Invocation {
     @Test func fullQueueSuspendsTheSubmitter() async throws {
         let probe = ProbeExecutor(delay: .zero)
         probe.state.withLock { $0.gateOpen = false }
-        let pool = FunctionPool(
+        let pool = ActionPool(
             configuration: .init(maxConcurrency: 1, maxQueued: 2), executor: probe, logger: Logger(label: "t"),
             metricsFactory: NOOPMetricsHandler.instance)
         let runner = Task { await pool.run() }
@@ -92,7 +92,7 @@ func invocation(_ rule: String) -> Invocation {
 
     @Test func failuresAreCountedAndDoNotStopThePool() async {
         let probe = ProbeExecutor(delay: .zero, failRule: "bad")
-        let pool = FunctionPool(
+        let pool = ActionPool(
             configuration: .init(maxConcurrency: 2, maxQueued: 10), executor: probe, logger: Logger(label: "t"),
             metricsFactory: NOOPMetricsHandler.instance)
         let runner = Task { await pool.run() }
@@ -112,10 +112,10 @@ final class RecordingPublisher: MessagePublisher, Sendable {
     }
 }
 
-@Suite struct BuiltinActionsTests {
+@Suite struct ActionRunnerTests {
     @Test func publishRendersTheTopicAndSendsTheRowAsJSON() async throws {
         let publisher = RecordingPublisher()
-        let actions = BuiltinActions(publisher: publisher, logger: Logger(label: "t"))
+        let actions = ActionRunner(publisher: publisher, logger: Logger(label: "t"))
         let spec = ActionSpec.publish(topic: try Template("alerts/${site}/${device}"), qos: 1, retain: true)
         try await actions.execute(
             Invocation(rule: "r", action: spec, row: ["device": "d1", "temp": 85.5, "site": "s1"], topic: "t", receivedAt: 0))
@@ -128,7 +128,7 @@ final class RecordingPublisher: MessagePublisher, Sendable {
     }
 
     @Test func missingTemplateColumnFailsTheAction() async throws {
-        let actions = BuiltinActions(publisher: RecordingPublisher(), logger: Logger(label: "t"))
+        let actions = ActionRunner(publisher: RecordingPublisher(), logger: Logger(label: "t"))
         let spec = ActionSpec.publish(topic: try Template("a/${site}"), qos: 0, retain: false)
         await #expect(throws: Template.RenderError.self) {
             try await actions.execute(Invocation(rule: "r", action: spec, row: ["device": "d1"], topic: "t", receivedAt: 0))
@@ -158,7 +158,7 @@ final class PipelinedProbe: ActionExecutor, Sendable {
     @Test func inlineActionsStartInSubmissionOrderAreBoundedAndDrain() async throws {
         let probe = PipelinedProbe()
         await probe.gate.acquire()  // hold every completion
-        let pool = FunctionPool(
+        let pool = ActionPool(
             configuration: .init(maxConcurrency: 2, maxQueued: 10, maxPipelined: 5), executor: probe, logger: Logger(label: "t"),
             metricsFactory: NOOPMetricsHandler.instance)
         let runner = Task { await pool.run() }

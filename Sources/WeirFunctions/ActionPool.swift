@@ -3,12 +3,13 @@ import Metrics
 import Synchronization
 import WeirCore
 
-/// A bounded concurrent pool that runs invocations.
+/// A bounded concurrent pool that runs invocations of a rule's actions (publish, log, forward,
+/// call); a `call` runs a user's function through `FunctionRunner`.
 ///
 /// At most `maxConcurrency` invocations run at once and at most `maxQueued` wait. `submit` suspends
 /// while the queue is full, which stops the ingest loop, which stops libmosquitto reading: pressure
 /// travels back to the broker instead of anything being dropped.
-public final class FunctionPool: Sendable {
+public final class ActionPool: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var maxConcurrency: Int
         public var maxQueued: Int
