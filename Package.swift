@@ -130,7 +130,7 @@ let package = Package(
             name: "weir-bench",
             dependencies: [
                 "WeirCore", "WeirMQTT", "WeirStore", "WeirRocksDB", "WeirForwarder", "WeirZstd", "WeirRules", "WeirFunctions",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "WeirTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -141,8 +141,8 @@ let package = Package(
         .target(
             name: "WeirTestSupport",
             dependencies: [
-                "WeirCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "WeirCore", "WeirMQTT", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/WeirTestSupport", swiftSettings: swiftSettings),
         .testTarget(

@@ -4,6 +4,7 @@ import Logging
 import Synchronization
 import WeirCore
 import WeirMQTT
+import WeirTestSupport
 import WeirZstd
 
 /// `mqtt.ack: durable` against `ack: receipt`, through the real `weir run` binary, a real mosquitto
@@ -271,18 +272,20 @@ struct AckBench: AsyncParsableCommand {
         var daemon = try await start(0)
         try await Task.sleep(for: .milliseconds(300))
         // Published only once Weir's persistent session has subscribed: before that the broker keeps nothing for it.
-        let load = try await PacedLoad(port: port, perSecond: rate)
+        let load = try await PacedLoad(
+            port: port, clientID: "bench-load-\(getpid())", perSecond: rate, topic: { _ in "bench/in" },
+            payload: { Array(#"{"device":"d\#($0 % 10)","seq":\#($0),"temp":20.5}"#.utf8) })
         var cuts: [Int] = []
         var generator = SystemRandomNumberGenerator()
         for kill in 0..<kills {
             // A random moment: the fault being injected, not a wait for a condition.
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...1500, using: &generator)))
             daemon.stop(signal: SIGKILL)
-            cuts.append(load.shared.sent.load(ordering: .relaxed))
+            cuts.append(load.sentCount)
             if kill < kills - 1 { daemon = try await start(kill + 1) }
         }
         let offered = await load.stop()
-        let accepted = load.shared.accepted.withLock { $0 }
+        let accepted = load.acceptedSeqs
 
         let cloud = try startBroker(setup, name: "cloud-\(name)", port: cloudPort, inflight: 1000)
         defer { cloud.stop(signal: SIGKILL) }

@@ -23,7 +23,7 @@ import WeirTestSupport
                 """)
         let weir = try fixture.run(log: "weir.log")
         #expect(await eventually(timeout: .seconds(20)) { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
-        let load = try await PacedPublisher(broker: broker, topic: { "dev/d\($0 % 10)/tele" }, perSecond: 1500)
+        let load = try await devicePublisher(broker, perSecond: 1500)
         #expect(await eventually { load.acceptedSeqs.count >= 2000 })
         kill(weir.pid, SIGTERM)
         #expect(await eventually(timeout: .seconds(20)) { weir.hasExited })

@@ -1,78 +1,16 @@
 import Foundation
-import Synchronization
 import Testing
 import WeirCore
 import WeirMQTT
 import WeirTestSupport
 
-/// Publishes `seq`-numbered QoS 1 events at a steady rate until stopped, remembering every one
-/// the broker acknowledged: those are the events Weir must not lose.
-final class PacedPublisher: Sendable {
-    final class Shared: Sendable {
-        let accepted = Mutex<Set<Int>>([])
-        let stopping = Atomic<Bool>(false)
-        /// Published, acknowledgement not yet in.
-        let outstanding = Atomic<Int>(0)
-        let sent = Atomic<Int>(0)
-    }
-
-    let client: MQTTClient
-    let shared = Shared()
-    let task: Task<Void, Never>
-    let started = ContinuousClock.now
-    let perSecond: Int
-
-    /// - Parameter padding: bytes of filler in each payload (to fill a disk sooner).
-    init(broker: MosquittoBroker, topic: @escaping @Sendable (Int) -> String, perSecond: Int, padding: Int = 0) async throws {
-        let client = try await publisher(broker)
-        self.client = client
-        self.perSecond = perSecond
-        let shared = shared
-        task = Task {
-            var seq = 0
-            // A little over the rate asked for, so pacing slips on a loaded machine still reach it.
-            let chunk = max(1, perSecond * 11 / 1000)
-            let start = ContinuousClock.now
-            var tick = 0
-            while !shared.stopping.load(ordering: .relaxed) {
-                var pending: [(Int, AsyncLatch<Void>)] = []
-                for _ in 0..<chunk {
-                    seq += 1
-                    let pad = padding > 0 ? #","pad":"\#(String(repeating: "x", count: padding))""# : ""
-                    let payload = Array(#"{"device":"d\#(seq % 10)","seq":\#(seq)\#(pad)}"#.utf8)
-                    if let latch = try? client.enqueuePublish(topic: topic(seq), payload: payload, qos: 1) { pending.append((seq, latch)) }
-                }
-                // Acknowledgements are collected aside, so a slow one does not slow the rate.
-                shared.sent.add(pending.count, ordering: .relaxed)
-                shared.outstanding.add(pending.count, ordering: .relaxed)
-                let batch = pending
-                Task {
-                    for (n, latch) in batch {
-                        if (try? await latch.value) != nil { shared.accepted.withLock { _ = $0.insert(n) } }
-                        shared.outstanding.subtract(1, ordering: .relaxed)
-                    }
-                }
-                // Paced against the clock (10 ms per chunk), not by sleeping a fixed time per chunk.
-                tick += 1
-                let due = start + .milliseconds(10 * tick)
-                if due > .now { try? await Task.sleep(until: due) }
-            }
-        }
-    }
-
-    /// Stops publishing, waits for the acknowledgements still due, and returns the rate offered.
-    @discardableResult
-    func stop() async -> Double {
-        shared.stopping.store(true, ordering: .relaxed)
-        await task.value
-        let elapsed = ContinuousClock.now - started
-        _ = await eventually(timeout: .seconds(30)) { shared.outstanding.load(ordering: .relaxed) == 0 }
-        client.shutdown()
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return Double(shared.sent.load(ordering: .relaxed)) / seconds
-    }
-
-    var acceptedSeqs: Set<Int> { shared.accepted.withLock { $0 } }
+/// The durability tests' device load: `seq`-numbered QoS 1 events on `dev/d<seq % 10>/tele`, a
+/// little over `perSecond` so the rate holds on a loaded machine.
+func devicePublisher(_ broker: MosquittoBroker, perSecond: Int, padding: Int = 0) async throws -> PacedLoad {
+    let pad = padding > 0 ? #","pad":"\#(String(repeating: "x", count: padding))""# : ""
+    return try await PacedLoad(
+        port: broker.port, clientID: "pub-\(UUID().uuidString.prefix(8))", perSecond: perSecond, overshoot: 1.1,
+        topic: { "dev/d\($0 % 10)/tele" }, payload: { Array(#"{"device":"d\#($0 % 10)","seq":\#($0)\#(pad)}"#.utf8) })
 }
 
 @Suite(.serialized) struct KillLoopTests {
@@ -116,7 +54,7 @@ final class PacedPublisher: Sendable {
                     mqtt: { host: 127.0.0.1, port: \(cloudPort) }
                     batch: { max_events: 500, max_delay: 20ms }
                 """)
-        var load: PacedPublisher?
+        var load: PacedLoad?
         var generator = SystemRandomNumberGenerator()
         for kill in 0..<20 {
             if kill == 10 { cloud.stop() }
@@ -124,7 +62,7 @@ final class PacedPublisher: Sendable {
             #expect(await eventually(timeout: .seconds(20)) { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
             // Publishing starts once Weir's persistent session has subscribed: before that the
             // broker would keep nothing for it.
-            if load == nil { load = try await PacedPublisher(broker: local, topic: { "dev/d\($0 % 10)/tele" }, perSecond: 1500) }
+            if load == nil { load = try await devicePublisher(local, perSecond: 1500) }
             // A random moment: this is the fault being injected, not a wait for a condition.
             try await Task.sleep(for: .milliseconds(Int.random(in: 200...1200, using: &generator)))
             weir.stop(signal: SIGKILL)

@@ -45,7 +45,7 @@ import WeirTestSupport
         let filler = state + "/filler"
         try Data(repeating: 0x5A, count: max(0, free - (3 << 20))).write(to: URL(fileURLWithPath: filler))
 
-        let load = try await PacedPublisher(broker: local, topic: { "dev/d\($0 % 10)/tele" }, perSecond: 1500, padding: 400)
+        let load = try await devicePublisher(local, perSecond: 1500, padding: 400)
         let faulted = await eventually(timeout: .seconds(60)) {
             guard let h = health() else { return false }
             return h.status == 503 && h.body.contains("no space")
