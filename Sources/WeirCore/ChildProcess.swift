@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// A child process started with `posix_spawn`, with a clean signal mask and default handlers.

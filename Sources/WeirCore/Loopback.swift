@@ -1,4 +1,6 @@
 /// Small loopback-socket helpers shared by the benchmark and the tests (never used on the event path).
+import Glibc
+
 public enum Loopback {
     /// A TCP socket connected to 127.0.0.1:`port`, or `nil` if nothing accepts there. Close it after use.
     public static func connect(port: Int) -> Int32? {

@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// Starts a detached OS thread (not a Swift concurrency thread) running `body`.

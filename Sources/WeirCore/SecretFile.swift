@@ -3,6 +3,8 @@
 ///
 /// Callers decide when to read: `password_file` once when the configuration loads, `token_file`
 /// (HTTP upstreams and `http:` functions) again at every request, so a rotated token is picked up.
+import Glibc
+
 public enum SecretFile {
     /// What is removed from the file's text.
     public enum Trimming: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import Glibc
 import WeirCore
 
 /// What one run of an exec function produced.

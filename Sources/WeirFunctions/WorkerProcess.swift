@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import Synchronization
 import WeirCore

@@ -1,4 +1,5 @@
 import CMosquitto
+import Glibc
 import WeirCore
 
 extension MQTTClient {

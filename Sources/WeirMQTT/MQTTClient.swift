@@ -1,5 +1,6 @@
 import CMosquitto
 import Dispatch
+import Glibc
 import Logging
 import Synchronization
 import WeirCore

@@ -1,4 +1,5 @@
 import CMosquitto
+import Glibc
 import WeirCore
 
 /// A libmosquitto call that failed, with the call's name and libmosquitto's own explanation.
