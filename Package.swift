@@ -141,7 +141,8 @@ let package = Package(
         .target(
             name: "WeirTestSupport",
             dependencies: [
-                "WeirCore", "WeirMQTT", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                "WeirCore", "WeirMQTT", "WeirDaemon", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/WeirTestSupport", swiftSettings: swiftSettings),

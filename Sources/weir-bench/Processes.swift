@@ -1,5 +1,6 @@
 import Foundation
 import WeirCore
+import WeirTestSupport
 
 /// Counts newline-terminated lines in a file (what `mosquitto_sub` has printed so far).
 func lineCount(_ path: String) -> Int {

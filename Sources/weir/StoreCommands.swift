@@ -146,7 +146,7 @@ func adminAddress(_ config: WeirConfig) -> String {
 /// answers. A refusal becomes a CLI failure with the daemon's message.
 func adminCommand(_ config: WeirConfig, _ path: String) -> String? {
     guard config.admin.host != nil,
-        let (status, body) = Loopback.http(
+        let (status, body) = AdminClient.request(
             "POST", port: config.admin.port, path: path, headers: ["X-Weir-Command": "1"], timeoutSeconds: 60)
     else { return nil }
     let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
