@@ -53,6 +53,23 @@ public func buildDaemon(
     let password = try config.mqtt.passwordFile.map(readSecret)
 
     let store = try buildStore(config: config, metrics: metrics, logger: logger)
+    do {
+        return try composeServices(
+            config: config, logger: logger, environment: environment, handleSignals: handleSignals, clock: clock,
+            scheduleInterval: scheduleInterval, metrics: metrics, rules: rules, password: password, store: store)
+    } catch {
+        store.closeAfterFailedStart()
+        throw error
+    }
+}
+
+/// Everything above the store; nothing in it starts a thread before the service group runs, but the
+/// store's committers already run, so `buildDaemon` closes the store when this throws.
+private func composeServices(
+    config: WeirConfig, logger: Logger, environment: [String: String], handleSignals: Bool,
+    clock: @escaping @Sendable () -> Int64, scheduleInterval: Duration, metrics: DaemonMetrics, rules: LiveRules,
+    password: String?, store: DaemonStore
+) throws -> Daemon {
     let forwarders = try buildUpstreams(config: config, store: store, metrics: metrics, logger: logger)
     let pipeline = try buildPipeline(
         config: config, password: password, rules: rules, store: store, clock: clock, metrics: metrics, logger: logger)

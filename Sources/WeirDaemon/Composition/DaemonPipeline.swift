@@ -62,9 +62,16 @@ func buildPipeline(
         logger: logger)
     emitted.connect(router)
     let db = store.db
-    let ingest = try IngestService(
-        config: config, password: password, router: router, metrics: metrics, readiness: readiness, canConnect: { db.isWritable },
-        logger: logger)
+    let ingest: IngestService
+    do {
+        ingest = try IngestService(
+            config: config, password: password, router: router, metrics: metrics, readiness: readiness, canConnect: { db.isWritable },
+            logger: logger)
+    } catch {
+        // The window checkpoint thread runs from WindowEngine's constructor; no service owns it yet.
+        windows.close()
+        throw error
+    }
     return DaemonPipeline(
         publisher: publisherClient, functions: functions, pool: pool, windows: windows, router: router, ingest: ingest,
         readiness: readiness)

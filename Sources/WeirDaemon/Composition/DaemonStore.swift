@@ -14,6 +14,15 @@ struct DaemonStore {
     /// The durable outbox of each upstream.
     let outboxes: [String: Outbox]
     let journal: PoolJournal
+
+    /// Stops the committer threads and closes the database, for a composition that failed after
+    /// the store was opened: the outbox and journal threads start in their constructors, and
+    /// nothing else would own them. (A running daemon closes the store through `StoreService`.)
+    func closeAfterFailedStart() {
+        for outbox in outboxes.values { outbox.close() }
+        journal.journal.close()
+        db.close()
+    }
 }
 
 /// Opens the store; a damaged one is not touched and the error says how to repair it.
@@ -33,13 +42,20 @@ func buildStore(config: WeirConfig, metrics: DaemonMetrics, logger: Logger) thro
                 """)
     }
     let health = StoreHealth(db: db, logger: logger, factory: metrics.factory)
-    let letters = try DeadLetters(db: db, limits: config.deadLetters, metricsFactory: metrics.factory, logger: logger)
     var outboxes: [String: Outbox] = [:]
-    for upstream in config.upstreams {
-        outboxes[upstream.name] = try Outbox(
-            db: db, name: upstream.name, commitInterval: config.commitInterval, limits: upstream.queue, logger: logger,
-            metricsFactory: metrics.factory)
+    do {
+        let letters = try DeadLetters(db: db, limits: config.deadLetters, metricsFactory: metrics.factory, logger: logger)
+        for upstream in config.upstreams {
+            outboxes[upstream.name] = try Outbox(
+                db: db, name: upstream.name, commitInterval: config.commitInterval, limits: upstream.queue, logger: logger,
+                metricsFactory: metrics.factory)
+        }
+        let journal = PoolJournal(journal: try InvocationJournal(db: db, logger: logger))
+        return DaemonStore(db: db, health: health, deadLetters: letters, outboxes: outboxes, journal: journal)
+    } catch {
+        // Whatever started its committer thread already is stopped before the error leaves.
+        for outbox in outboxes.values { outbox.close() }
+        db.close()
+        throw error
     }
-    let journal = PoolJournal(journal: try InvocationJournal(db: db, logger: logger))
-    return DaemonStore(db: db, health: health, deadLetters: letters, outboxes: outboxes, journal: journal)
 }
