@@ -183,7 +183,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "WeirDaemonTests", dependencies: ["WeirDaemon", "WeirRules", "WeirCore", "WeirTestSupport",
+            name: "WeirDaemonTests",
+            dependencies: [
+                "WeirDaemon", "WeirRules", "WeirCore", "WeirTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
