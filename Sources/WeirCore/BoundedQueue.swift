@@ -91,9 +91,20 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
     /// For C library threads only; never call this from a Swift concurrency task.
     @discardableResult
     public func sendBlocking(_ element: Element) -> Bool {
+        // The common case (room, or a waiting consumer) takes the lock once and allocates nothing;
+        // the semaphore and its box exist only for a producer that really waits.
+        if let immediate = offerLocked(element, waitingAs: nil) { return immediate }
         let semaphore = DispatchSemaphore(value: 0)
         let box = Box()
-        let immediate: Bool? = state.withLock { s in
+        if let immediate = offerLocked(element, waitingAs: (semaphore, box)) { return immediate }
+        semaphore.wait()
+        return box.accepted
+    }
+
+    /// Hands `element` to a waiting consumer or the buffer; when neither can take it, queues it as
+    /// a blocked producer's (with `waitingAs`) and returns nil, or returns nil without queueing.
+    private func offerLocked(_ element: Element, waitingAs waiter: (DispatchSemaphore, Box)?) -> Bool? {
+        state.withLock { s in
             if s.finished { return false }
             if let consumer = s.waitingConsumers.popFirst() {
                 consumer.1.resume(returning: element)
@@ -103,13 +114,11 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
                 s.buffer.append(element)
                 return true
             }
+            guard let (semaphore, box) = waiter else { return nil }
             s.nextID += 1
             s.waitingProducers.append((element, .blocking(s.nextID, semaphore, box)))
             return nil
         }
-        if let immediate { return immediate }
-        semaphore.wait()
-        return box.accepted
     }
 
     /// Adds `element` only if there is room now; never waits.
