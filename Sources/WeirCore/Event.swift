@@ -1,8 +1,8 @@
+import Glibc
+
 /// One message taken from the broker, copied out of libmosquitto's buffers.
 ///
 /// The payload stays raw bytes until a rule needs it: topics with no matching rule never pay for a JSON parse.
-import Glibc
-
 public struct Event: Sendable {
     public var topic: String
     public var payload: [UInt8]

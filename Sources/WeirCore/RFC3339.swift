@@ -1,7 +1,7 @@
-/// Formats milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds,
-/// e.g. `2026-11-23T07:09:42.123Z`.
 import Glibc
 
+/// Formats milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds,
+/// e.g. `2026-11-23T07:09:42.123Z`.
 public func rfc3339(millis: Int64) -> String {
     var seconds = time_t(millis / 1000)
     var parts = tm()

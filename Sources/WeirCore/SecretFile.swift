@@ -1,10 +1,10 @@
+import Glibc
+
 /// Reads secrets (passwords, bearer tokens) from files, the one way every reader does it: the
 /// whole file as UTF-8 (a leading byte-order mark dropped), trimmed as the setting documents.
 ///
 /// Callers decide when to read: `password_file` once when the configuration loads, `token_file`
 /// (HTTP upstreams and `http:` functions) again at every request, so a rotated token is picked up.
-import Glibc
-
 public enum SecretFile {
     /// What is removed from the file's text.
     public enum Trimming: Sendable, Equatable {

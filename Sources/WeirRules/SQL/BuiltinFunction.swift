@@ -1,6 +1,6 @@
-/// The functions rules may call, resolved by name once at compile time.
 import Glibc
 
+/// The functions rules may call, resolved by name once at compile time.
 enum BuiltinFunction: String, Sendable, CaseIterable {
     case lower, upper, concat, length, substr, replace, trim, ltrim, rtrim, startswith, endswith
     case regexMatch = "regex_match"
