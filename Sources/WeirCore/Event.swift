@@ -12,14 +12,21 @@ public struct Event: Sendable {
     public var receivedAt: Int64
     /// How many function hops produced this event (0 for events from devices); bounds chains.
     public var hops: Int
+    /// Monotonic nanoseconds when the network thread copied the message out of libmosquitto:
+    /// `weir_event_to_action_seconds` counts from here, so it includes the ingest buffer's wait.
+    public var receivedNanos: UInt64
 
-    public init(topic: String, payload: [UInt8], qos: Int = 0, retained: Bool = false, receivedAt: Int64, hops: Int = 0) {
+    public init(
+        topic: String, payload: [UInt8], qos: Int = 0, retained: Bool = false, receivedAt: Int64, hops: Int = 0,
+        receivedNanos: UInt64 = monotonicNanos()
+    ) {
         self.topic = topic
         self.payload = payload
         self.qos = qos
         self.retained = retained
         self.receivedAt = receivedAt
         self.hops = hops
+        self.receivedNanos = receivedNanos
     }
 }
 

@@ -62,7 +62,8 @@ public final class EventRouter: Sendable {
             metrics.matched(rule: match.rule.name)
             for action in match.rule.actions {
                 var invocation = Invocation(
-                    rule: match.rule.name, action: action, row: match.row, topic: event.topic, receivedAt: event.receivedAt)
+                    rule: match.rule.name, action: action, row: match.row, topic: event.topic, receivedAt: event.receivedAt,
+                    ingestNanos: event.receivedNanos)
                 invocation.hops = event.hops
                 invocation.settlement = settlement
                 await pool.submit(invocation, fromWorker: fromWorker)

@@ -29,6 +29,12 @@ public final class DaemonMetrics: Sendable {
             .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
             .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
         ]
+        // Event-to-action latency needs to show a 1 ms p99: 0.05 ms steps up to 2 ms, then coarser.
+        factory.durationHistogramBuckets["weir_event_to_action_seconds"] =
+            (1...40).map { Duration.microseconds(50 * $0) } + [
+                .microseconds(2500), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+                .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
+            ]
         self.factory = factory
         eventsIn = Metrics.Counter(label: "weir_events_in_total", factory: factory)
         engine = EngineMetrics(factory: factory)
