@@ -48,7 +48,9 @@ public enum ExecProcess {
         }
         var options = PlatformOptions()
         options.processGroupID = 0  // its own group, led by the child: a timeout kills all of it
-        let variables = environment.sorted { $0.key < $1.key }.map { Array("\($0.key)=\($0.value)".utf8) }
+        // NUL-terminated: Subprocess 1.0.2 passes raw-bytes entries to strdup as they are (its
+        // `Environment.Key` initialiser is not public, so the String form is closed to us).
+        let variables = environment.sorted { $0.key < $1.key }.map { Array("\($0.key)=\($0.value)".utf8) + [0] }
         do {
             let result = try await Subprocess.run(
                 .path(FilePath(path)), arguments: Arguments(executablePathOverride: program, remainingValues: Array(argv.dropFirst())),

@@ -50,6 +50,14 @@ import WeirCore
         #expect(String(decoding: try await run(["pwd"], cwd: "/tmp").stdout, as: UTF8.self) == "/tmp\n")
     }
 
+    /// Many variables of every length arrive intact (each entry ends where its value ends).
+    @Test func everyVariableArrivesExactly() async throws {
+        let declared = Dictionary(uniqueKeysWithValues: (1...60).map { ("V\($0)", String(repeating: "v", count: $0 * 7)) })
+        let result = try await run(["env"], env: declared)
+        let lines = Set(String(decoding: result.stdout, as: UTF8.self).split(separator: "\n").map(String.init))
+        #expect(lines == Set(declared.map { "\($0.key)=\($0.value)" }))
+    }
+
     @Test func aTimeoutKillsTheWholeProcessGroup() async throws {
         let started = monotonicNanos()
         // The child leaves a grandchild behind and prints its pid; both must die at the timeout.
