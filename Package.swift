@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -28,6 +28,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
+        // Process spawning. Foundation trait off: a later issue shrinks the static binary by avoiding Foundation.
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2", traits: []),
+        // FilePath, which Subprocess's API takes on Linux.
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
     ],
     targets: [
         // C libraries: thin system library targets. Only their one Swift wrapper module imports them.
@@ -81,6 +85,8 @@ let package = Package(
             dependencies: [
                 "WeirCore", "WeirRules", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -141,7 +147,7 @@ let package = Package(
         .target(
             name: "WeirTestSupport",
             dependencies: [
-                "WeirCore", "WeirMQTT", "WeirDaemon", .product(name: "NIOCore", package: "swift-nio"),
+                "WeirCore", "WeirMQTT", "WeirDaemon", "WeirFunctions", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],

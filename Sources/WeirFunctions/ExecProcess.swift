@@ -1,4 +1,7 @@
 import Glibc
+import Subprocess
+import Synchronization
+import SystemPackage
 import WeirCore
 
 /// What one run of an exec function produced.
@@ -11,106 +14,108 @@ public struct ExecResult: Sendable, Equatable {
 }
 
 /// Runs a program without a shell: `argv` as given (the program found on PATH when not a path),
-/// `stdin` written to it, stdout and stderr collected (each bounded by `maxOutput`), in its own
-/// process group. On the timeout, and after it exits, the whole group is killed with SIGKILL, so
-/// no child it started outlives the invocation. Blocks the calling thread: call it off the
-/// cooperative pool.
+/// `stdin` written to it, stdout and stderr collected (each bounded by `maxOutput`: truncated,
+/// never an error), in its own process group. On the timeout, and after it exits, the whole group
+/// is killed with SIGKILL, so no child it started outlives the invocation.
+///
+/// Spawning and pipe I/O go through swift-subprocess 1.0.2, which already does, on Linux
+/// (Sources/Subprocess/Platforms/Subprocess+Spawn.swift and _SubprocessCShims/process_shims.c):
+/// - a clean signal state: `_subprocess_spawnattr_reset_signals` sets an empty sigmask and every
+///   handler (but SIGKILL/SIGSTOP) to default, with POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+/// - no inherited descriptor but 0, 1 and 2: `_subprocess_spawn_addclosefrom(fileActions, 3)`
+///   (glibc's addclosefrom_np; without it Subprocess falls back to fork/exec with closefrom);
+/// - a new process group: `platformOptions.processGroupID = 0` becomes POSIX_SPAWN_SETPGROUP;
+/// - a child that exits while a grandchild still holds its pipes: its monitor (pidfd in an
+///   epoll thread) cancels the pending reads, after draining what the kernel buffered.
+///
+/// Hand-written here, because Subprocess lacks them: the program's resolution on the function's
+/// declared PATH or the system directories (Subprocess's `.name` falls back to Weir's own PATH
+/// when the function declares none: `Environment.pathValue()`), killing the whole group (it only
+/// signals the pid), the timeout, output that truncates at `maxOutput` (its `.bytes(limit:)`
+/// throws `outputLimitExceeded` instead), stdin written without failing on EPIPE, and the
+/// 128 + signal status.
 public enum ExecProcess {
+    /// Where a program is looked up when the function declares no PATH.
+    static let systemPath = "/usr/local/bin:/usr/bin:/bin"
+
     public static func run(
         argv: [String], environment: [String: String], directory: String?, stdin: [UInt8], timeout: Duration, maxOutput: Int = 1 << 20
-    ) throws(SpawnError) -> ExecResult {
-        let child = try spawn(argv: argv, environment: environment, directory: directory)
-        return pump(
-            pid: child.pid, stdinFD: child.stdin, stdoutFD: child.stdout, stderrFD: child.stderr, stdin: stdin, timeout: timeout,
-            maxOutput: maxOutput)
-    }
-
-    /// A started program: its pid (also its process group) and our ends of its pipes.
-    struct Spawned {
-        var pid: pid_t
-        var stdin: Int32
-        var stdout: Int32
-        var stderr: Int32
-    }
-
-    /// Starts `argv` in its own process group with pipes for stdin, stdout and stderr.
-    static func spawn(argv: [String], environment: [String: String], directory: String?) throws(SpawnError) -> Spawned {
-        _ = ignoreBrokenPipes
+    ) async throws(SpawnError) -> ExecResult {
+        _ = ignoringBrokenPipes
         guard let program = argv.first else { throw SpawnError(description: "empty command") }
-        if directory != nil, Self.addChdir == nil { throw SpawnError(description: "working directory not supported by this C library") }
-        var created: [Int32] = []
-        func makePipe() throws(SpawnError) -> [Int32] {
-            var ends: [Int32] = [0, 0]
-            guard Self.pipeCloseOnExec(&ends) == 0 else {
-                let reason = String(cString: strerror(errno))
-                for fd in created { close(fd) }
-                throw SpawnError(description: "pipe failed: \(reason)")
-            }
-            created += ends
-            return ends
-        }
-        let input = try makePipe()
-        let output = try makePipe()
-        let errors = try makePipe()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
-        if let directory, let addChdir = Self.addChdir { _ = addChdir(&actions, directory) }
-        let args = argv.map { strdup($0) } + [nil]
-        defer { for p in args { free(p) } }
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for p in envp { free(p) } }
-        guard let path = resolve(program, searchPath: environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin") else {
-            for fd in input + output + errors { close(fd) }
+        guard let path = resolve(program, searchPath: environment["PATH"] ?? systemPath) else {
             throw SpawnError(description: "cannot start \(program): not found or not executable")
         }
-        // Its own process group: a timeout kills all of it.
-        let (rc, pid) = spawnWithCleanSignals(path, argv: args, envp: envp, actions: &actions, newProcessGroup: true)
-        close(input[0])
-        close(output[1])
-        close(errors[1])
-        guard rc == 0 else {
-            close(input[1])
-            close(output[0])
-            close(errors[0])
-            throw SpawnError(description: "cannot start \(program): \(String(cString: strerror(rc)))")
+        var options = PlatformOptions()
+        options.processGroupID = 0  // its own group, led by the child: a timeout kills all of it
+        // NUL-terminated: Subprocess 1.0.2 passes raw-bytes entries to strdup as they are (its
+        // `Environment.Key` initialiser is not public, so the String form is closed to us).
+        let variables = environment.sorted { $0.key < $1.key }.map { Array("\($0.key)=\($0.value)".utf8) + [0] }
+        do {
+            let result = try await Subprocess.run(
+                .path(FilePath(path)), arguments: Arguments(executablePathOverride: program, remainingValues: Array(argv.dropFirst())),
+                environment: .custom(variables), workingDirectory: directory.map { FilePath($0) }, platformOptions: options,
+                input: .inputWriter, output: .sequence, error: .sequence
+            ) { execution in
+                let pid = execution.processIdentifier.value
+                afterSpawn(pid)
+                let watch = Watch(pid: pid)
+                let timer = Task {
+                    try await Task.sleep(for: timeout)
+                    watch.timeOut()
+                }
+                async let fed: Void = feed(execution.standardInputWriter, stdin)
+                async let out = collect(execution.standardOutput, limit: maxOutput)
+                async let err = collect(execution.standardError, limit: maxOutput)
+                let (stdout, stderr) = await (out, err)
+                // Both streams ended: it exited (Subprocess then ends them even when a grandchild
+                // holds a copy), or it closed them and runs on, until it exits or times out.
+                await watch.waitForExit()
+                // Whatever it left running in its group goes with it. The child is a zombie until
+                // Subprocess reaps it after this closure, so its pid (the group id) is not reused.
+                kill(-pid, SIGKILL)
+                timer.cancel()
+                await fed
+                return (stdout, stderr, watch.timedOut)
+            }
+            let (stdout, stderr, timedOut) = result.closureResult
+            let status: Int32
+            switch result.terminationStatus {
+            case .exited(let code): status = code
+            case .signaled(let signal): status = 128 + signal
+            }
+            return ExecResult(status: status, stdout: stdout, stderr: stderr, timedOut: timedOut)
+        } catch {
+            throw SpawnError(description: "cannot start \(program): \(error)")
         }
-        return Spawned(pid: pid, stdin: input[1], stdout: output[0], stderr: errors[0])
     }
 
-    /// Writing to a program that exited without reading its input must be an EPIPE error for
-    /// that invocation, not a SIGPIPE that ends the daemon. (Children get default handlers back.)
-    private static let ignoreBrokenPipes: Void = {
-        signal(SIGPIPE, SIG_IGN)
-    }()
+    /// The hardening issue's hook: runs right after the spawn, with the child's pid, while it
+    /// runs. Subprocess's Linux options have no pre-exec hook, so per-function limits are set from
+    /// the parent here: `prlimit(pid, RLIMIT_AS / RLIMIT_NPROC / ...)` and writing
+    /// `/proc/<pid>/oom_score_adj`. (The child runs its first instructions before they apply.)
+    static func afterSpawn(_ pid: pid_t) {}
 
-    /// A pipe whose ends are close-on-exec from the start (`pipe2(O_CLOEXEC)`): with `pipe` then
-    /// `fcntl`, a process another thread spawns in between would inherit the ends, and a
-    /// long-lived worker would hold them open for its whole life. (The child gets its own ends
-    /// through dup2, which clears the flag.)
-    private typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>?, Int32) -> Int32
-    private static let pipe2: Pipe2? = {
-        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "pipe2") else { return nil }
-        return unsafeBitCast(symbol, to: Pipe2.self)
-    }()
-
-    private static func pipeCloseOnExec(_ ends: inout [Int32]) -> Int32 {
-        if let pipe2 { return ends.withUnsafeMutableBufferPointer { pipe2($0.baseAddress, O_CLOEXEC) } }
-        guard pipe(&ends) == 0 else { return -1 }
-        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        return 0
+    /// Writes `bytes`, then closes its stdin. A program that exits (or closes stdin) without
+    /// reading all of it is no error: what it printed and its status tell.
+    private static func feed(_ writer: StandardInputWriter, _ bytes: [UInt8]) async {
+        if !bytes.isEmpty { _ = try? await writer.write(bytes) }
+        try? await writer.finish()
     }
 
-    /// glibc's `posix_spawn_file_actions_addchdir_np` (2.29+), looked up at run time: Swift's
-    /// Glibc module hides it behind _GNU_SOURCE.
-    private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32
-    private static let addChdir: AddChdir? = {
-        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "posix_spawn_file_actions_addchdir_np") else { return nil }
-        return unsafeBitCast(symbol, to: AddChdir.self)
-    }()
+    /// Everything the stream yields, kept up to `limit` bytes; the rest is read and dropped, so
+    /// the program never blocks on a full pipe.
+    private static func collect(_ stream: SubprocessOutputSequence, limit: Int) async -> [UInt8] {
+        var kept: [UInt8] = []
+        do {
+            for try await buffer in stream where kept.count < limit {
+                buffer.withUnsafeBytes { kept += $0.prefix(limit - kept.count) }
+            }
+        } catch {
+            // A read error ends the output; the status still tells how the program ended.
+        }
+        return kept
+    }
 
     /// The program's path: as given when it contains a '/', else the first executable match in
     /// `searchPath` (the function's declared PATH, or the system directories).
@@ -122,75 +127,35 @@ public enum ExecProcess {
         }
         return nil
     }
+}
 
-    private static func pump(
-        pid: pid_t, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, stdin: [UInt8], timeout: Duration, maxOutput: Int
-    ) -> ExecResult {
-        for fd in [stdinFD, stdoutFD, stderrFD] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-        var written = 0
-        var writeFD: Int32 = stdin.isEmpty ? -1 : stdinFD
-        if writeFD < 0 { close(stdinFD) }
-        var out: [UInt8] = []
-        var err: [UInt8] = []
-        var open = (stdout: true, stderr: true)
-        var status: Int32 = 0
-        var exited = false
-        var exitedAt: UInt64 = 0
-        var timedOut = false
-        let deadline = monotonicNanos() + UInt64(max(0, timeout.milliseconds)) * 1_000_000
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while open.stdout || open.stderr || !exited {
-            if !exited, waitpid(pid, &status, WNOHANG) == pid {
-                exited = true
-                exitedAt = monotonicNanos()
-                // Whatever it left running in its group goes with it.
-                kill(-pid, SIGKILL)
-            }
-            // Its group is dead, so the pipes close at once, unless something outside the group
-            // holds a copy of an end: do not wait for that forever.
-            if exited, monotonicNanos() - exitedAt > 1_000_000_000 {
-                if open.stdout { close(stdoutFD) }
-                if open.stderr { close(stderrFD) }
-                break
-            }
-            if !timedOut && monotonicNanos() >= deadline && !exited {
-                timedOut = true
-                kill(-pid, SIGKILL)
-            }
-            var fds: [pollfd] = []
-            if writeFD >= 0 { fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0)) }
-            if open.stdout { fds.append(pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)) }
-            if open.stderr { fds.append(pollfd(fd: stderrFD, events: Int16(POLLIN), revents: 0)) }
-            if fds.isEmpty {
-                if !exited { usleep(1_000) }
-                continue
-            }
-            _ = poll(&fds, nfds_t(fds.count), 10)
-            for entry in fds where entry.revents != 0 {
-                if entry.fd == writeFD {
-                    let n = stdin[written...].withUnsafeBytes { write(writeFD, $0.baseAddress, $0.count) }
-                    if n > 0 { written += n }
-                    if n < 0 && errno != EAGAIN || written == stdin.count {
-                        close(writeFD)
-                        writeFD = -1
-                    }
-                } else {
-                    let n = read(entry.fd, &buffer, buffer.count)
-                    if n > 0 {
-                        if entry.fd == stdoutFD {
-                            out += buffer[0..<min(n, max(0, maxOutput - out.count))]
-                        } else {
-                            err += buffer[0..<min(n, max(0, maxOutput - err.count))]
-                        }
-                    } else if n == 0 || errno != EAGAIN {
-                        close(entry.fd)
-                        if entry.fd == stdoutFD { open.stdout = false } else { open.stderr = false }
-                    }
-                }
-            }
+/// Whether the child exited, or timed out first, seen without reaping it (Subprocess reaps).
+private final class Watch: Sendable {
+    let pid: pid_t
+    private let state = Mutex<(exited: Bool, timedOut: Bool)>((false, false))
+
+    init(pid: pid_t) { self.pid = pid }
+
+    var timedOut: Bool { state.withLock { $0.timedOut } }
+
+    /// At the deadline: kills the group, unless the child exited already.
+    func timeOut() {
+        state.withLock { s in
+            guard !s.exited else { return }
+            s.timedOut = true
+            kill(-pid, SIGKILL)
         }
-        if writeFD >= 0 { close(writeFD) }
-        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return ExecResult(status: code, stdout: out, stderr: err, timedOut: timedOut)
+    }
+
+    /// Returns once the child has exited (a zombie, not reaped: `WNOWAIT`).
+    func waitForExit() async {
+        while true {
+            var info = siginfo_t()
+            if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_signo == SIGCHLD {
+                state.withLock { $0.exited = true }
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
     }
 }

@@ -30,11 +30,14 @@ extension FunctionRunner {
     > {
         let input = JSONWriter.bytes(.object(invocation.row)) + [0x0A]
         let environment = environment(program, function: function)
-        let outcome: Result<ExecResult, SpawnError> = await offPool {
-            Result { () throws(SpawnError) in
-                try ExecProcess.run(
-                    argv: program.command, environment: environment, directory: program.directory, stdin: input, timeout: program.timeout)
-            }
+        // Async I/O on Subprocess's epoll thread: no thread is held for the run.
+        let outcome: Result<ExecResult, SpawnError>
+        do {
+            outcome = .success(
+                try await ExecProcess.run(
+                    argv: program.command, environment: environment, directory: program.directory, stdin: input, timeout: program.timeout))
+        } catch {
+            outcome = .failure(error)
         }
         switch outcome {
         case .failure(let error):

@@ -48,7 +48,7 @@ public final class FunctionRunner: Sendable {
     ///   - maxHops: how many functions in a row an event may pass through (`emit` chains).
     ///   - emit: hands an event that a function with `emit` printed back to the rules.
     ///   - stateDirectory: a writable directory exec functions find in `WEIR_STATE_DIR`.
-    ///   - blockingThreads: threads waiting on processes at most (the pool's concurrency is enough).
+    ///   - blockingThreads: threads waiting on worker processes at most (exec functions hold none; the pool's concurrency is enough).
     public init(
         lookup: @escaping @Sendable (String) -> FunctionSpec?, logger: Logger, metricsFactory: any MetricsFactory,
         deadLetter: @escaping @Sendable (FunctionFailure) async throws -> Void, maxHops: Int = 8,

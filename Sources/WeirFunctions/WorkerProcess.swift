@@ -11,6 +11,19 @@ import WeirCore
 /// A worker that exits, answers out of protocol or misses a deadline is killed with its whole
 /// process group and never used again: its group starts a replacement for the next request.
 /// Calls block the calling thread: make them off the cooperative pool.
+///
+/// Spawned by hand (`PipedChild.spawn`, posix_spawn with the same signal reset, closefrom(3) and
+/// new process group that swift-subprocess applies to exec functions), not through Subprocess
+/// 1.0.2, which lacks what a worker needs:
+/// - a process that outlives one call: Subprocess runs a process only for the duration of an
+///   `async` `run { execution in ... }` closure, so a worker would need a task parked in that
+///   closure for its whole life and every request relayed to it; WorkerGroup's checkout, call and
+///   checkin are synchronous calls made from blocking threads (FunctionRunner.offPool);
+/// - deadlines on pipe I/O: `StandardInputWriter.write` and the output sequence's `next()` take
+///   none, and a hung worker that stops reading must fail its request at the deadline;
+/// - reading answers line by line with bytes kept past the line for the next request, without
+///   the read ending at the first EOF-like cancellation (Subprocess cancels I/O at exit);
+/// - stderr drained for the process's life on a thread of its own, not a task of the run.
 final class WorkerProcess: Sendable {
     let pid: pid_t
     private let stdinFD: Int32
@@ -20,7 +33,7 @@ final class WorkerProcess: Sendable {
     private let state = Mutex<(pending: [UInt8], alive: Bool, nextID: Int, reaped: Bool)>(([], true, 1, false))
 
     init(argv: [String], environment: [String: String], directory: String?, function: String, logger: Logger) throws(SpawnError) {
-        let child = try ExecProcess.spawn(argv: argv, environment: environment, directory: directory)
+        let child = try PipedChild.spawn(argv: argv, environment: environment, directory: directory)
         pid = child.pid
         stdinFD = child.stdin
         stdoutFD = child.stdout

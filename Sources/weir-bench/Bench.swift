@@ -4,6 +4,7 @@ import Logging
 import Synchronization
 import WeirCore
 import WeirMQTT
+import WeirTestSupport
 
 /// Measures the event path against mosquitto itself, in one run on one machine:
 /// throughput (events in -> rule -> publish out) against `mosquitto_sub` draining the same broker at

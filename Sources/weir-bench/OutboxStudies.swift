@@ -6,6 +6,7 @@ import WeirForwarder
 import WeirMQTT
 import WeirRocksDB
 import WeirStore
+import WeirTestSupport
 import WeirZstd
 
 /// The outbox figures beyond append rate: dictionary compression, the loss window of each commit

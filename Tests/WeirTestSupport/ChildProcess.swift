@@ -1,13 +1,21 @@
 import Glibc
 import Synchronization
+import WeirCore
+import WeirFunctions
 
 /// A child process started with `posix_spawn`, with a clean signal mask and default handlers.
 ///
 /// Foundation's `Process` passes on the parent's blocked signals, and test runners block some: a
 /// broker started that way ignores SIGTERM. Spawning directly avoids that.
 ///
-/// Used for every process Weir or its tests and benchmarks start (brokers, `mosquitto_sub`, and
-/// later exec functions), so none of them inherits a blocked SIGTERM.
+/// Used for the processes tests and benchmarks start (brokers, `mosquitto_sub`, `weir` itself), so
+/// none of them inherits a blocked SIGTERM.
+///
+/// Hand-written on `spawnWithCleanSignals` rather than swift-subprocess: callers use it
+/// synchronously (init returns with the pid, `stop` and `waitForExit` block, `hasExited` polls,
+/// and it lives until deinit, not for one closure), while Subprocess starts a process only
+/// inside an `async` closure-scoped `run` and hands its pid to that closure. Bridging would mean
+/// blocking a thread (often a cooperative one in async tests) on a task that needs the pool.
 public final class ChildProcess: Sendable {
     public let pid: pid_t
     private let exited = Mutex(false)
@@ -77,47 +85,3 @@ public final class ChildProcess: Sendable {
 
     deinit { stop(signal: SIGKILL) }
 }
-
-/// A process could not be started.
-public struct SpawnError: Error, Sendable, CustomStringConvertible {
-    public var description: String
-    public init(description: String) { self.description = description }
-}
-
-/// `posix_spawn` with an empty signal mask and every handler back to its default (and, with
-/// `newProcessGroup`, the child leading a group of its own, so the whole group can be killed).
-/// Returns posix_spawn's result and the pid.
-public func spawnWithCleanSignals(
-    _ path: String, argv: UnsafePointer<UnsafeMutablePointer<CChar>?>, envp: UnsafePointer<UnsafeMutablePointer<CChar>?>,
-    actions: inout posix_spawn_file_actions_t, newProcessGroup: Bool = false
-) -> (result: Int32, pid: pid_t) {
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
-    if newProcessGroup {
-        posix_spawnattr_setpgroup(&attributes, 0)
-        flags |= POSIX_SPAWN_SETPGROUP
-    }
-    posix_spawnattr_setflags(&attributes, Int16(flags))
-    // Nothing but stdin, stdout and stderr reaches the child: libmosquitto's sockets, the broker
-    // connections and the admin listener are not all close-on-exec, and a function must never
-    // hold them (nor keep the admin port busy after Weir was killed).
-    if let closeFrom = addCloseFrom { _ = closeFrom(&actions, 3) }
-    var pid = pid_t()
-    let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-    return (rc, pid)
-}
-
-/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Glibc's module does
-/// not export; nil on an older C library.
-private let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
-    guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
-}()
