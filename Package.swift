@@ -81,7 +81,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
-            name: "WeirFunctions",
+            name: "WeirActions",
             dependencies: [
                 "WeirCore", "WeirRules", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "WeirEngine",
             dependencies: [
-                "WeirCore", "WeirRules", "WeirFunctions", "WeirStore", "WeirForwarder",
+                "WeirCore", "WeirRules", "WeirActions", "WeirStore", "WeirForwarder",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -103,7 +103,7 @@ let package = Package(
         .target(
             name: "WeirDaemon",
             dependencies: [
-                "WeirCore", "WeirRules", "WeirMQTT", "WeirFunctions", "WeirRocksDB", "WeirZstd", "WeirStore", "WeirForwarder",
+                "WeirCore", "WeirRules", "WeirMQTT", "WeirActions", "WeirRocksDB", "WeirZstd", "WeirStore", "WeirForwarder",
                 "WeirEngine",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -135,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "weir-bench",
             dependencies: [
-                "WeirCore", "WeirMQTT", "WeirStore", "WeirRocksDB", "WeirForwarder", "WeirZstd", "WeirRules", "WeirFunctions",
+                "WeirCore", "WeirMQTT", "WeirStore", "WeirRocksDB", "WeirForwarder", "WeirZstd", "WeirRules", "WeirActions",
                 "WeirTestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -147,7 +147,7 @@ let package = Package(
         .target(
             name: "WeirTestSupport",
             dependencies: [
-                "WeirCore", "WeirMQTT", "WeirDaemon", "WeirFunctions", .product(name: "NIOCore", package: "swift-nio"),
+                "WeirCore", "WeirMQTT", "WeirDaemon", "WeirActions", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
@@ -175,9 +175,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "WeirFunctionsTests",
+            name: "WeirActionsTests",
             dependencies: [
-                "WeirFunctions", "WeirRules", "WeirCore", "WeirTestSupport", .product(name: "Metrics", package: "swift-metrics"),
+                "WeirActions", "WeirRules", "WeirCore", "WeirTestSupport", .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

@@ -1,9 +1,9 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import WeirActions
 import WeirCore
 import WeirEngine
-import WeirFunctions
 import WeirRules
 import WeirStore
 

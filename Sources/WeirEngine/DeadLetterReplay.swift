@@ -1,7 +1,7 @@
 import Logging
+import WeirActions
 import WeirCore
 import WeirForwarder
-import WeirFunctions
 import WeirRules
 import WeirStore
 

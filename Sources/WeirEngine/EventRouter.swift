@@ -1,7 +1,7 @@
 import Logging
 import Synchronization
+import WeirActions
 import WeirCore
-import WeirFunctions
 import WeirRules
 
 /// Runs the rules on one event and hands what they produce to the pool: output rows become

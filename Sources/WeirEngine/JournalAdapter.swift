@@ -1,5 +1,5 @@
+import WeirActions
 import WeirCore
-import WeirFunctions
 import WeirRules
 import WeirStore
 

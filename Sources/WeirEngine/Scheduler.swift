@@ -1,8 +1,8 @@
 import Logging
 import Metrics
 import Synchronization
+import WeirActions
 import WeirCore
-import WeirFunctions
 import WeirRules
 import WeirStore
 

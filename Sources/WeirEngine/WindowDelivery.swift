@@ -1,6 +1,6 @@
 import Synchronization
+import WeirActions
 import WeirCore
-import WeirFunctions
 import WeirRules
 
 /// Runs the rule's actions for each window row, in the pool. A closed window's saved state is

@@ -3,8 +3,8 @@ import Foundation
 import Logging
 import Metrics
 import Synchronization
+import WeirActions
 import WeirCore
-import WeirFunctions
 import WeirRules
 
 /// Functions: invocations per second and latency, one process per invocation (`mode: oneshot`)

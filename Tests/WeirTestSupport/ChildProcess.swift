@@ -1,7 +1,7 @@
 import Glibc
 import Synchronization
+import WeirActions
 import WeirCore
-import WeirFunctions
 
 /// A child process started with `posix_spawn`, with a clean signal mask and default handlers.
 ///

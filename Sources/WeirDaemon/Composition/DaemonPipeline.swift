@@ -1,9 +1,9 @@
 import Foundation
 import Logging
+import WeirActions
 import WeirCore
 import WeirEngine
 import WeirForwarder
-import WeirFunctions
 import WeirMQTT
 import WeirRules
 import WeirStore

@@ -1,6 +1,6 @@
 import Logging
+import WeirActions
 import WeirEngine
-import WeirFunctions
 import WeirMQTT
 import WeirRules
 

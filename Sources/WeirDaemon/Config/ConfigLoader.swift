@@ -1,6 +1,6 @@
 import Foundation
+import WeirActions
 import WeirCore
-import WeirFunctions
 import WeirMQTT
 import WeirRules
 import WeirStore

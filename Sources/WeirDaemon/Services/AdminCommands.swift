@@ -1,7 +1,7 @@
 import Logging
+import WeirActions
 import WeirCore
 import WeirEngine
-import WeirFunctions
 import WeirStore
 
 /// `weir dlq replay|purge`, run inside the daemon (which holds the store's lock) through the

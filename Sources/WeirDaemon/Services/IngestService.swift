@@ -1,8 +1,8 @@
 import Logging
 import ServiceLifecycle
+import WeirActions
 import WeirCore
 import WeirEngine
-import WeirFunctions
 import WeirMQTT
 
 /// MQTT ingest and rule evaluation: events flow broker → bounded buffer → rules → pool.

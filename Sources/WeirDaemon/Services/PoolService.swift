@@ -1,5 +1,5 @@
 import ServiceLifecycle
-import WeirFunctions
+import WeirActions
 
 /// Runs the function pool's workers; on graceful shutdown it stops taking work and drains the queue.
 struct PoolService: Service {

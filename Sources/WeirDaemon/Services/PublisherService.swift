@@ -1,6 +1,6 @@
 import ServiceLifecycle
+import WeirActions
 import WeirCore
-import WeirFunctions
 import WeirMQTT
 
 /// The local-broker connection that `publish` actions use.

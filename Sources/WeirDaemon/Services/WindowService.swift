@@ -1,6 +1,6 @@
 import ServiceLifecycle
+import WeirActions
 import WeirEngine
-import WeirFunctions
 
 /// Ticks the window engine and hands closed windows' rows to the pool. On shutdown it stops
 /// ticking; open windows stay saved and resume at the next start.

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import WeirCore
 
-@testable import WeirFunctions
+@testable import WeirActions
 
 /// Real processes: no shell, stdin/stdout, environment, working directory, process-group kill.
 @Suite struct ExecProcessTests {

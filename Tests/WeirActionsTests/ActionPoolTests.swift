@@ -6,7 +6,7 @@ import WeirCore
 import WeirRules
 import WeirTestSupport
 
-@testable import WeirFunctions
+@testable import WeirActions
 
 /// An executor that records concurrency and can be held closed to fill the queue.
 final class ProbeExecutor: ActionExecutor, Sendable {

@@ -3,7 +3,7 @@ import Logging
 import Testing
 import WeirCore
 
-@testable import WeirFunctions
+@testable import WeirActions
 
 /// One worker process, directly: deadlines hold however big the request, and stopping many
 /// workers shares one grace period.
