@@ -1,7 +1,7 @@
 import WeirCore
 import WeirRules
 
-/// One action to run for one rule output row: the unit of work of the function pool.
+/// One action to run for one rule output row: the unit of work of the action pool.
 public struct Invocation: Sendable {
     public let rule: String
     public let action: ActionSpec

@@ -101,12 +101,10 @@ public final class MQTTClient: @unchecked Sendable {
         self.maxBatch = max(1, maxBatch)
         self.canConnect = canConnect
         self.onConnection = onConnection
-        do {
-            try configure()
-        } catch {
-            mosquitto_destroy(handle)
-            throw error
-        }
+        // No mosquitto_destroy here when configure() throws: every stored property is set by then,
+        // so Swift runs deinit for the half-made client, and deinit destroys the handle (twice
+        // would be a double free).
+        try configure()
     }
 
     deinit {

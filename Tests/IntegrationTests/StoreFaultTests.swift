@@ -267,7 +267,7 @@ func publishReadings(_ pub: MQTTClient, _ range: Range<Int>) async throws {
             } ?? 0
         }
         // What was before the damage is readable and delivered; what the damage destroyed is not.
-        #expect(await eventually { forwarded() >= 50 })
+        #expect(await eventually(timeout: .seconds(30)) { forwarded() >= 50 })
         #expect(forwarded() < 200 || forwarded() == 200)
     }
 }

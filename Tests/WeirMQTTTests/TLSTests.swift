@@ -86,3 +86,17 @@ func makeCertificates(in dir: URL, caName: String = "ca") throws {
         #expect(!wrong.isConnected)
     }
 }
+
+/// libmosquitto refusing a setting while the client is being made (here a CA file that does not
+/// exist) is an error for the caller, and frees the handle exactly once: this used to be a
+/// double free (the initializer and deinit both destroyed it), which aborted the process.
+@Test func aRefusedTLSFileIsAnErrorNotACrash() {
+    for attempt in 0..<20 {
+        #expect(throws: MosquittoError.self) {
+            _ = try MQTTClient(
+                configuration: MQTTConfiguration(
+                    port: 1, clientID: "tls-refused-\(attempt)", tls: .init(caFile: "/nonexistent/weir-ca-\(attempt).pem")),
+                logger: Logger(label: "tls"))
+        }
+    }
+}

@@ -8,7 +8,7 @@ import WeirMQTT
 import WeirRules
 import WeirStore
 
-/// The event path: ingest → router → windows and the function pool → publisher and outboxes.
+/// The event path: ingest → router → windows and the action pool → publisher and outboxes.
 struct DaemonPipeline {
     let publisher: MQTTClient
     let functions: FunctionRunner

@@ -1,7 +1,7 @@
 import ServiceLifecycle
 import WeirActions
 
-/// Runs the function pool's workers; on graceful shutdown it stops taking work and drains the queue.
+/// Runs the action pool's workers; on graceful shutdown it stops taking work and drains the queue.
 struct PoolService: Service {
     let pool: ActionPool
     /// Runs once the queue has drained (stops worker processes).
