@@ -3,6 +3,9 @@ import CZstd
 /// A zstd dictionary: trained on samples of the data it will compress, it lets small inputs (a
 /// batch of a few events) compress like large ones, because the common structure (keys, topic
 /// prefixes, CloudEvents boilerplate) is in the dictionary rather than in every frame.
+///
+/// Only `weir-bench`'s dictionary study uses it today (no upstream compresses with a dictionary yet). It
+/// stays here rather than in a bench helper because it calls zstd's C API, which only this module may import.
 public struct ZstdDictionary: Sendable, Equatable {
     public let bytes: [UInt8]
 
