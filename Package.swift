@@ -184,7 +184,8 @@ let package = Package(
         .testTarget(
             name: "WeirEngineTests",
             dependencies: [
-                "WeirEngine", "WeirRules", .product(name: "MetricsTestKit", package: "swift-metrics"),
+                "WeirEngine", "WeirRules", "WeirCore", "WeirStore", "WeirRocksDB",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

@@ -100,27 +100,46 @@ final class WindowCheckpointer: Sendable {
 
     private struct Snapshot {
         var resets: [(rule: String, signature: String?)]
-        var changes: [WindowChange]
+        /// Taken under the lock; encoded (`changes`) after it is released.
+        var taken: [Taken]
         var stopped: Bool
         var events: Int
         var waiters: [Settlement]
+
+        /// The changes in write order, the taken groups encoded now (off the table's lock).
+        var changes: [WindowChange] {
+            taken.map { item in
+                switch item {
+                case .change(let change): change
+                case .group(let rule, let storeKey, let group): WindowChange(rule: rule, storeKey: storeKey, state: group?.json)
+                }
+            }
+        }
+    }
+
+    /// One item of a checkpoint: a change as it is, or a changed group (a value copy) to encode.
+    private enum Taken {
+        case change(WindowChange)
+        case group(rule: String, storeKey: String, WindowOperator.Group?)
     }
 
     /// Takes what the next checkpoint writes: retried changes first, then the dirty rules' changed
-    /// and discarded groups, then explicit changes; and the waiters it settles.
+    /// and discarded groups, then explicit changes; and the waiters it settles. Only copies: the
+    /// encoding happens outside the lock, so admission does not wait for it.
     private func snapshot(_ shared: inout WindowTable.Contents) -> Snapshot {
-        var changes = Array(shared.checkpoint.retry.values)
+        var changes = shared.checkpoint.retry.values.map(Taken.change)
         shared.checkpoint.retry.removeAll(keepingCapacity: true)
         for name in shared.checkpoint.dirtyRules {
-            changes +=
-                shared.entries.modify(name) { entry in
-                    entry.windows.takeTouched().map { WindowChange(rule: name, storeKey: $0.storeKey, state: $0.state) }
-                        + entry.windows.takeDiscarded().map { WindowChange(rule: name, storeKey: $0, state: nil) }
-                } ?? []
+            shared.entries.modify(name) { entry in
+                for (storeKey, group) in entry.windows.takeTouchedGroups() { changes.append(.group(rule: name, storeKey: storeKey, group)) }
+                for storeKey in entry.windows.takeDiscarded() {
+                    changes.append(.change(WindowChange(rule: name, storeKey: storeKey, state: nil)))
+                }
+            }
         }
-        changes += shared.checkpoint.pending.values
+        changes += shared.checkpoint.pending.values.map(Taken.change)
         let taken = Snapshot(
-            resets: shared.checkpoint.resets, changes: changes, stopped: shared.checkpoint.stopped,
+            resets: shared.checkpoint.resets, taken: changes, stopped: shared.checkpoint.stopped,
             events: shared.checkpoint.unsavedEvents, waiters: shared.checkpoint.waiters)
         shared.checkpoint.dirtyRules.removeAll(keepingCapacity: true)
         shared.checkpoint.pending.removeAll(keepingCapacity: true)
@@ -136,6 +155,7 @@ final class WindowCheckpointer: Sendable {
         while true {
             _ = wake.wait(timeout: .now() + .seconds(1))
             let taken = table.shared.withLock { snapshot(&$0) }
+            let changes = taken.changes  // encoded here, off the lock
             for reset in taken.resets {
                 do {
                     try store.reset(rule: reset.rule, signature: reset.signature)
@@ -143,18 +163,18 @@ final class WindowCheckpointer: Sendable {
                     logger.error("window state could not be reset", metadata: ["rule": "\(reset.rule)", "error": "\(error)"])
                 }
             }
-            if taken.changes.isEmpty {
+            if changes.isEmpty {
                 for waiter in taken.waiters { waiter.end() }
             } else {
                 do {
-                    try store.commit(taken.changes)
+                    try store.commit(changes)
                     let metrics =
                         savedMetrics ?? (
                             Counter(label: "weir_window_checkpointed_groups_total", factory: factory),
                             Counter(label: "weir_window_events_saved_total", factory: factory)
                         )
                     savedMetrics = metrics
-                    metrics.groups.increment(by: taken.changes.count)
+                    metrics.groups.increment(by: changes.count)
                     // Events whose effect on their windows is now durable (a kill -9 keeps them).
                     metrics.events.increment(by: taken.events)
                     for waiter in taken.waiters { waiter.end() }
@@ -168,7 +188,7 @@ final class WindowCheckpointer: Sendable {
                     table.shared.withLock { shared in
                         shared.checkpoint.unsavedEvents += taken.events
                         // In order: for a key written twice in the failed attempt, the later write wins.
-                        for change in taken.changes { shared.checkpoint.retry["\(change.rule)\u{0}\(change.storeKey)"] = change }
+                        for change in changes { shared.checkpoint.retry["\(change.rule)\u{0}\(change.storeKey)"] = change }
                     }
                 }
             }

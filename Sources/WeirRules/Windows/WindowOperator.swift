@@ -90,6 +90,12 @@ public struct WindowOperator: Sendable {
     /// Store keys of closed groups that HAVING rejected: nothing to deliver, their state can go.
     public private(set) var discarded: [String] = []
     private var lastArrival: Int64 = .min
+    /// At most the earliest end of any open group, in memory or spilled (exact after each scan):
+    /// `advance` looks at the groups only once the watermark reaches it, so a tick costs nothing
+    /// per open group while no window is due. Ends only grow once set (see `noteEnd`).
+    private var nextEnd: Int64 = .max
+    /// At most the earliest `lastEvent` of any group (sliding windows: when one may empty).
+    private var nextIdle: Int64 = .max
 
     public init(query: GroupedQuery, timeMode: TimeMode = .processing, maxGroups: Int = 100_000) {
         self.query = query
@@ -154,6 +160,7 @@ public struct WindowOperator: Sendable {
                 // The session closes after `gap` of silence, or at start + max, whichever is first:
                 // both on the clock, not only when the next event arrives.
                 group.end = min(max(group.end, time + gap), maxDuration.map { group.start + $0 } ?? .max)
+                noteEnd(group.end)
                 groups[keyText] = group
             }
         case .count(let size, let hop):
@@ -189,11 +196,14 @@ public struct WindowOperator: Sendable {
     public mutating func advance(now: Int64) throws(EvaluationError) -> [WindowOutput] {
         let mark = watermark(now: now)
         var closed: [(key: String, group: Group)] = []
-        // Spilled windows that are due come back to be closed with the others.
-        for key in spilled.filter({ closes(end: $0.value.end, watermark: mark) }).keys { faultIn(key) }
-        for (key, group) in groups where closes(group, watermark: mark) {
-            closed.append((key, group))
-            groups[key] = nil
+        if closes(end: nextEnd, watermark: mark) {
+            // Spilled windows that are due come back to be closed with the others.
+            for key in spilled.filter({ closes(end: $0.value.end, watermark: mark) }).keys { faultIn(key) }
+            for (key, group) in groups where closes(group, watermark: mark) {
+                closed.append((key, group))
+                groups[key] = nil
+            }
+            nextEnd = min(groups.values.lazy.map(\.end).min() ?? .max, spilled.values.lazy.map(\.end).min() ?? .max)
         }
         closed.sort { ($0.group.end, $0.group.start, $0.key) < ($1.group.end, $1.group.start, $1.key) }
         var outputs: [WindowOutput] = []
@@ -209,7 +219,7 @@ public struct WindowOperator: Sendable {
             }
         }
         lastRowError = firstError
-        if case .sliding(let size) = spec {
+        if case .sliding(let size) = spec, nextIdle != .max, nextIdle <= mark - size {  // no groups: no watermark arithmetic
             // Sliding groups emit per event; forget the ones with nothing left in range.
             for (key, group) in groups where group.lastEvent <= mark - size {
                 groups[key] = nil
@@ -219,6 +229,8 @@ public struct WindowOperator: Sendable {
                 spilled[key] = nil
                 touched.insert(key)
             }
+            nextIdle = min(
+                groups.values.lazy.map(\.lastEvent).min() ?? .max, spilled.values.lazy.map(\.lastEvent).min() ?? .max)
         }
         return outputs
     }
@@ -227,6 +239,15 @@ public struct WindowOperator: Sendable {
     public mutating func restore(_ key: String, _ group: Group) {
         groups[key] = group
         maxEventTime = max(maxEventTime, group.lastEvent)
+        noteEnd(group.end)
+        nextIdle = min(nextIdle, group.lastEvent)
+    }
+
+    /// Keeps `nextEnd` a lower bound: called wherever a group gets an end that may be earlier
+    /// than every other (a new group; a session capped by its maximum). Count windows never close
+    /// on time, whatever their end.
+    private mutating func noteEnd(_ end: Int64) {
+        nextEnd = min(nextEnd, end)
     }
 
     /// Resumes the idle clock after a restart, so quiet windows still close by `idle_timeout`.
@@ -239,6 +260,7 @@ public struct WindowOperator: Sendable {
     }
 
     private func closes(end: Int64, watermark: Int64) -> Bool {
+        guard end != .max else { return false }  // nothing open
         switch spec {
         case .tumbling, .hopping, .session: return end <= watermark
         case .count, .sliding: return false
@@ -286,6 +308,8 @@ public struct WindowOperator: Sendable {
         } else {
             guard groups.count + spilled.count < maxGroups else { return false }
             group = Group(start: start, end: end, keys: keys, states: query.initialStates(), buffer: [], events: 0, lastEvent: time)
+            noteEnd(end)
+            nextIdle = min(nextIdle, time)
         }
         if buffered {
             group.buffer.append((time, values))
@@ -325,9 +349,15 @@ public struct WindowOperator: Sendable {
     }
 
     public mutating func takeTouched() -> [(storeKey: String, state: JSONValue?)] {
+        takeTouchedGroups().map { ($0.storeKey, $0.group?.json) }
+    }
+
+    /// As `takeTouched`, with the groups themselves (nil: gone), so that their encoding can happen
+    /// later, outside the owner's lock: a group is a value, the copy does not change.
+    public mutating func takeTouchedGroups() -> [(storeKey: String, group: Group?)] {
         defer { touched.removeAll(keepingCapacity: true) }
         return touched.compactMap { key in
-            if let group = groups[key] { return (storeKey(of: group, operatorKey: key), group.json) }
+            if let group = groups[key] { return (storeKey(of: group, operatorKey: key), group) }
             if case .sliding = spec { return ("*|\(key)", nil) }
             return nil  // closed: the engine keeps its final state until the row is delivered
         }
