@@ -12,7 +12,7 @@ import WeirMQTT
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir-bench", abstract: "Weir's benchmarks (see BENCHMARKS.md).",
-        subcommands: [EventPath.self, OutboxBench.self, WindowBench.self, FunctionBench.self, AckBench.self],
+        subcommands: [EventPath.self, OutboxBench.self, WindowBench.self, FunctionBench.self, AckBench.self, RuleBench.self],
         defaultSubcommand: EventPath.self)
 }
 

@@ -105,7 +105,8 @@ struct PredicateFuzzer {
                 let payload = fuzzer.payload()
                 let outcome = set.process(Event(topic: "t/x", payload: Array(payload.description.utf8), receivedAt: 5))
                 let expected = interpreted(rules, try JSONParser.parse(Array(payload.description.utf8)))
-                #expect(outcome.matches.map { "\($0.rule.name) \(JSONValue.object($0.row))" } == expected.matches, "seed \(seed) \(payload)")
+                #expect(
+                    outcome.matches.map { "\($0.rule.name) \(JSONValue.object($0.row))" } == expected.matches, "seed \(seed) \(payload)")
                 #expect(outcome.failures.map { "\($0.rule): \($0.error)" } == expected.failures, "seed \(seed) \(payload)")
             }
         }
@@ -118,15 +119,22 @@ struct PredicateFuzzer {
             try rule("c", #"SELECT * FROM "t" WHERE abs(temp) > 2"#),
         ])
         #expect(set.fieldTable.paths.map(\.first) == ["temp", "a"])
-        guard case .and(.compare, .compare) = set.predicates[0] else { Issue.record("not compiled: \(String(describing: set.predicates[0]))"); return }
-        guard case .general = set.predicates[2] else { Issue.record("abs() should stay interpreted"); return }
+        guard case .and(.compare, .compare) = set.predicates[0] else {
+            Issue.record("not compiled: \(String(describing: set.predicates[0]))")
+            return
+        }
+        guard case .general = set.predicates[2] else {
+            Issue.record("abs() should stay interpreted")
+            return
+        }
     }
 
     @Test func negativeLiteralsAreConstants() throws {
         var table = FieldTable()
         let query = try CompiledQuery(sql: #"SELECT * FROM "t" WHERE temp > -3 AND temp BETWEEN -2.5 AND 4"#)
-        guard case .and(.compare(_, .greater, .int(-3), true), .between(_, .double(-2.5), .int(4), false)) =
-            Predicate.compile(query.whereClause!, &table)
+        guard
+            case .and(.compare(_, .greater, .int(-3), true), .between(_, .double(-2.5), .int(4), false)) =
+                Predicate.compile(query.whereClause!, &table)
         else {
             Issue.record("not compiled")
             return

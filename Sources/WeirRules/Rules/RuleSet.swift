@@ -19,6 +19,8 @@ public struct RuleSet: Sendable {
     let fieldTable: FieldTable
     /// Each rule's WHERE compiled against `fieldTable` (nil: no WHERE), by position.
     let predicates: [Predicate?]
+    /// Rules that share FROM and test one path against numeric intervals, answered together.
+    let ranges: RangeIndex
 
     public init(rules: [Rule], functions: [String: FunctionSpec] = [:], schedules: [ScheduledRule] = []) {
         self.rules = rules
@@ -40,6 +42,7 @@ public struct RuleSet: Sendable {
         var table = FieldTable()
         predicates = rules.map { rule in rule.query.whereClause.map { Predicate.compile($0, &table) } }
         fieldTable = table
+        ranges = RangeIndex(rules: rules, predicates: predicates)
     }
 
     public static let empty = RuleSet(rules: [])
@@ -120,11 +123,14 @@ extension RuleSet {
         }
         let context = EvaluationContext(payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt)
         var fields = FieldValues(table: fieldTable, payload: payload)
+        var lookups = RangeLookups(ranges)
         for position in positions {
             do {
-                // WHERE first, from the event's shared field slots: most rules stop here, before
-                // the rule itself is even read.
-                if let predicate = predicates[position] {
+                // WHERE first, from the range index or the event's shared field slots: most rules
+                // stop here, before the rule itself is even read.
+                if let decided = lookups.decide(position, &fields) {
+                    guard decided else { continue }
+                } else if let predicate = predicates[position] {
                     guard try predicate.holds(&fields, context) else { continue }
                 }
                 let rule = rules[position]
