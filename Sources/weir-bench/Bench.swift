@@ -13,7 +13,7 @@ import WeirTestSupport
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir-bench", abstract: "Weir's benchmarks (see BENCHMARKS.md).",
-        subcommands: [EventPath.self, OutboxBench.self, WindowBench.self, FunctionBench.self, AckBench.self],
+        subcommands: [EventPath.self, OutboxBench.self, WindowBench.self, FunctionBench.self, AckBench.self, RuleBench.self],
         defaultSubcommand: EventPath.self)
 }
 

@@ -15,6 +15,12 @@ public struct RuleSet: Sendable {
     public let functions: [String: FunctionSpec]
     /// Rules triggered by time; they are not in the topic index.
     public let schedules: [ScheduledRule]
+    /// The payload paths the rules' WHERE clauses read, each resolved at most once per event.
+    let fieldTable: FieldTable
+    /// Each rule's WHERE compiled against `fieldTable` (nil: no WHERE), by position.
+    let predicates: [Predicate?]
+    /// Rules that share FROM and test one path against numeric intervals, answered together.
+    let ranges: RangeIndex
 
     public init(rules: [Rule], functions: [String: FunctionSpec] = [:], schedules: [ScheduledRule] = []) {
         self.rules = rules
@@ -33,18 +39,28 @@ public struct RuleSet: Sendable {
         }
         self.index = index
         self.topicFilters = filters
+        var table = FieldTable()
+        predicates = rules.map { rule in rule.query.whereClause.map { Predicate.compile($0, &table) } }
+        fieldTable = table
+        ranges = RangeIndex(rules: rules, predicates: predicates)
     }
 
     public static let empty = RuleSet(rules: [])
 
     /// Rules whose FROM matches `topic`, each once, in definition order.
     public func candidates(for topic: String) -> [Rule] {
+        candidatePositions(for: topic).map { rules[$0] }
+    }
+
+    /// The positions of `candidates(for:)`: ascending, each once.
+    func candidatePositions(for topic: String) -> [Int] {
         var positions = index.matches(topic)
-        if positions.count > 1 {
+        // One filter per rule (the usual case) yields them ascending already.
+        if positions.count > 1, zip(positions, positions.dropFirst()).contains(where: { $0 >= $1 }) {
             positions.sort()
             positions = positions.enumerated().filter { $0.offset == 0 || positions[$0.offset - 1] != $0.element }.map(\.element)
         }
-        return positions.map { rules[$0] }
+        return positions
     }
 
     public func rule(named name: String) -> Rule? {
@@ -89,9 +105,9 @@ extension RuleSet {
     /// matched: traffic no rule cares about costs a trie walk and nothing more.
     public func process(_ event: Event, maxPayloadBytes: Int = 256 * 1024) -> EventOutcome {
         var outcome = EventOutcome()
-        let rules = candidates(for: event.topic)
-        outcome.candidates = rules.count
-        guard !rules.isEmpty else { return outcome }
+        let positions = candidatePositions(for: event.topic)
+        outcome.candidates = positions.count
+        guard !positions.isEmpty else { return outcome }
         guard event.payload.count <= maxPayloadBytes else {
             outcome.payloadError = "payload of \(event.payload.count) bytes exceeds the limit of \(maxPayloadBytes)"
             outcome.payloadErrorReason = "too_large"
@@ -106,18 +122,27 @@ extension RuleSet {
             return outcome
         }
         let context = EvaluationContext(payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt)
-        for rule in rules {
+        var fields = FieldValues(table: fieldTable, payload: payload)
+        var lookups = RangeLookups(ranges)
+        for position in positions {
             do {
+                // WHERE first, from the range index or the event's shared field slots: most rules
+                // stop here, before the rule itself is even read.
+                if let decided = lookups.decide(position, &fields) {
+                    guard decided else { continue }
+                } else if let predicate = predicates[position] {
+                    guard try predicate.holds(&fields, context) else { continue }
+                }
+                let rule = rules[position]
                 if let grouping = rule.query.grouping {
-                    guard try rule.query.matches(context) else { continue }
                     let (keys, values) = try grouping.input(context)
                     let time = try eventTime(rule.timeMode, context)
                     outcome.windowInputs.append(WindowInput(rule: rule, keys: keys, values: values, time: time, payload: context.payload))
-                } else if let row = try rule.query.evaluate(context) {
-                    outcome.matches.append(RuleMatch(rule: rule, row: row))
+                } else {
+                    outcome.matches.append(RuleMatch(rule: rule, row: try rule.query.project(context)))
                 }
             } catch {
-                outcome.failures.append((rule.name, error.message))
+                outcome.failures.append((rules[position].name, error.message))
             }
         }
         return outcome

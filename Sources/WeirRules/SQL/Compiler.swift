@@ -135,9 +135,12 @@ public struct CompiledQuery: Sendable {
 
     /// The output row, or `nil` when WHERE is false or null.
     public func evaluate(_ context: EvaluationContext) throws(EvaluationError) -> JSONObject? {
-        if let whereClause {
-            guard case .bool(true) = try Evaluator.evaluate(whereClause, context) else { return nil }
-        }
+        guard try matches(context) else { return nil }
+        return try project(context)
+    }
+
+    /// The output row for an event whose WHERE held.
+    func project(_ context: EvaluationContext) throws(EvaluationError) -> JSONObject {
         var row = JSONObject()
         for item in items {
             switch item {

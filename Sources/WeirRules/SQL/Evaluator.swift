@@ -8,14 +8,7 @@ enum Evaluator {
         case .literal(let value):
             return value
         case .path(let first, let segments):
-            guard var value = context.payload[first] else { return .null }
-            for segment in segments {
-                switch segment {
-                case .key(let key): value = value[key] ?? .null
-                case .index(let index): value = value[index] ?? .null
-                }
-            }
-            return value
+            return resolve(first, segments, in: context.payload)
         case .call(let name, _, _):
             throw EvaluationError("function '\(name)' was not compiled")
         case .aggregateRef(let index):
@@ -112,6 +105,18 @@ enum Evaluator {
             }
             return .string(regex.replace(in: text, with: r))
         }
+    }
+
+    /// The value at a payload path; null where any step is missing.
+    static func resolve(_ first: String, _ segments: [PathSegment], in payload: JSONValue) -> JSONValue {
+        guard var value = payload[first] else { return .null }
+        for segment in segments {
+            switch segment {
+            case .key(let key): value = value[key] ?? .null
+            case .index(let index): value = value[index] ?? .null
+            }
+        }
+        return value
     }
 
     /// SQL AND on optional booleans (nil is unknown).

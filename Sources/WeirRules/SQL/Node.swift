@@ -1,7 +1,7 @@
 import WeirCore
 
 /// One step of a payload path such as `a.b[0].c`.
-enum PathSegment: Sendable, Equatable {
+enum PathSegment: Sendable, Hashable {
     case key(String)
     case index(Int)
 }
