@@ -34,7 +34,7 @@ public final class EventRouter: Sendable {
     /// Routes one event. Every effect it starts joins `settlement` (when given), which the
     /// caller seals: the event's acknowledgement waits for them.
     public func route(_ event: Event, fromWorker: Bool = false, settlement: Settlement? = nil) async {
-        let outcome = rules.current.process(event, maxPayloadBytes: maxPayloadBytes)
+        let outcome = rules.snapshot.set.process(event, maxPayloadBytes: maxPayloadBytes)
         if outcome.candidates == 0 {
             metrics.eventsUnmatched.increment()
             return

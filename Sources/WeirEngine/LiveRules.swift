@@ -8,7 +8,14 @@ import WeirRules
 /// The ingest loop reads `current` once per event, so each event is evaluated entirely against one
 /// set: a reload between two events never splits or repeats one.
 public final class LiveRules: Sendable {
-    private let rules: Mutex<RuleSet>
+    /// A loaded rule set, shared by reference: reading the one in force costs one retain, where
+    /// copying the `RuleSet` value retained each of its arrays and tables, once per event.
+    public final class Snapshot: Sendable {
+        public let set: RuleSet
+        init(_ set: RuleSet) { self.set = set }
+    }
+
+    private let rules: Mutex<Snapshot>
     private let reloadLock = Mutex(())
     public let directory: String
     /// Upstream names that `forward` actions may name.
@@ -19,7 +26,7 @@ public final class LiveRules: Sendable {
 
     public init(initial: RuleSet, directory: String, upstreams: Set<String>, logger: Logger, metrics: EngineMetrics) {
         self.upstreams = upstreams
-        rules = Mutex(initial)
+        rules = Mutex(Snapshot(initial))
         self.directory = directory
         self.logger = logger
         self.metrics = metrics
@@ -27,7 +34,11 @@ public final class LiveRules: Sendable {
         metrics.rulesLoaded.record(initial.rules.count)
     }
 
-    public var current: RuleSet { rules.withLock { $0 } }
+    /// The rule set in force, as a value (for callers off the per-event path).
+    public var current: RuleSet { snapshot.set }
+
+    /// The rule set in force, by reference: what the per-event path reads.
+    public var snapshot: Snapshot { rules.withLock { $0 } }
 
     /// Adds a handler called after every successful swap (the daemon registers its `ReloadEffects`:
     /// windows, subscriptions, functions' workers).
@@ -44,7 +55,7 @@ public final class LiveRules: Sendable {
     private func reloadLocked(reason: String) -> Bool {
         do throws(DiagnosticList) {
             let fresh = try RuleLoader.load(directory: directory, upstreams: upstreams)
-            rules.withLock { $0 = fresh }
+            rules.withLock { $0 = Snapshot(fresh) }
             metrics.rulesLoaded.record(fresh.rules.count)
             metrics.reload(result: "ok")
             logger.notice(

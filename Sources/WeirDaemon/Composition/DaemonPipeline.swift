@@ -85,7 +85,7 @@ func makeFunctionRunner(
     blockingThreads: Int, logger: Logger, metrics: DaemonMetrics
 ) -> FunctionRunner {
     FunctionRunner(
-        lookup: { rules.current.functions[$0] }, logger: logger, metricsFactory: metrics.factory,
+        lookup: { rules.snapshot.set.functions[$0] }, logger: logger, metricsFactory: metrics.factory,
         deadLetter: { failure in
             let letter = DeadLetter(
                 kind: failure.kind, target: failure.function, failedAt: currentTimeMillis(), error: failure.error,
