@@ -161,7 +161,8 @@ let package = Package(
         .testTarget(
             name: "WeirStoreTests",
             dependencies: [
-                "WeirStore", "WeirRocksDB", "WeirCore", "WeirTestSupport", .product(name: "MetricsTestKit", package: "swift-metrics"),
+                "WeirStore", "WeirRocksDB", "WeirZstd", "WeirCore", "WeirTestSupport",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

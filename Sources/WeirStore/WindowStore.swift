@@ -15,8 +15,8 @@ public struct WindowChange: Sendable {
     }
 }
 
-/// Open windows' state in RocksDB: `window/<rule>/<store key>` holds a group as zstd-compressed
-/// JSON; `meta/window/<rule>` holds the layout signature the groups were saved with, so a changed
+/// Open windows' state in RocksDB: `window/<rule>/<store key>` holds a group as JSON, zstd-compressed
+/// when it is large (`GroupState`); `meta/window/<rule>` holds the layout signature the groups were saved with, so a changed
 /// rule does not resume state of another shape. Calls block: run them off the cooperative pool.
 public final class WindowStore: Sendable {
     let db: RocksDB
@@ -35,7 +35,7 @@ public final class WindowStore: Sendable {
         var groups: [(String, JSONValue)] = []
         var unreadable = 0
         try db.scan(from: prefix, upTo: prefix + [0xFF]) { key, value in
-            if let state = try? JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20)) {
+            if let state = try? GroupState.decode(value) {
                 groups.append((String(decoding: key.dropFirst(prefix.count), as: UTF8.self), state))
             } else {
                 unreadable += 1
@@ -62,7 +62,7 @@ public final class WindowStore: Sendable {
     /// One saved group, or nil (missing or unreadable).
     public func load(rule: String, storeKey: String) -> JSONValue? {
         guard let value = try? db.get(Self.prefix(rule) + Array(storeKey.utf8)) else { return nil }
-        return try? JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20))
+        return try? GroupState.decode(value)
     }
 
     /// Names of the rules with saved state.
@@ -79,14 +79,12 @@ public final class WindowStore: Sendable {
     /// Applies `changes` atomically with one WAL fsync.
     public func commit(_ changes: [WindowChange]) throws {
         let batch = WriteBatch()
-        // One context for the whole batch, at zstd's fastest level: a group's state is a few
-        // hundred bytes, which a fresh level-3 context costs ~40k instructions to compress (more
-        // than the event that changed it); this costs ~17k. RocksDB compresses its files again.
-        let compressor = try ZstdCompressor(level: -1)
+        // One context for the whole batch, made only if some group is large enough to compress.
+        var compressor: ZstdCompressor?
         for change in changes {
             let key = Self.prefix(change.rule) + Array(change.storeKey.utf8)
             if let state = change.state {
-                batch.put(key, try compressor.compress(JSONWriter.bytes(state)))
+                batch.put(key, try GroupState.encode(state, compressor: &compressor))
             } else {
                 batch.delete(key)
             }
@@ -110,9 +108,34 @@ public final class WindowStore: Sendable {
             let rest = key.dropFirst(prefix.count)
             let rule = rest.prefix { $0 != UInt8(ascii: "/") }
             let storeKey = rest.dropFirst(rule.count + 1)
-            let state = Result { () throws -> JSONValue in try JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20)) }
+            let state = Result { () throws -> JSONValue in try GroupState.decode(value) }
             body(String(decoding: rule, as: UTF8.self), String(decoding: storeKey, as: UTF8.self), state)
             return true
         }
+    }
+}
+
+/// How one group's state is stored: its JSON as is, or a zstd frame of it when the JSON is large.
+///
+/// Most groups are a few hundred bytes, where a zstd frame per group cost more instructions than the
+/// event that changed it, and RocksDB compresses its files with zstd anyway; a large state (a
+/// sliding window's events, a percentile's reservoir) still gets its own frame. The two are told
+/// apart by the first bytes: a zstd frame starts with its magic number `28 B5 2F FD`, a group's
+/// JSON with `{`, so state saved by earlier versions (always a frame) reads back unchanged.
+enum GroupState {
+    /// JSON of at least this many bytes is compressed.
+    static let compressFrom = 1024
+    static let zstdMagic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
+
+    static func encode(_ state: JSONValue, compressor: inout ZstdCompressor?) throws -> [UInt8] {
+        let json = JSONWriter.bytes(state)
+        guard json.count >= compressFrom else { return json }
+        if compressor == nil { compressor = try ZstdCompressor(level: -1) }
+        return try compressor!.compress(json)
+    }
+
+    static func decode(_ value: [UInt8]) throws -> JSONValue {
+        if value.starts(with: zstdMagic) { return try JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20)) }
+        return try JSONParser.parse(value)
     }
 }
