@@ -109,7 +109,7 @@ struct ProductBench: AsyncParsableCommand {
                 let note = f.ratioNote.isEmpty ? "" : " \(f.ratioNote)"
                 return "\(Figure.format(f.value)) / \(Figure.format(f.baseline)) = **\(Figure.format(f.ratio))**\(note)\(mark)"
             }
-            say("| \(first.name) | \(cell(.receipt)) | \(cell(.durable)) | \(first.target) |")
+            say("| \(first.name.replacingOccurrences(of: "|", with: "\\|")) | \(cell(.receipt)) | \(cell(.durable)) | \(first.target) |")
         }
     }
 
