@@ -41,8 +41,13 @@ struct ProductRig {
     }
 
     /// `mosquitto_pub -l` publishing every line of `file` to the input topic, as fast as it can.
+    /// Its stdin stays open after the file (a `sleep` behind it): at end of input mosquitto_pub
+    /// disconnects at once and drops what it has not sent yet (measured here: 34,681 of 100,000 at
+    /// QoS 1, 92,503 at QoS 0). Stop it with `stopShell`.
     func feed(port: Int, file: String, qos: Int) throws -> ChildProcess {
-        let command = "exec \(mosquittoPub) -h 127.0.0.1 -p \(port) -t \(Self.inputTopic) -q \(qos) -M 1000 -l < \(file)"
+        let command =
+            "\(shellQuote("cat \(file); exec sleep 100000")) | exec \(mosquittoPub) -h 127.0.0.1 -p \(port) -t \(Self.inputTopic) "
+            + "-q \(qos) -M 1000 -l"
         return try ChildProcess("/bin/sh", ["-c", command], output: work.appendingPathComponent("feed.log").path)
     }
 
@@ -52,13 +57,14 @@ struct ProductRig {
 
     /// Writes `rules` (YAML) and a configuration, starts `weir run` and waits until it is healthy.
     func daemon(
-        _ name: String, rules: String, port: Int, mode: AckMode, cloudPort: Int? = nil, startTimeout: Double = 20
+        _ name: String, rules: String, port: Int, mode: AckMode, cloudPort: Int? = nil, batch: String = "",
+        startTimeout: Double = 20
     ) async throws -> (process: ChildProcess, admin: Int) {
         let dir = work.appendingPathComponent("rules-\(name)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try rules.write(to: dir.appendingPathComponent("rules.yaml"), atomically: true, encoding: .utf8)
         let admin = freePort()
-        let upstream = cloudPort.map { "upstreams:\n  cloud:\n    mqtt: { host: 127.0.0.1, port: \($0) }\n" } ?? ""
+        let upstream = cloudPort.map { "upstreams:\n  cloud:\n    mqtt: { host: 127.0.0.1, port: \($0) }\n    \(batch)\n" } ?? ""
         let config = work.appendingPathComponent("\(name).yaml").path
         try """
         gateway_id: bench
@@ -115,15 +121,17 @@ struct ProductRig {
     }
 }
 
+func shellQuote(_ command: String) -> String { "sh -c '\(command)'" }
+
+/// Stops a `/bin/sh -c` pipeline: its children first (by parent pid), then the shell.
+func stopShell(_ shell: ChildProcess) {
+    try? ChildProcess("/usr/bin/pkill", ["-KILL", "-P", "\(shell.pid)"]).waitForExit(timeout: 5)
+    shell.stop(signal: SIGKILL)
+}
+
 func fileSize(_ path: String) -> Int {
     var info = stat()
     return stat(path, &info) == 0 ? Int(info.st_size) : 0
-}
-
-/// Lines of a consumer's output that are events, not probes.
-func eventLines(_ path: String) -> Int {
-    guard let data = FileManager.default.contents(atPath: path) else { return 0 }
-    return data.split(separator: 0x0A).filter { !$0.starts(with: Array(#"{"device":"probe""#.utf8)) }.count
 }
 
 /// Sums every sample of a metric family whose series starts with `prefix` (e.g. one counter over all rules).

@@ -23,7 +23,7 @@ extension ProductBench {
         let rss = memoryKiB(pid: daemon.process.pid).rss
         let start = monotonicNanos()
         let feeder = try rig.feed(port: port, file: file, qos: mode.qos)
-        defer { feeder.stop(signal: SIGKILL) }
+        defer { stopShell(feeder) }
         let result = rig.rate(from: start, expected: events, interval: poll) { scrapeSum(port: daemon.admin, prefix: series) ?? 0 }
         return (result.perSecond, rss)
     }
