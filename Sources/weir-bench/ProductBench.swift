@@ -75,7 +75,7 @@ struct ProductBench: AsyncParsableCommand {
             }
         }
         if parts.contains("backlog") {
-            say("4. backlog drain to a real broker [\(AckMode.receipt.label)]")
+            say("4. backlog drain to a real broker [QoS 1 input, ack: receipt]")
             let new = try await backlog(rig)
             for f in new { say("  " + line(f)) }
             figures += new

@@ -101,16 +101,18 @@ extension ProductBench {
             """
         let daemon = try await rig.daemon(
             "backlog", rules: rules, port: port, mode: .receipt, cloudPort: cloudPort,
-            batch: "batch: { max_events: 500, max_delay: 20ms }")
+            batch: "batch: { max_events: 500, max_delay: 20ms }", qos: 1)
         defer { daemon.process.stop(signal: SIGKILL) }
         let depthSeries = #"weir_outbox_depth{upstream="cloud"}"#
         func depth() -> Double { scrapeMetric(port: daemon.admin, series: depthSeries) ?? .nan }
         var slow = rig
         slow.timeout = 300
         let start = monotonicNanos()
-        let feeder = try rig.feed(port: port, file: file, qos: 0)
-        defer { stopShell(feeder) }
-        let fill = slow.rate(from: start, expected: rows, interval: 0.1) { depth() }
+        // QoS 1 in and a persistent session, so the broker queues what Weir has not read yet
+        // rather than dropping it (at QoS 0 the fill stopped at 53,767 and 88,377 of 1M).
+        let feeder = try rig.feed(port: port, file: file, qos: 1)
+        let fill = slow.rate(from: start, expected: rows, interval: 0.1, idle: 10) { depth() }
+        stopShell(feeder)
         let queued = depth()
         let fillSeconds = Double(fill.count) / fill.perSecond
         say("    queued \(Int(queued)) rows with the cloud down in \(Figure.format(fillSeconds)) s (\(Int(fill.perSecond)) rows/s)")
@@ -138,7 +140,8 @@ extension ProductBench {
         let perMillion = drained * 1e6 / max(rowsSent, 1)
         return [
             Figure(
-                key: "backlog", name: "\(Int(queued).grouped)-row backlog drain to a real broker, s / s to queue it through the daemon",
+                key: "backlog",
+                name: "\(Int(queued).grouped)-row backlog drain to a real broker (QoS 1 input, ack: receipt), s / s to queue it",
                 mode: .receipt, value: drained, baseline: fillSeconds, target: "<= 5 s per 1M rows", met: perMillion <= 5)
         ]
     }

@@ -57,7 +57,7 @@ struct ProductRig {
 
     /// Writes `rules` (YAML) and a configuration, starts `weir run` and waits until it is healthy.
     func daemon(
-        _ name: String, rules: String, port: Int, mode: AckMode, cloudPort: Int? = nil, batch: String = "",
+        _ name: String, rules: String, port: Int, mode: AckMode, cloudPort: Int? = nil, batch: String = "", qos: Int? = nil,
         startTimeout: Double = 20
     ) async throws -> (process: ChildProcess, admin: Int) {
         let dir = work.appendingPathComponent("rules-\(name)")
@@ -71,7 +71,7 @@ struct ProductRig {
         rules_dir: \(dir.path)
         state_dir: \(work.appendingPathComponent("state-\(name)").path)
         log_level: warning
-        mqtt: { host: 127.0.0.1, port: \(port), client_id: weir-\(name), qos: \(mode.qos), clean_session: \(mode == .receipt), \
+        mqtt: { host: 127.0.0.1, port: \(port), client_id: weir-\(name), qos: \(qos ?? mode.qos), clean_session: \((qos ?? mode.qos) == 0), \
         ack: \(mode.rawValue) }
         admin: { listen: 127.0.0.1:\(admin) }
         rules_watch_interval: 0s
@@ -82,8 +82,10 @@ struct ProductRig {
     }
 
     /// Polls `count` (every `interval` s) from `start` until it reaches `expected`, stops growing for
-    /// 3 s, or the timeout passes; returns the events counted and the rate, counted / (last growth - start).
-    func rate(from start: UInt64, expected: Int, interval: Double = 0.02, _ count: () -> Double) -> (count: Int, perSecond: Double) {
+    /// `idle` s, or the timeout passes; returns the events counted and the rate, counted / (last growth - start).
+    func rate(from start: UInt64, expected: Int, interval: Double = 0.02, idle: Double = 3, _ count: () -> Double) -> (
+        count: Int, perSecond: Double
+    ) {
         let base = count()
         var done = 0.0
         var last = start
@@ -94,7 +96,7 @@ struct ProductRig {
             if value > done {
                 done = value
                 last = now
-            } else if now - last > 3_000_000_000 || Double(now - start) / 1e9 > timeout {
+            } else if Double(now - last) / 1e9 > idle || Double(now - start) / 1e9 > timeout {
                 if Double(now - start) / 1e9 > timeout { last = now }
                 break
             }
