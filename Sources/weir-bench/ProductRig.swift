@@ -66,12 +66,14 @@ struct ProductRig {
         let admin = freePort()
         let upstream = cloudPort.map { "upstreams:\n  cloud:\n    mqtt: { host: 127.0.0.1, port: \($0) }\n    \(batch)\n" } ?? ""
         let config = work.appendingPathComponent("\(name).yaml").path
+        // A persistent session whenever the input is QoS 1, so the broker queues what Weir has not read.
+        let inputQoS = qos ?? mode.qos
         try """
         gateway_id: bench
         rules_dir: \(dir.path)
         state_dir: \(work.appendingPathComponent("state-\(name)").path)
         log_level: warning
-        mqtt: { host: 127.0.0.1, port: \(port), client_id: weir-\(name), qos: \(qos ?? mode.qos), clean_session: \((qos ?? mode.qos) == 0), \
+        mqtt: { host: 127.0.0.1, port: \(port), client_id: weir-\(name), qos: \(inputQoS), clean_session: \(inputQoS == 0), \
         ack: \(mode.rawValue) }
         admin: { listen: 127.0.0.1:\(admin) }
         rules_watch_interval: 0s
