@@ -338,18 +338,7 @@ struct AckBench: AsyncParsableCommand {
     // MARK: Processes and configuration
 
     func startBroker(_ setup: Setup, name: String, port: Int, inflight: Int) throws -> ChildProcess {
-        let path = setup.work.appendingPathComponent("\(name).conf").path
-        try """
-        listener \(port) 127.0.0.1
-        allow_anonymous true
-        persistence false
-        max_inflight_messages \(inflight)
-        max_queued_messages 1000000
-
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        let broker = try ChildProcess(setup.mosquitto, ["-c", path], output: setup.work.appendingPathComponent("\(name).log").path)
-        guard waitForPort(port) else { throw ValidationError("mosquitto \(name) did not start") }
-        return broker
+        try startMosquitto(setup.mosquitto, work: setup.work, name: name, port: port, inflight: inflight)
     }
 
     /// Weir's configuration and the forward rule; a fresh state dir per name. Returns the config path.
@@ -379,16 +368,7 @@ struct AckBench: AsyncParsableCommand {
         return path
     }
 
-    /// Starts `weir run` and waits for /healthz to answer 200 (connected, subscribed, store writable).
     func startWeir(_ setup: Setup, config: String, admin: Int, log: String) async throws -> ChildProcess {
-        let logPath = setup.work.appendingPathComponent("\(log).log").path
-        let daemon = try ChildProcess(setup.weir, ["run", "--config", config], output: logPath)
-        let deadline = monotonicNanos() + 20_000_000_000
-        while monotonicNanos() < deadline {
-            if Loopback.httpGet(port: admin, path: "/healthz")?.status == 200 { return daemon }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        daemon.stop(signal: SIGKILL)
-        throw ValidationError("weir did not become healthy within 20 s; see \(logPath)")
+        try await startDaemon(setup.weir, work: setup.work, config: config, admin: admin, log: log)
     }
 }

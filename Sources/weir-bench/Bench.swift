@@ -6,17 +6,22 @@ import WeirCore
 import WeirMQTT
 import WeirTestSupport
 
-/// Measures the event path against mosquitto itself, in one run on one machine:
-/// throughput (events in -> rule -> publish out) against `mosquitto_sub` draining the same broker at
-/// the same offered load, publish-to-output latency at a fixed rate, and Weir's RSS idle and under load.
+/// Weir's benchmarks. Without a subcommand, `product`: every figure through the real daemon
+/// (ProductBench.swift). `events` and `ack` also drive the daemon; `outbox`, `windows` and
+/// `functions` drive components directly and label their output so.
 @main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "weir-bench", abstract: "Weir's benchmarks (see BENCHMARKS.md).",
-        subcommands: [EventPath.self, OutboxBench.self, WindowBench.self, FunctionBench.self, AckBench.self, RuleBench.self],
-        defaultSubcommand: EventPath.self)
+        commandName: "weir-bench", abstract: "Weir's benchmarks (see BENCHMARKS.md); without a subcommand, `product`: through the daemon.",
+        subcommands: [
+            ProductBench.self, EventPath.self, AckBench.self, OutboxBench.self, WindowBench.self, FunctionBench.self, RuleBench.self,
+        ],
+        defaultSubcommand: ProductBench.self)
 }
 
+/// Measures the event path against mosquitto itself, in one run on one machine:
+/// throughput (events in -> rule -> publish out) against `mosquitto_sub` draining the same broker at
+/// the same offered load, publish-to-output latency at a fixed rate, and Weir's RSS idle and under load.
 struct EventPath: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events", abstract: "Event path against mosquitto_sub: throughput, latency, memory.")

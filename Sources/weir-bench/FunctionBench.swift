@@ -12,7 +12,8 @@ import WeirRules
 /// a worker's cold start.
 struct FunctionBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "functions", abstract: "exec functions: oneshot against worker mode, throughput, latency, cold start.")
+        commandName: "functions",
+        abstract: "Component: exec functions driven directly: oneshot against worker mode, throughput, latency, cold start.")
 
     @Option(help: "Invocations per measurement.") var invocations = 2_000
     @Option(help: "Invocations at once for the throughput figure (the function's concurrency).") var concurrency = 2
@@ -35,7 +36,10 @@ struct FunctionBench: AsyncParsableCommand {
 
     func run() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { throw ValidationError("/usr/bin/python3 is needed") }
-        print("exec functions: \(invocations) invocations each; throughput at concurrency \(concurrency), latency at concurrency 1")
+        print(
+            "component: exec functions driven directly, not through the daemon: \(invocations) invocations each; "
+                + "throughput at concurrency \(concurrency), latency at concurrency 1"
+        )
         print("(\(ProcessInfo.processInfo.activeProcessorCount) cores)\n")
         print(pad(["function", "mode", "invocations/s", "p50", "p99", "first call"]))
         var python: [String: Figures] = [:]

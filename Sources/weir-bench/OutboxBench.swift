@@ -9,7 +9,8 @@ import WeirZstd
 /// Outbox figures: group-committed append rate against plain RocksDB puts in the same run, bytes
 /// written to disk per event, and upstream bytes against raw JSON for several batch sizes.
 struct OutboxBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "outbox", abstract: "Outbox append rate, disk bytes, compression.")
+    static let configuration = CommandConfiguration(
+        commandName: "outbox", abstract: "Component: outbox append rate, disk bytes, compression.")
 
     @Option(help: "Records per run.") var records = 100_000
     @Option(help: "Concurrent appenders (rule actions in flight).") var appenders = 64
@@ -67,7 +68,10 @@ struct OutboxBench: AsyncParsableCommand {
         let diskBytes = directorySize(path)
         let rawBytes = sample.prefix(appended).reduce(0) { $0 + $1.count }
 
-        say("weir-bench outbox: \(records) records, \(appenders) concurrent appenders, minimum fsync spacing \(commitMillis) ms")
+        say(
+            "weir-bench outbox (component: the outbox driven directly, not through the daemon): \(records) records, "
+                + "\(appenders) concurrent appenders, minimum fsync spacing \(commitMillis) ms"
+        )
         say("")
         say("| figure | value | baseline | ratio |")
         say("| --- | --- | --- | --- |")

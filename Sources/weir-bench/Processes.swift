@@ -74,3 +74,35 @@ func histogramQuantile(_ before: [(le: Double, count: Double)], _ after: [(le: D
     guard let total = deltas.last?.count, total > 0 else { return .nan }
     return deltas.first { $0.count >= q * total }?.le ?? .infinity
 }
+
+/// Starts a mosquitto on 127.0.0.1:`port` without persistence, with `max_inflight_messages`
+/// `inflight` and room for a million queued messages, and waits until it accepts connections.
+func startMosquitto(_ mosquitto: String, work: URL, name: String, port: Int, inflight: Int) throws -> ChildProcess {
+    let path = work.appendingPathComponent("\(name).conf").path
+    try """
+    listener \(port) 127.0.0.1
+    allow_anonymous true
+    persistence false
+    max_inflight_messages \(inflight)
+    max_queued_messages 1000000
+
+    """.write(toFile: path, atomically: true, encoding: .utf8)
+    let broker = try ChildProcess(mosquitto, ["-c", path], output: work.appendingPathComponent("\(name).log").path)
+    guard waitForPort(port) else { throw BenchFailure("mosquitto \(name) did not start") }
+    return broker
+}
+
+/// Starts `weir run --config config` and waits for /healthz to answer 200 (connected, subscribed,
+/// store writable) for up to `timeout` seconds; the daemon's output goes to `work/log.log`.
+func startDaemon(_ weir: String, work: URL, config: String, admin: Int, log: String, timeout: Double = 20) async throws -> ChildProcess {
+    let logPath = work.appendingPathComponent("\(log).log").path
+    let daemon = try ChildProcess(weir, ["run", "--config", config], output: logPath)
+    let deadline = monotonicNanos() + UInt64(timeout * 1e9)
+    while monotonicNanos() < deadline {
+        if Loopback.httpGet(port: admin, path: "/healthz")?.status == 200 { return daemon }
+        if daemon.hasExited { break }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    daemon.stop(signal: SIGKILL)
+    throw BenchFailure("weir did not become healthy within \(Int(timeout)) s; see \(logPath)")
+}

@@ -11,7 +11,8 @@ import WeirZstd
 /// the same run, saved state per group, memory, and upstream bytes with and without aggregation.
 struct WindowBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "windows", abstract: "Windowed aggregation: throughput, state size, upstream bytes.")
+        commandName: "windows",
+        abstract: "Component: windowed aggregation (WindowOperator driven directly, no daemon): throughput, state size, upstream bytes.")
 
     @Option(help: "Distinct groups (devices).") var groups = 10_000
     @Option(help: "Events per measurement.") var events = 1_000_000
@@ -69,7 +70,10 @@ struct WindowBench: ParsableCommand {
         db.close()
 
         let (rawUp, aggregatedUp, rawPayload) = try upstreamBytes()
-        say("weir-bench windows: \(groups) groups, \(events) events per run, one core")
+        say(
+            "weir-bench windows (component: WindowOperator driven directly, not through the daemon): "
+                + "\(groups) groups, \(events) events per run, one core"
+        )
         say("")
         say("| figure | value | baseline | ratio |")
         say("| --- | --- | --- | --- |")
