@@ -147,42 +147,50 @@ struct RangeIndex: Sendable {
 /// One event's answers from the range groups: each group is asked at most once, when its first
 /// rule comes up, and its answer is then read in position order.
 struct RangeLookups {
-    private enum State {
-        case unasked
-        /// The path's value is not a number the index can place (a string, a large int): each
-        /// rule is evaluated by itself, which raises its errors as before.
-        case evaluateEach
-        /// The positions still ahead that match.
-        case members(ArraySlice<Int>)
-    }
+    /// A group not asked yet this event.
+    private static let unasked = -2
+    /// The path's value is not a number the index can place (a string, a large int): each rule
+    /// of the group is evaluated by itself, which raises its errors as before.
+    private static let evaluateEach = -1
 
     let index: RangeIndex
-    private var states: [State]
+    /// Per group: `unasked`, `evaluateEach`, or where its matching positions start in `matched`
+    /// (advanced as the positions go by). Plain integers, so that deciding a rule copies and
+    /// retains nothing: it runs once per candidate rule per event.
+    private var cursor: [Int]
+    private var end: [Int]
+    /// The matching positions of every group asked so far, one run per group, ascending.
+    private var matched: [Int] = []
 
     init(_ index: RangeIndex) {
         self.index = index
-        states = Array(repeating: .unasked, count: index.groups.count)
+        cursor = Array(repeating: Self.unasked, count: index.groups.count)
+        end = Array(repeating: 0, count: index.groups.count)
     }
 
     /// Whether the rule at `position` matches, or nil when it is not indexed or must be evaluated by itself.
     mutating func decide(_ position: Int, _ fields: inout FieldValues) -> Bool? {
         let group = index.groupOf[position]
         guard group >= 0 else { return nil }
-        if case .unasked = states[group] {
+        if cursor[group] == Self.unasked {
             let value = fields.value(index.groups[group].slot)
             if case .null = value {
                 // Every comparison is null, so no rule of the group matches, and none fails.
-                states[group] = .members([])
+                cursor[group] = matched.count
+                end[group] = matched.count
             } else if let number = NumericInterval.exact(value) {
-                states[group] = .members(index.groups[group].matching(number))
+                cursor[group] = matched.count
+                matched.append(contentsOf: index.groups[group].matching(number))
+                end[group] = matched.count
             } else {
-                states[group] = .evaluateEach
+                cursor[group] = Self.evaluateEach
             }
         }
-        guard case .members(var ahead) = states[group] else { return nil }
-        while let first = ahead.first, first < position { ahead = ahead.dropFirst() }
-        let matches = ahead.first == position
-        states[group] = .members(ahead)
-        return matches
+        var next = cursor[group]
+        guard next >= 0 else { return nil }
+        let last = end[group]
+        while next < last, matched[next] < position { next += 1 }
+        cursor[group] = next
+        return next < last && matched[next] == position
     }
 }
