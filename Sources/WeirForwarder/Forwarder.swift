@@ -54,6 +54,7 @@ public final class Forwarder: Sendable {
     let depth: Gauge
     let deadLetters: DeadLetters
     let deadLettered: Counter
+    let writer: CloudEventsBatchWriter
 
     public init(
         name: String, outbox: Outbox, sender: any BatchSender, deadLetters: DeadLetters, configuration: ForwarderConfiguration,
@@ -65,6 +66,7 @@ public final class Forwarder: Sendable {
         self.sender = sender
         self.configuration = configuration
         self.gatewayID = gatewayID
+        writer = CloudEventsBatchWriter(gatewayID: gatewayID)
         self.logger = logger
         io = BlockingThreads.serial(name: "weir-forwarder-\(name)")
         sent = Counter(label: "weir_forwarded_events_total", dimensions: [("upstream", name)], factory: metricsFactory)
@@ -74,46 +76,46 @@ public final class Forwarder: Sendable {
         deadLettered = Counter(label: "weir_dead_letters_total", dimensions: [("upstream", name)], factory: metricsFactory)
     }
 
-    /// Forwards until the task is cancelled or `isStopping` turns true between batches.
-    public func run(isStopping: @escaping @Sendable () -> Bool) async {
+    /// Forwards until the task is cancelled, or until `isStopping` turns true between batches.
+    /// Idle, the forwarder waits for the outbox's committer to wake it; `isStopping`, a plain
+    /// function, is then looked at every 100 ms (without it, nothing runs until a row comes).
+    public func run(isStopping: (@Sendable () -> Bool)? = nil) async {
         var backoff = configuration.retryInitial
         var attempts = 0
         // Unreadable entries up to here are in dead letters already: a retried batch must not add them again.
         var letteredThrough: UInt64 = 0
-        while !Task.isCancelled && !isStopping() {
+        while !Task.isCancelled && !(isStopping?() ?? false) {
             depth.record(Int(outbox.depth))
             do {
-                var batch = try await peek()
-                if batch.isEmpty {
-                    try await Task.sleep(for: .milliseconds(20))
+                var batch = try await read(after: nil, into: PendingBatch())
+                if batch.entries.isEmpty {
+                    try await idle(isStopping)
                     continue
                 }
-                if batch.count < configuration.maxEvents && attempts == 0 {
+                if !batch.full && attempts == 0 {
                     // Let a partial batch fill for up to max_delay: fewer, larger, better-compressed uploads.
-                    try await Task.sleep(for: configuration.maxDelay)
-                    batch = try await peek()
+                    try await fill(&batch)
                 }
-                let last = batch[batch.count - 1].sequence
-                let (records, unreadable) = decode(batch)
+                let last = batch.entries[batch.entries.count - 1].sequence
+                let (rows, unreadable) = decode(batch.entries)
                 let fresh = unreadable.filter { $0.sequence > letteredThrough }.map(\.json)
                 if !fresh.isEmpty { try await deadLetter(fresh, kind: .record, error: "unreadable outbox record", attempts: 0) }
                 letteredThrough = last
-                if !records.isEmpty {
+                if !rows.isEmpty {
                     attempts += 1
-                    let payload = try encode(records)
+                    let payload = try await encode(rows)
                     do {
                         try await sender.send(payload)
-                        sent.increment(by: records.count)
+                        sent.increment(by: rows.count)
                         bytesOut.increment(by: payload.count)
                     } catch let rejected as BatchRejected {
                         logger.error(
                             "upstream rejected a batch; moved to dead letters",
-                            metadata: ["upstream": "\(name)", "events": "\(records.count)", "reason": "\(rejected.reason)"])
-                        try await deadLetter(
-                            records.map { $0.record.json }, kind: .upstream, error: rejected.description, attempts: attempts)
+                            metadata: ["upstream": "\(name)", "events": "\(rows.count)", "reason": "\(rejected.reason)"])
+                        try await deadLetter(rows.map(Self.letterRow), kind: .upstream, error: rejected.description, attempts: attempts)
                     }
                 }
-                try await outbox.acknowledge(through: last)
+                try await outbox.acknowledge(batch.entries)
                 attempts = 0
                 backoff = configuration.retryInitial
             } catch is CancellationError {
@@ -129,39 +131,11 @@ public final class Forwarder: Sendable {
         }
     }
 
-    private func peek() async throws -> [OutboxEntry] {
-        let (outbox, maxEvents, maxBytes) = (outbox, configuration.maxEvents, configuration.maxBytes)
-        return try await io.run { try outbox.peek(maxRecords: maxEvents, maxBytes: maxBytes) }
-    }
-
-    /// The batch's rows, and the raw bytes of entries that do not decode (corruption, or a record
-    /// from a newer version): those are dead-lettered rather than blocking the queue for ever.
-    func decode(_ batch: [OutboxEntry]) -> ([(sequence: UInt64, record: OutboxRecord)], [(sequence: UInt64, json: JSONValue)]) {
-        var records: [(sequence: UInt64, record: OutboxRecord)] = []
-        var unreadable: [(sequence: UInt64, json: JSONValue)] = []
-        for entry in batch {
-            if entry.appendedAt >= 0, let record = try? OutboxRecord(decoding: entry.record) {
-                records.append((entry.sequence, record))
-            } else {
-                logger.error(
-                    "unreadable outbox record moved to dead letters", metadata: ["upstream": "\(name)", "sequence": "\(entry.sequence)"])
-                let hex = entry.record.map { String(format: "%02x", $0) }.joined()
-                unreadable.append((entry.sequence, ["sequence": .int(Int64(entry.sequence)), "bytes_hex": .string(hex)]))
-            }
-        }
-        return (records, unreadable)
-    }
-
     private func deadLetter(_ payload: [JSONValue], kind: DeadLetterKind, error: String, attempts: Int) async throws {
         let letter = DeadLetter(
             kind: kind, target: name, failedAt: currentTimeMillis(), error: error, attempts: attempts, payload: .array(payload))
         let deadLetters = self.deadLetters
         _ = try await io.run { try deadLetters.add(letter) }
         deadLettered.increment(by: payload.count)
-    }
-
-    func encode(_ records: [(sequence: UInt64, record: OutboxRecord)]) throws -> [UInt8] {
-        let json = CloudEvents.batch(records, gatewayID: gatewayID)
-        return configuration.compression ? try Zstd.compress(json) : json
     }
 }

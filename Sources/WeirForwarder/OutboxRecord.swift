@@ -1,7 +1,7 @@
 import WeirCore
 
-/// What the outbox stores per forwarded row; the CloudEvent is built from it at send time, when
-/// the sequence number (and so the event id) is known.
+/// A forwarded row: what the outbox stores (as `StoredRow` bytes); the CloudEvent is completed at
+/// send time, when the sequence number (and so the event id) is known.
 public struct OutboxRecord: Sendable, Equatable {
     public var rule: String
     public var topic: String
@@ -16,13 +16,22 @@ public struct OutboxRecord: Sendable, Equatable {
         self.data = data
     }
 
-    public func encoded() -> [UInt8] { JSONWriter.bytes(json) }
+    /// The stored form: row format 2, the CloudEvent's pieces ready to splice (`StoredRow`).
+    public func encoded() -> [UInt8] { StoredRow.encode(self) }
 
-    /// `{rule, topic, time, data}`: the stored form, also used in dead letters.
+    /// Row format 1, what Weir stored before format 2 (`JSONWriter.bytes(json)`); still read.
+    public func legacyEncoded() -> [UInt8] { JSONWriter.bytes(json) }
+
+    /// `{rule, topic, time, data}`: the form of a row in dead letters (and row format 1).
     public var json: JSONValue { ["rule": .string(rule), "topic": .string(topic), "time": .int(time), "data": .object(data)] }
 
+    /// Reads a stored row of either format: format 2 (first byte 2) or format 1 (JSON, first byte `{`).
     public init(decoding bytes: [UInt8]) throws {
-        try self.init(json: try JSONParser.parse(bytes))
+        if bytes.first == StoredRow.version {
+            self = try StoredRow.decode(bytes)
+        } else {
+            try self.init(json: try JSONParser.parse(bytes))
+        }
     }
 
     public init(json value: JSONValue) throws {

@@ -8,7 +8,7 @@ extension Outbox {
     /// Everything one commit takes from the shared state.
     struct Group {
         var appends: [(record: [UInt8], ticket: AppendTicket)]
-        var acknowledgements: [(through: UInt64, continuation: CheckedContinuation<Void, any Error>)]
+        var acknowledgements: [Acknowledgement]
         var head: UInt64
         var tail: UInt64
         var counters: OutboxCounters
@@ -69,13 +69,14 @@ extension Outbox {
         var removed = (sent: UInt64(0), dropped: UInt64(0), expired: UInt64(0))
         batch.clear()
         do {
-            if let through = group.acknowledgements.map(\.through).max(), through >= head, head < tail {
-                let last = min(through, tail - 1)
-                let freed = try measureFromHead(head, tail, limit: last - head + 1) { _, _ in true }
+            for acknowledgement in group.acknowledgements.sorted(by: { $0.through < $1.through }) {
+                guard acknowledgement.through >= head, head < tail else { continue }
+                let last = min(acknowledgement.through, tail - 1)
+                let freed = try acknowledged(acknowledgement, head: head, last: last, tail: tail)
                 batch.deleteRange(from: keys.key(head), to: keys.key(head + freed.count))
                 head += freed.count
                 counters.bytes -= min(freed.bytes, counters.bytes)
-                removed.sent = freed.count
+                removed.sent += freed.count
             }
             if expire, let ttl = limits.ttl, head < tail {
                 let cutoff = clock() - ttl.milliseconds
@@ -144,12 +145,13 @@ extension Outbox {
             for (append, sequence) in zip(accepted, sequences) { append.ticket.complete(.success(sequence)) }
             for dropped in droppedOnArrival { dropped.ticket.complete(.success(dropped.sequence)) }
             for ticket in rejected { ticket.complete(.failure(OutboxFull(name: name))) }
-            for acknowledgement in group.acknowledgements { acknowledgement.continuation.resume() }
+            for acknowledgement in group.acknowledgements { acknowledgement.continuation?.resume() }
+            if !accepted.isEmpty || !droppedOnArrival.isEmpty { wakeWaiters() }
         } catch {
             // Not durable and not final: the rows' events are not acknowledged, and come again.
             let failure = StoreWriteFailed(reason: "outbox '\(name)': \(error)")
             for append in group.appends { append.ticket.complete(.failure(failure)) }
-            for acknowledgement in group.acknowledgements { acknowledgement.continuation.resume(throwing: error) }
+            for acknowledgement in group.acknowledgements { acknowledgement.continuation?.resume(throwing: error) }
             return
         }
         metrics.droppedFull.increment(by: Int(removed.dropped))
@@ -158,6 +160,19 @@ extension Outbox {
         report.add(dropped: removed.dropped, expired: removed.expired, rejected: UInt64(rejected.count))
         report.logIfDue(outbox: name, limits: limits, logger: logger)
         compactIfWorthIt(deleted: removed.sent + removed.dropped + removed.expired, head: head)
+    }
+
+    /// The records from `head` through `last` that `acknowledgement` frees, and their stored bytes:
+    /// from the sizes it carries when they cover that range (the head may have moved past its
+    /// first record, by a drop or expiry meanwhile), else measured by reading the records.
+    private func acknowledged(_ acknowledgement: Acknowledgement, head: UInt64, last: UInt64, tail: UInt64) throws -> (
+        count: UInt64, bytes: UInt64
+    ) {
+        if let sizes = acknowledgement.sizes, sizes.first <= head, last - sizes.first < UInt64(sizes.bytes.count) {
+            let bytes = sizes.bytes[Int(head - sizes.first)...Int(last - sizes.first)].reduce(0, +)
+            return (last - head + 1, bytes)
+        }
+        return try measureFromHead(head, tail, limit: last - head + 1) { _, _ in true }
     }
 
     /// Counts the contiguous records from `head` (before `tail`, at most `limit`) for which

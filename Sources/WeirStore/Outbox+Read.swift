@@ -33,21 +33,39 @@ extension Outbox {
         return Recovered(head: head, tail: tail, counters: counters)
     }
 
-    /// Up to `maxRecords` entries from `head`, stopping before `maxBytes` (at least one entry).
-    static func read(db: RocksDB, keys: OutboxKeys, from head: UInt64, maxRecords: Int, maxBytes: Int) throws -> [OutboxEntry] {
+    /// Up to `maxRecords` entries from `head`, stopping before `maxBytes` (at least one entry
+    /// when `atLeastOne`); `stoppedAtBytes` tells whether `maxBytes` left a record out.
+    static func read(
+        db: RocksDB, keys: OutboxKeys, from head: UInt64, maxRecords: Int, maxBytes: Int, atLeastOne: Bool = true
+    ) throws -> [OutboxEntry] {
+        var stopped = false
+        return try read(
+            db: db, keys: keys, from: head, maxRecords: maxRecords, maxBytes: maxBytes, atLeastOne: atLeastOne, stoppedAtBytes: &stopped)
+    }
+
+    static func read(
+        db: RocksDB, keys: OutboxKeys, from head: UInt64, maxRecords: Int, maxBytes: Int, atLeastOne: Bool, stoppedAtBytes: inout Bool
+    ) throws -> [OutboxEntry] {
         var result: [OutboxEntry] = []
         var bytes = 0
+        var stopped = false
+        guard maxRecords > 0 else { return [] }
         try db.scan(from: keys.key(head), upTo: keys.end) { key, value in
-            guard result.count < maxRecords, result.isEmpty || bytes + value.count <= maxBytes else { return false }
+            guard result.count < maxRecords else { return false }
+            guard (result.isEmpty && atLeastOne) || bytes + value.count <= maxBytes else {
+                stopped = true
+                return false
+            }
             let sequence = keys.sequence(of: key)
             if let (appendedAt, record) = OutboxValue.decode(value) {
-                result.append(OutboxEntry(sequence: sequence, appendedAt: appendedAt, record: record))
+                result.append(OutboxEntry(sequence: sequence, appendedAt: appendedAt, record: record, storedBytes: value.count))
             } else {
                 result.append(OutboxEntry(sequence: sequence, appendedAt: -1, record: value))
             }
             bytes += value.count
             return true
         }
+        stoppedAtBytes = stopped
         return result
     }
 

@@ -17,7 +17,12 @@ import WeirRocksDB
 public final class Outbox: Sendable {
     struct State {
         var appends: [(record: [UInt8], ticket: AppendTicket)] = []
-        var acknowledgements: [(through: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var acknowledgements: [Acknowledgement] = []
+        /// Readers waiting in `waitForRecords`, woken by the committer.
+        var waiters: [(id: UInt64, after: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+        /// Waits cancelled before they were queued.
+        var cancelledWaits: Set<UInt64> = []
+        var nextWaitID: UInt64 = 0
         /// First sequence still stored (everything below is deleted).
         var head: UInt64
         /// Sequence the next committed record gets.
@@ -39,6 +44,8 @@ public final class Outbox: Sendable {
     let clock: @Sendable () -> Int64
     let metrics: OutboxMetrics
     let deletedSinceCompaction = Atomic<UInt64>(0)
+    /// Calls of `peek` (for tests: a batch is read once, an idle reader does not poll).
+    let reads = Atomic<Int>(0)
     let compacting = Atomic<Bool>(false)
     let compactor: Mutex<JoinableOSThread?> = Mutex(nil)
 
@@ -91,12 +98,28 @@ public final class Outbox: Sendable {
     }
 
     /// Deletes everything up to and including `sequence` (after the upstream acknowledged it) and
-    /// counts it as sent. Records already dropped or expired are not counted twice.
+    /// counts it as sent. Records already dropped or expired are not counted twice. The committer
+    /// reads the records to count their bytes; `acknowledge(_:)` spares that read.
     public func acknowledge(through sequence: UInt64) async throws {
+        try await acknowledge(Acknowledgement(through: sequence, sizes: nil))
+    }
+
+    /// Acknowledges `entries` (read from the head, in order, as `peek` returns them) and everything
+    /// before them, taking their stored bytes from the entries instead of reading them again.
+    public func acknowledge(_ entries: [OutboxEntry]) async throws {
+        guard let last = entries.last else { return }
+        let contiguous = last.sequence - entries[0].sequence == UInt64(entries.count - 1)
+        let sizes = contiguous ? (first: entries[0].sequence, bytes: entries.map { UInt64($0.storedBytes) }) : nil
+        try await acknowledge(Acknowledgement(through: last.sequence, sizes: sizes))
+    }
+
+    private func acknowledge(_ acknowledgement: Acknowledgement) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let closed = state.withLock { s -> Bool in
                 if s.closed { return true }
-                s.acknowledgements.append((sequence, continuation))
+                var acknowledgement = acknowledgement
+                acknowledgement.continuation = continuation
+                s.acknowledgements.append(acknowledgement)
                 return false
             }
             if closed {
@@ -111,12 +134,27 @@ public final class Outbox: Sendable {
     /// without removing them. A stored value this version cannot read comes back with
     /// `appendedAt == -1` and its raw bytes, for the caller to dead-letter.
     public func peek(maxRecords: Int, maxBytes: Int = .max) throws -> [OutboxEntry] {
+        try peek(after: nil, maxRecords: maxRecords, maxBytes: maxBytes, atLeastOne: true).entries
+    }
+
+    /// Up to `maxRecords` records after `sequence` (from the head when nil, or when the head is
+    /// past it), of at most `maxBytes` stored bytes in all; with `atLeastOne`, the first record
+    /// comes even when larger. `full` says a record was left out because of `maxBytes`.
+    public func peek(after sequence: UInt64?, maxRecords: Int, maxBytes: Int, atLeastOne: Bool) throws -> OutboxRead {
+        reads.add(1, ordering: .relaxed)
         let head = state.withLock { $0.head }
-        return try Self.read(db: db, keys: keys, from: head, maxRecords: maxRecords, maxBytes: maxBytes)
+        let from = sequence.map { max($0 + 1, head) } ?? head
+        var full = false
+        let entries = try Self.read(
+            db: db, keys: keys, from: from, maxRecords: maxRecords, maxBytes: maxBytes, atLeastOne: atLeastOne, stoppedAtBytes: &full)
+        return OutboxRead(entries: entries, full: full)
     }
 
     /// Records appended and not yet acknowledged, dropped or expired (including ones being committed).
     public var depth: UInt64 { state.withLock { $0.tail - $0.head + UInt64($0.appends.count) } }
+
+    /// True once `close()` was called.
+    public var isClosed: Bool { state.withLock { $0.closed } }
 
     /// Depth, bytes, oldest age and the lifetime totals.
     public func stats() throws -> OutboxStats {
@@ -132,6 +170,7 @@ public final class Outbox: Sendable {
         }
         guard wasOpen else { return }
         wake.signal()
+        wakeWaiters()
         // Joined, not just signalled: once close returns the committer holds no reference to the
         // outbox or its database, so the store can be closed and reopened at once.
         committer.withLock { $0 }?.join()

@@ -29,11 +29,15 @@ public struct OutboxEntry: Sendable, Equatable {
     /// Wall-clock milliseconds since the epoch when the record was committed.
     public var appendedAt: Int64
     public var record: [UInt8]
+    /// Bytes of the stored value (header + record; the raw value for an unreadable one): what it
+    /// counts towards `max_bytes`.
+    public var storedBytes: Int
 
-    public init(sequence: UInt64, appendedAt: Int64, record: [UInt8]) {
+    public init(sequence: UInt64, appendedAt: Int64, record: [UInt8], storedBytes: Int? = nil) {
         self.sequence = sequence
         self.appendedAt = appendedAt
         self.record = record
+        self.storedBytes = storedBytes ?? (appendedAt < 0 ? record.count : record.count + OutboxValue.headerSize)
     }
 }
 
@@ -132,5 +136,6 @@ public struct OutboxFull: Error, Sendable, CustomStringConvertible {
 /// An append after `close()`.
 public struct OutboxClosed: UnsettledError, Sendable, CustomStringConvertible {
     public var name: String
+    public init(name: String) { self.name = name }
     public var description: String { "outbox '\(name)' is closed" }
 }

@@ -15,7 +15,7 @@ struct ForwarderService: Service {
     func run() async throws {
         upstream.start()
         await withDiscardingTaskGroup { group in
-            group.addTask { await forwarder.run(isStopping: { false }) }
+            group.addTask { await forwarder.run() }
             try? await gracefulShutdown()
             group.cancelAll()
             // Fails a send still waiting for its acknowledgement, so the forwarder can return.
