@@ -121,6 +121,36 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
         }
     }
 
+    /// Adds `elements` in order, blocking the calling thread while the queue is full; returns how
+    /// many were accepted (fewer than all only once the queue was finished).
+    ///
+    /// What fits goes in under one lock acquisition, so a network thread handing over a batch
+    /// does not contend with the consumer once per element. For C library threads only.
+    @discardableResult
+    public func sendBlocking(contentsOf elements: [Element]) -> Int {
+        let placed: Int? = state.withLock { s in
+            if s.finished { return nil }
+            var placed = 0
+            for element in elements {
+                if let consumer = s.waitingConsumers.popFirst() {
+                    consumer.1.resume(returning: element)
+                } else if s.buffer.count < capacity && s.waitingProducers.isEmpty {
+                    s.buffer.append(element)
+                } else {
+                    break
+                }
+                placed += 1
+            }
+            return placed
+        }
+        guard var accepted = placed else { return 0 }
+        for element in elements.dropFirst(accepted) {
+            guard sendBlocking(element) else { break }
+            accepted += 1
+        }
+        return accepted
+    }
+
     /// Adds `element` only if there is room now; never waits.
     public func trySend(_ element: Element) -> Bool {
         state.withLock { s in
@@ -176,6 +206,18 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
             }
             continuation?.resume(returning: nil)
         }
+    }
+
+    /// Up to `limit` elements in order, waiting for at least one; `nil` once the queue is finished
+    /// and drained, or on cancellation. What is buffered is taken under one lock acquisition.
+    public func next(upTo limit: Int) async -> [Element]? {
+        let taken: [Element] = state.withLock { s in
+            var taken: [Element] = []
+            while taken.count < limit, let element = takeLocked(&s) { taken.append(element) }
+            return taken
+        }
+        if !taken.isEmpty { return taken }
+        return await next().map { [$0] }
     }
 
     /// Closes the queue: buffered elements can still be taken, new sends fail, waiters are released.

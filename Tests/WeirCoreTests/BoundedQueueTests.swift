@@ -91,4 +91,37 @@ final class SharedCount: Sendable {
         #expect(queue.trySend(5))
         #expect(await queue.next() == 5)
     }
+
+    /// A batch handed over by one blocking producer arrives whole and in order, in runs, even when
+    /// it is far bigger than the queue: what does not fit waits for room, nothing is lost.
+    @Test func batchesLargerThanTheQueueArriveWholeAndInOrder() async {
+        let queue = BoundedQueue<Int>(capacity: 8)
+        let accepted = SharedCount()
+        startOSThread(name: "batch-producer") {
+            for batch in 0..<10 {
+                let n = queue.sendBlocking(contentsOf: Array((batch * 100)..<(batch * 100 + 100)))
+                for _ in 0..<n { accepted.add() }
+            }
+            queue.finish()
+        }
+        var seen: [Int] = []
+        var largestRun = 0
+        while let run = await queue.next(upTo: 5) {
+            #expect(run.count <= 5)
+            largestRun = max(largestRun, run.count)
+            seen += run
+        }
+        #expect(seen == Array(0..<1000))
+        #expect(accepted.current == 1000)
+        #expect(largestRun > 1, "runs are taken together when buffered")
+    }
+
+    @Test func aBatchAfterFinishIsRefused() async {
+        let queue = BoundedQueue<Int>(capacity: 4)
+        #expect(queue.sendBlocking(contentsOf: [1, 2]) == 2)
+        queue.finish()
+        #expect(queue.sendBlocking(contentsOf: [3]) == 0)
+        #expect(await queue.next(upTo: 10) == [1, 2])
+        #expect(await queue.next(upTo: 10) == nil)
+    }
 }

@@ -46,11 +46,15 @@ public final class IngestService: Service, Sendable {
                 // not acknowledged, and the loop pauses until the store is writable again.
                 if let canConnect, !canConnect() { return Settlement.refused(StoreWriteFailed(reason: "the store is not writable")) }
                 let settlement = durable ? Settlement() : nil
-                for (index, event) in events.enumerated()
-                where !buffer.sendBlocking(Ingested(event: event, settlement: settlement, closesBatch: index == events.count - 1)) {
+                let items = events.enumerated().map { index, event in
+                    Ingested(event: event, settlement: settlement, closesBatch: index == events.count - 1)
+                }
+                let accepted = buffer.sendBlocking(contentsOf: items)
+                if accepted < items.count {
                     // Only after shutdown began (the loop has stopped by then; defensive).
-                    metrics.ingestDropped.increment()
-                    ingestLogger.error("event arrived after ingest stopped; not acknowledged", metadata: ["topic": "\(event.topic)"])
+                    metrics.ingestDropped.increment(by: items.count - accepted)
+                    ingestLogger.error(
+                        "events arrived after ingest stopped; not acknowledged", metadata: ["events": "\(items.count - accepted)"])
                     return durable ? Settlement.refused(PoolStopped()) : nil
                 }
                 return settlement
@@ -102,13 +106,16 @@ public final class IngestService: Service, Sendable {
     /// Evaluates events until the buffer is finished and drained.
     func consume() async {
         var seen = 0
-        while let item = await buffer.next() {
-            metrics.eventsIn.increment()
-            // Sampled: the gauge shows a filling buffer (backpressure building) without a lock per event.
-            seen &+= 1
-            if seen & 0xFF == 0 || seen < 256 { metrics.ingestBuffered.record(buffer.count) }
-            await router.route(item.event, settlement: item.settlement)
-            if item.closesBatch { item.settlement?.seal() }
+        // Taken a run at a time: one lock acquisition per run instead of one per event.
+        while let items = await buffer.next(upTo: 256) {
+            metrics.eventsIn.increment(by: items.count)
+            for item in items {
+                // Sampled: the gauge shows a filling buffer (backpressure building) without a lock per event.
+                seen &+= 1
+                if seen & 0xFF == 0 || seen < 256 { metrics.ingestBuffered.record(buffer.count) }
+                await router.route(item.event, settlement: item.settlement)
+                if item.closesBatch { item.settlement?.seal() }
+            }
         }
     }
 }
