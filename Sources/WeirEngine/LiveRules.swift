@@ -32,6 +32,7 @@ public final class LiveRules: Sendable {
         self.metrics = metrics
         onChange = Mutex([])
         metrics.rulesLoaded.record(initial.rules.count)
+        releaseFreedMemory()
     }
 
     /// The rule set in force, as a value (for callers off the per-event path).
@@ -61,6 +62,8 @@ public final class LiveRules: Sendable {
             logger.notice(
                 "rules reloaded", metadata: ["reason": "\(reason)", "rules": "\(fresh.rules.count)"])
             for handler in onChange.withLock({ $0 }) { handler(fresh) }
+            // The parse's garbage and the previous set (once its last reader is done) go back.
+            releaseFreedMemory()
             return true
         } catch {
             metrics.reload(result: "failed")
