@@ -12,18 +12,6 @@ import WeirCore
         var time: Int64
     }
 
-    /// Deterministic pseudo-random numbers, so a failure can be replayed from its seed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let sql = """
         SELECT device, count(*) AS n, sum(v) AS total, min(v) AS lo, max(v) AS hi, first(v) AS first_v, last(v) AS last_v,
                window_start() AS ws, window_end() AS we
@@ -37,7 +25,7 @@ import WeirCore
 
     /// Readings in arrival order; with `disorder`, arrival times lag event times by up to that much.
     func stream(seed: UInt64, count: Int = 2_000, disorder: Int64 = 0) -> [Reading] {
-        var random = SplitMix(state: seed)
+        var random = SeededGenerator(state: seed)
         var time: Int64 = 1_700_000_000_000
         var readings: [Reading] = []
         for _ in 0..<count {
@@ -125,7 +113,7 @@ import WeirCore
         var windows = try makeOperator(window)
         windows.loader = { key in saved.withLock { $0[key] } }
         var outputs: [WindowOutput] = []
-        var random = SplitMix(state: 99)
+        var random = SeededGenerator(state: 99)
         var evicted = 0
         for reading in readings {
             let (_, emitted) = try windows.add(

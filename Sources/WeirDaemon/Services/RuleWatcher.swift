@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import UnixSignals
+import WeirCore
 import WeirEngine
 import WeirRules
 
@@ -16,12 +17,18 @@ struct RuleWatcher: Service {
     let handleSIGHUP: Bool
     let logger: Logger
 
+    /// Reads and parses the rule files, then trims the heap: blocking work, so on a blocking
+    /// thread rather than the cooperative pool.
+    private func reload(reason: String) async {
+        _ = await BlockingThreads.shared.run { rules.reload(reason: reason) }
+    }
+
     func run() async throws {
         await withDiscardingTaskGroup { group in
             if handleSIGHUP {
                 group.addTask {
                     for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-                        rules.reload(reason: "SIGHUP")
+                        await reload(reason: "SIGHUP")
                     }
                 }
             }
@@ -37,7 +44,7 @@ struct RuleWatcher: Service {
                         let now = fingerprint()
                         if now != last {
                             last = now
-                            rules.reload(reason: "rules directory changed")
+                            await reload(reason: "rules directory changed")
                         }
                     }
                 }
