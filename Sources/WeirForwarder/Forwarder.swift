@@ -10,6 +10,15 @@ import WeirZstd
 /// dead letters), any other error to have it retried.
 public protocol BatchSender: Sendable {
     func send(_ payload: [UInt8]) async throws
+    /// After a send failed with `UpstreamUnavailable`: returns when the upstream can take a batch
+    /// again, or after `timeout` at the latest (the retry backoff). The default waits the timeout.
+    func waitUntilAvailable(timeout: Duration) async
+}
+
+extension BatchSender {
+    public func waitUntilAvailable(timeout: Duration) async {
+        try? await Task.sleep(for: timeout)
+    }
 }
 
 /// An upstream connection with a lifecycle: `start` before the first send, `shutdown` fails a
@@ -51,7 +60,6 @@ public final class Forwarder: Sendable {
     let sent: Counter
     let failures: Counter
     let bytesOut: Counter
-    let depth: Gauge
     let deadLetters: DeadLetters
     let deadLettered: Counter
     let writer: CloudEventsBatchWriter
@@ -72,7 +80,6 @@ public final class Forwarder: Sendable {
         sent = Counter(label: "weir_forwarded_events_total", dimensions: [("upstream", name)], factory: metricsFactory)
         failures = Counter(label: "weir_forward_failures_total", dimensions: [("upstream", name)], factory: metricsFactory)
         bytesOut = Counter(label: "weir_forwarded_bytes_total", dimensions: [("upstream", name)], factory: metricsFactory)
-        depth = Gauge(label: "weir_outbox_depth", dimensions: [("upstream", name)], factory: metricsFactory)
         deadLettered = Counter(label: "weir_dead_letters_total", dimensions: [("upstream", name)], factory: metricsFactory)
     }
 
@@ -85,7 +92,6 @@ public final class Forwarder: Sendable {
         // Unreadable entries up to here are in dead letters already: a retried batch must not add them again.
         var letteredThrough: UInt64 = 0
         while !Task.isCancelled && !(isStopping?() ?? false) {
-            depth.record(Int(outbox.depth))
             do {
                 var batch = try await read(after: nil, into: PendingBatch())
                 if batch.entries.isEmpty {
@@ -125,7 +131,12 @@ public final class Forwarder: Sendable {
                 let jittered = backoff * Double.random(in: 0.5...1.0)
                 logger.warning(
                     "forwarding failed; retrying", metadata: ["upstream": "\(name)", "error": "\(error)", "retry_in": "\(jittered)"])
-                try? await Task.sleep(for: jittered)
+                if error is UpstreamUnavailable {
+                    // Down: retry as soon as it is back, not after up to `retry_max` of backoff.
+                    await sender.waitUntilAvailable(timeout: jittered)
+                } else {
+                    try? await Task.sleep(for: jittered)
+                }
                 backoff = min(backoff * 2, configuration.retryMax)
             }
         }

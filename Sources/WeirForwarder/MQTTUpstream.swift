@@ -18,6 +18,10 @@ public struct MQTTUpstream: Upstream {
         try await client.publish(topic: topic, payload: payload, qos: 1)
     }
 
+    public func waitUntilAvailable(timeout: Duration) async {
+        await client.waitUntilConnected(timeout: timeout)
+    }
+
     /// Disconnects on an OS thread (the call joins the network thread); a publish still waiting
     /// for its PUBACK fails, and its batch stays in the outbox.
     public func shutdown() async {

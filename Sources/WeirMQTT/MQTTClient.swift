@@ -188,12 +188,27 @@ public final class MQTTClient: @unchecked Sendable {
 
     /// Waits until connected and the current filters are subscribed (or until shutdown).
     public func waitUntilReady() async {
-        let latch = state.withLock { s -> AsyncLatch<Void>? in
+        // Never a failure: the latch only opens.
+        try? await notReady?.value
+    }
+
+    /// Waits until connected and subscribed (as `waitUntilReady`), for at most `timeout`.
+    public func waitUntilConnected(timeout: Duration) async {
+        guard let latch = notReady else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = await latch.resultUnlessCancelled() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// The latch that opens when the client is next ready, or nil when it is ready (or stopping) now.
+    private var notReady: AsyncLatch<Void>? {
+        state.withLock { s in
             if (s.connected && (s.subscribed || s.filters.isEmpty)) || s.stopping { return nil }
             return s.ready
         }
-        // Never a failure: the latch only opens.
-        try? await latch?.value
     }
 }
 

@@ -142,6 +142,7 @@ extension Outbox {
                 s.tail = tail
                 s.counters = counters
             }
+            metrics.depth.record(Int(tail - head))
             for (append, sequence) in zip(accepted, sequences) { append.ticket.complete(.success(sequence)) }
             for dropped in droppedOnArrival { dropped.ticket.complete(.success(dropped.sequence)) }
             for ticket in rejected { ticket.complete(.failure(OutboxFull(name: name))) }

@@ -69,6 +69,7 @@ public final class Outbox: Sendable {
         self.keys = keys
         let recovered = try Self.recover(db: db, keys: keys)
         state = Mutex(State(head: recovered.head, tail: recovered.tail, counters: recovered.counters))
+        metrics.depth.record(Int(recovered.tail - recovered.head))
         let thread = JoinableOSThread(name: "weir-outbox") { [self] in commitLoop() }
         committer.withLock { $0 = thread }
     }
@@ -181,13 +182,17 @@ public final class Outbox: Sendable {
     deinit { close() }
 }
 
-/// Per-outbox metrics: what the limits removed, by reason.
+/// Per-outbox metrics: the depth, and what the limits removed, by reason.
 struct OutboxMetrics: Sendable {
+    /// Committed rows not yet acknowledged, dropped or expired; recorded by the committer after
+    /// every commit, so it moves while the upstream is down and the forwarder backs off.
+    let depth: Gauge
     let droppedFull: Counter
     let expired: Counter
     let rejected: Counter
 
     init(name: String, factory: any MetricsFactory) {
+        depth = Gauge(label: "weir_outbox_depth", dimensions: [("upstream", name)], factory: factory)
         droppedFull = Counter(label: "weir_outbox_dropped_total", dimensions: [("upstream", name), ("reason", "full")], factory: factory)
         expired = Counter(label: "weir_outbox_dropped_total", dimensions: [("upstream", name), ("reason", "ttl")], factory: factory)
         rejected = Counter(label: "weir_outbox_rejected_total", dimensions: [("upstream", name)], factory: factory)

@@ -25,6 +25,35 @@ import WeirStore
         }
     }
 
+    /// The committer records the depth: it follows appends while the forwarder backs off with the
+    /// upstream down (before, only the forwarder's loop recorded it, once per retry).
+    @Test func theDepthGaugeFollowsAppendsWhileTheUpstreamIsDown() async throws {
+        try await withHarness(configuration(maxEvents: 5, retryInitial: .seconds(600), retryMax: .seconds(600))) { h in
+            try await h.append(1, count: 2)
+            #expect(h.depthGauge == 2, "recorded by the commit, before any forwarder runs")
+            let sender = FakeSender([.fail])
+            h.start(sender)
+            #expect(await until { sender.attempts.count == 1 })
+            try await h.append(3, count: 7)
+            #expect(h.depthGauge == 9, "recorded while the forwarder waits out a 600 s backoff")
+            #expect(sender.attempts.count == 1)
+        }
+    }
+
+    /// An unavailable upstream is retried as soon as it is back, not after the backoff (here 600 s).
+    @Test func anUnavailableUpstreamIsRetriedWhenItIsBackNotAfterTheBackoff() async throws {
+        try await withHarness(configuration(maxEvents: 5, retryInitial: .seconds(600), retryMax: .seconds(600))) { h in
+            try await h.append(1, count: 3)
+            let sender = FakeSender([.unavailable])
+            h.start(sender)
+            #expect(await until { sender.availabilityWaits == 1 })
+            #expect(sender.delivered.isEmpty)
+            sender.makeAvailable()
+            #expect(await until { sender.delivered.count == 1 && h.outbox.depth == 0 })
+            #expect(try ids(sender.delivered[0]) == ids(1...3))
+        }
+    }
+
     /// A failed send leaves the batch queued; it is sent again with the same ids in the same order.
     @Test func aFailedBatchStaysQueuedAndIsResentWithTheSameIds() async throws {
         try await withHarness(configuration(maxEvents: 5)) { h in

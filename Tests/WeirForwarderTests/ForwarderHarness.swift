@@ -27,6 +27,8 @@ final class FakeSender: BatchSender {
         case hang
         /// Waits until `release(_:)` or until the calling task is cancelled (then throws `CancellationError`).
         case hangCancellable
+        /// Throws `UpstreamUnavailable`; `waitUntilAvailable` then waits for `makeAvailable()`.
+        case unavailable
     }
 
     struct Attempt: Sendable {
@@ -43,6 +45,8 @@ final class FakeSender: BatchSender {
         var hung: CheckedContinuation<Void, any Error>?
         /// After `shutdown()`: a send that would hang fails at once.
         var closed = false
+        var available = AsyncLatch<Void>()
+        var availabilityWaits = 0
     }
 
     private let state: Mutex<State>
@@ -65,6 +69,7 @@ final class FakeSender: BatchSender {
         case .reject: throw BatchRejected(reason: "schema mismatch")
         case .hang: try await withCheckedThrowingContinuation { hang($0) }
         case .hangCancellable: try await waitForRelease()
+        case .unavailable: throw UpstreamUnavailable()
         }
         state.withLock { $0.delivered.append(payload) }
     }
@@ -102,6 +107,23 @@ final class FakeSender: BatchSender {
         }?.resume(with: result)
     }
 
+    func waitUntilAvailable(timeout: Duration) async {
+        let available = state.withLock { s in
+            s.availabilityWaits += 1
+            return s.available
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = await available.resultUnlessCancelled() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Ends the current `waitUntilAvailable`, as an upstream connecting again does.
+    func makeAvailable() { state.withLock { $0.available }.complete(.success(())) }
+
+    var availabilityWaits: Int { state.withLock { $0.availabilityWaits } }
     var attempts: [Attempt] { state.withLock { $0.attempts } }
     /// Payloads whose send returned normally.
     var delivered: [[UInt8]] { state.withLock { $0.delivered } }
@@ -128,7 +150,7 @@ final class Harness: Sendable {
         self.configuration = configuration
         directory = try makeTemporaryDirectory(prefix: "weir-forwarder")
         db = try RocksDB(path: directory.path)
-        outbox = try Outbox(db: db, name: Self.upstream)
+        outbox = try Outbox(db: db, name: Self.upstream, metricsFactory: metrics)
         deadLetters = try DeadLetters(db: db, metricsFactory: metrics)
     }
 
