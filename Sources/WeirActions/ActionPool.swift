@@ -86,15 +86,20 @@ public final class ActionPool: Sendable {
         }
         let perKind = metrics.forKind(invocation.action.kind)
         let started = monotonicNanos()
-        let completion: Completion?
+        let start: Started?
         do {
-            completion = try executor.startInline(invocation)
+            start = try executor.startInline(invocation)
         } catch {
             finished(invocation, perKind, started, error: error)
             settlement?.end(error)
             return true
         }
-        if let completion {
+        switch start {
+        case .done?:
+            finished(invocation, perKind, started, error: nil)
+            settlement?.end()
+            return true
+        case .pending(let completion)?:
             // Bounded: when this many are still finishing, the submitter (ingest) waits.
             await pipeline.acquire()
             Task {
@@ -109,6 +114,8 @@ public final class ActionPool: Sendable {
                 }
             }
             return true
+        case nil:
+            break
         }
         var queued = invocation
         queued.settlement = nil

@@ -45,11 +45,11 @@ public struct ActionRunner: ActionExecutor {
     /// `forward` and `publish` are pipelined: the row is queued in its outbox, or the message in
     /// the publisher, at submission and in event order; the fsync or the broker's acknowledgement
     /// is awaited without holding a worker.
-    public func startInline(_ invocation: Invocation) throws -> Completion? {
+    public func startInline(_ invocation: Invocation) throws -> Started? {
         switch invocation.action {
         case .forward(let upstream):
             guard let forward else { throw NoUpstreams(upstream: upstream) }
-            return try forward(upstream, invocation)
+            return .pending(try forward(upstream, invocation))
         case .publish(let template, let qos, let retain):
             let topic = try template.render(invocation.row)
             return try publisher.startPublish(topic: topic, payload: JSONWriter.bytes(.object(invocation.row)), qos: qos, retain: retain)

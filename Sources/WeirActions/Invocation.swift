@@ -53,34 +53,44 @@ public struct RetryLater: Error, Sendable, CustomStringConvertible {
 /// becoming durable).
 public typealias Completion = @Sendable () async throws -> Void
 
+/// Where an action started inline stands.
+public enum Started: Sendable {
+    /// Finished already (a QoS 0 publish handed to the client): the pool books it at once, with
+    /// no task and no thread hand-off per event.
+    case done
+    /// Finishes when the completion returns (an outbox append's fsync, a broker's PUBACK).
+    case pending(Completion)
+}
+
 /// Runs invocations of some kinds of action. The pool calls it from its workers.
 public protocol ActionExecutor: Sendable {
     func execute(_ invocation: Invocation) async throws
     /// Starts, synchronously and in submission order, an action that finishes without a worker
-    /// (a forward: queued in its outbox now, durable after the next fsync), returning what to
-    /// await for it to complete; nil queues it for a worker to `execute`. The default is nil.
-    func startInline(_ invocation: Invocation) throws -> Completion?
+    /// (a forward: queued in its outbox now, durable after the next fsync), returning whether it
+    /// is done or what to await for it to complete; nil queues it for a worker to `execute`. The
+    /// default is nil.
+    func startInline(_ invocation: Invocation) throws -> Started?
     /// Gives up on an invocation that cannot wait for its retry (the pending-retry bound is
     /// reached): it becomes a dead letter. Throws when the letter could not be stored.
     func abandon(_ invocation: Invocation, reason: String) async throws
 }
 
 extension ActionExecutor {
-    public func startInline(_ invocation: Invocation) throws -> Completion? { nil }
+    public func startInline(_ invocation: Invocation) throws -> Started? { nil }
     public func abandon(_ invocation: Invocation, reason: String) async throws {}
 }
 
 /// Where `publish` actions go: the local broker in production, a recorder in unit tests.
 public protocol MessagePublisher: Sendable {
     func publish(topic: String, payload: [UInt8], qos: Int, retain: Bool) async throws
-    /// Queues the publish now, in call order, and returns what completes once the broker has
-    /// it. The default publishes when the completion is awaited.
-    func startPublish(topic: String, payload: [UInt8], qos: Int, retain: Bool) throws -> Completion
+    /// Queues the publish now, in call order: done when nothing more is owed (QoS 0), else what
+    /// completes once the broker has it. The default publishes when the completion is awaited.
+    func startPublish(topic: String, payload: [UInt8], qos: Int, retain: Bool) throws -> Started
 }
 
 extension MessagePublisher {
-    public func startPublish(topic: String, payload: [UInt8], qos: Int, retain: Bool) throws -> Completion {
-        { try await self.publish(topic: topic, payload: payload, qos: qos, retain: retain) }
+    public func startPublish(topic: String, payload: [UInt8], qos: Int, retain: Bool) throws -> Started {
+        .pending { try await self.publish(topic: topic, payload: payload, qos: qos, retain: retain) }
     }
 }
 

@@ -144,9 +144,9 @@ final class PipelinedProbe: ActionExecutor, Sendable {
 
     func execute(_ invocation: Invocation) async throws {}
 
-    func startInline(_ invocation: Invocation) throws -> Completion? {
+    func startInline(_ invocation: Invocation) throws -> Started? {
         started.withLock { $0.append(invocation.rule) }
-        return { [self] in
+        return .pending { [self] in
             await gate.acquire()
             gate.release()
             completed.withLock { $0.append(invocation.rule) }
@@ -175,5 +175,36 @@ final class PipelinedProbe: ActionExecutor, Sendable {
         pool.finish()
         await runner.value  // returns only after every started action completed
         #expect(Set(probe.completed.withLock { $0 }) == Set((0..<8).map { "r\($0)" }))
+    }
+}
+
+/// Actions that are finished when started (a QoS 0 publish): counts what reached a worker.
+final class DoneAtStartProbe: ActionExecutor, Sendable {
+    let executed = Mutex(0)
+    func execute(_ invocation: Invocation) async throws { executed.withLock { $0 += 1 } }
+    func startInline(_ invocation: Invocation) throws -> Started? { .done }
+}
+
+@Suite struct DoneAtStartTests {
+    /// Booked inside `submit`: the settlement is settled when it returns, no worker ran it, and
+    /// the pool drains with nothing pending.
+    @Test func anActionDoneAtStartIsSettledBySubmitItself() async throws {
+        let probe = DoneAtStartProbe()
+        let pool = ActionPool(
+            configuration: .init(maxConcurrency: 1, maxQueued: 10), executor: probe, logger: Logger(label: "t"),
+            metricsFactory: NOOPMetricsHandler.instance)
+        let runner = Task { await pool.run() }
+        let settlement = Settlement()
+        for i in 0..<3 {
+            var invocation = Invocation(
+                rule: "r\(i)", action: .publish(topic: try Template("out"), qos: 0, retain: false), row: [:], topic: "t", receivedAt: 0)
+            invocation.settlement = settlement
+            #expect(await pool.submit(invocation))
+        }
+        settlement.seal()
+        #expect(settlement.outcome == .settled, "settled before submit returned: nothing was left to wait for")
+        pool.finish()
+        await runner.value
+        #expect(probe.executed.withLock { $0 } == 0)
     }
 }

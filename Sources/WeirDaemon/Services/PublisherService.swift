@@ -20,8 +20,12 @@ struct PublisherService: Service {
 }
 
 extension MQTTClient: MessagePublisher {
-    public func startPublish(topic: String, payload: [UInt8], qos: Int, retain: Bool) throws -> Completion {
+    public func startPublish(topic: String, payload: [UInt8], qos: Int, retain: Bool) throws -> Started {
+        if qos == 0 {
+            try publishNow(topic: topic, payload: payload, qos: 0, retain: retain)
+            return .done
+        }
         let latch = try enqueuePublish(topic: topic, payload: payload, qos: qos, retain: retain)
-        return { try await latch.value }
+        return .pending { try await latch.value }
     }
 }
