@@ -159,6 +159,33 @@ func makeClient(_ broker: MosquittoBroker, id: String, clean: Bool = true, inbox
         #expect(await eventually(timeout: .seconds(15)) { client.isConnected })
     }
 
+    /// Publishes made while the loop sleeps in poll, or while it is busy between two polls (when
+    /// they are not signalled), all leave at once: a missed wake-up would cost the poll's 1 s
+    /// timeout. Round trips one at a time, then bursts from several tasks at once.
+    @Test func publishesFromOtherThreadsLeaveWithoutWaitingForThePollTimeout() async throws {
+        let broker = try MosquittoBroker()
+        let pub = try makeClient(broker, id: "pub-wake")
+        defer { pub.shutdown() }
+        await pub.waitUntilReady()
+        var slowest: Duration = .zero
+        for i in 0..<200 {
+            let started = ContinuousClock.now
+            try await pub.publish(topic: "wake/\(i)", payload: Array("x".utf8), qos: 1)
+            slowest = max(slowest, ContinuousClock.now - started)
+        }
+        #expect(slowest < .milliseconds(900), "one acknowledged round trip at a time; slowest \(slowest)")
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<4 {
+                group.addTask {
+                    for i in 0..<250 { try await pub.publish(topic: "wake/\(task)/\(i)", payload: Array("y".utf8), qos: 1) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(ContinuousClock.now - started < .seconds(30), "1,000 publishes from 4 tasks, each awaited")
+    }
+
     @Test func publishWhileStoppedFailsClearly() async throws {
         let broker = try MosquittoBroker()
         let client = try makeClient(broker, id: "stop-1")
