@@ -44,6 +44,7 @@ extension Weir {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
+            useFixedAllocatorThresholds()
             let config = try options.load()
             let level = Logger.Level(rawValue: config.logLevel) ?? .info
             let journald = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil

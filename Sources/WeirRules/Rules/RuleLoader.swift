@@ -103,14 +103,15 @@ public enum RuleLoader {
 
     /// Parses one file's text into its rules, scheduled rules and functions.
     public static func parseFile(_ text: String, file: String, upstreams: Set<String>? = nil) -> ParsedFile {
-        var parsed = ParsedFile()
-        let documents: [YAMLNode]
         do {
-            documents = try YAMLFile.documents(text, file: file)
+            return try YAMLFile.withDocuments(text, file: file) { parse($0, text: text, upstreams: upstreams) }
         } catch {
-            parsed.diagnostics = [error]
-            return parsed
+            return ParsedFile(diagnostics: [error])
         }
+    }
+
+    private static func parse(_ documents: [YAMLNode], text: String, upstreams: Set<String>?) -> ParsedFile {
+        var parsed = ParsedFile()
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         for document in documents where !document.isNull {
             do {
@@ -129,6 +130,8 @@ public enum RuleLoader {
                 } else {
                     ruleNodes = [document]
                 }
+                // Grown once: each regrowth of a large array leaves a freed block among the rules.
+                parsed.rules.reserveCapacity(parsed.rules.count + ruleNodes.count)
                 for node in ruleNodes {
                     do {
                         if let map = try? node.mapping("a rule"), map["schedule"] != nil {

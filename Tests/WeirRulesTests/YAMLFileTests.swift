@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+import WeirCore
+
+@testable import WeirRules
+
+/// How a large rule file's YAML tree is kept apart from the rules built from it (see
+/// `YAMLFile.withDocuments`); the memory figure itself is `weir-bench product`'s RSS per rule.
+@Suite struct YAMLFileTests {
+    static func threadName() -> String {
+        (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines) ?? ""
+    }
+
+    /// The tree is composed on its own thread; the body (which builds what is kept) runs on the caller's.
+    @Test func theTreeIsComposedOnItsOwnThreadAndTheBodyRunsOnTheCallers() throws {
+        let caller = Self.threadName()
+        let (names, bodyThread) = try YAMLFile.withDocuments("a: 1\n---\nb: 2\n", file: "t.yaml") { documents in
+            (documents.map { (try? $0.mapping("doc"))?.entries.map(\.key) ?? [] }, Self.threadName())
+        }
+        #expect(names == [["a"], ["b"]])
+        #expect(bodyThread == caller)
+        #expect(caller != "weir-yaml")
+    }
+
+    /// A syntax error still points at the file, line and column.
+    @Test func aSyntaxErrorIsADiagnosticWithItsPosition() {
+        #expect(throws: Diagnostic.self) {
+            try YAMLFile.withDocuments("a: [1, 2\nb: 3\n", file: "bad.yaml") { _ in 0 }
+        }
+        let parsed = RuleLoader.parseFile("rules: [\n", file: "bad.yaml")
+        #expect(parsed.diagnostics.first?.description.hasPrefix("bad.yaml:") == true)
+    }
+
+    /// A string taken from the tree has storage of its own, so keeping it does not keep the tree's memory.
+    @Test func stringsTakenFromTheTreeAreCopies() throws {
+        let sql = "SELECT device, temp FROM \"sensors/+/telemetry\" WHERE temp > 40"
+        try YAMLFile.withDocuments("sql: '\(sql)'\n", file: "t.yaml") { documents in
+            guard case .mapping(let mapping) = documents[0].node, let (_, value) = mapping.first(where: { _ in true }),
+                case .scalar(let scalar) = value
+            else { Issue.record("not a scalar"); return }
+            var inTree = scalar.string
+            var taken = (try? documents[0].mapping("doc").require("sql", in: "doc").string("sql")) ?? ""
+            #expect(taken == sql)
+            let treeStorage = inTree.withUTF8 { UInt(bitPattern: $0.baseAddress) }
+            let takenStorage = taken.withUTF8 { UInt(bitPattern: $0.baseAddress) }
+            #expect(treeStorage != takenStorage)
+        }
+    }
+}
