@@ -185,7 +185,7 @@ let package = Package(
         .testTarget(
             name: "WeirEngineTests",
             dependencies: [
-                "WeirEngine", "WeirRules", "WeirCore", "WeirStore", "WeirRocksDB",
+                "WeirEngine", "WeirRules", "WeirCore", "WeirStore", "WeirRocksDB", "WeirTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],

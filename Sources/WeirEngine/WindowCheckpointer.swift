@@ -7,11 +7,14 @@ import WeirRules
 import WeirStore
 
 /// Continuous checkpointing (with a store): the "weir-windows" thread writes whatever changed since
-/// its last write in one batch with one fsync, back to back (the outbox's group commit), so a crash
-/// loses at most the changes of the fsync in progress. Each checkpoint settles the batches that
+/// its last write in one batch with one fsync, back to back (the outbox's group commit) while
+/// batches wait for it (`ack: durable`), so a crash loses at most the changes of the fsync in
+/// progress. When nothing waits (`ack: receipt`) checkpoints start at most every `rest`:
+/// a busy group is then encoded and written a few times a second, not once per fsync (back to
+/// back, the checkpoints took a core of their own beside ingest with 100 busy groups). Each checkpoint settles the batches that
 /// waited for it exactly once: on success each ends, on failure each ends with `StoreWriteFailed`
 /// (their events are not acknowledged) and the changes are retried with the next checkpoint.
-final class WindowCheckpointer: Sendable {
+public final class WindowCheckpointer: Sendable {
     /// The checkpoint bookkeeping, kept in `WindowTable.Contents` under the table's lock.
     struct State {
         /// Rules with groups changed since the last checkpoint; their states are encoded at
@@ -33,6 +36,8 @@ final class WindowCheckpointer: Sendable {
         var waiters: [Settlement] = []
         /// Failed checkpoints are logged once per 10 s while the store fails.
         var failureThrottle = LogThrottle(interval: .seconds(10))
+        /// The thread is waiting out `rest`: a first waiter wakes it.
+        var resting = false
 
         var isIdle: Bool { pending.isEmpty && dirtyRules.isEmpty }
     }
@@ -44,8 +49,12 @@ final class WindowCheckpointer: Sendable {
     private let spilling: WindowSpilling
     private let wake = DispatchSemaphore(value: 0)
     private let thread = Mutex<JoinableOSThread?>(nil)
+    /// The least time between the starts of two checkpoints that no batch waits for.
+    let rest: Duration
+    public static let defaultRest: Duration = .milliseconds(200)
 
-    init(table: WindowTable, store: WindowStore, logger: Logger, factory: any MetricsFactory, spilling: WindowSpilling) {
+    init(table: WindowTable, store: WindowStore, logger: Logger, factory: any MetricsFactory, spilling: WindowSpilling, rest: Duration) {
+        self.rest = rest
         self.table = table
         self.store = store
         self.logger = logger
@@ -78,6 +87,10 @@ final class WindowCheckpointer: Sendable {
     func register(_ settlement: Settlement, _ state: inout State) {
         settlement.begin()
         state.waiters.append(settlement)
+        if state.resting {
+            state.resting = false
+            wake.signal()
+        }
     }
 
     /// The rule's saved state is dropped (recording `signature`) before any later change.
@@ -152,8 +165,11 @@ final class WindowCheckpointer: Sendable {
     private func loop() {
         // Made on the first checkpoint that writes something, then kept.
         var savedMetrics: (groups: Counter, events: Counter)?
+        var lastStart: UInt64 = 0
         while true {
             _ = wake.wait(timeout: .now() + .seconds(1))
+            rest(since: lastStart)
+            lastStart = monotonicNanos()
             let taken = table.shared.withLock { snapshot(&$0) }
             let changes = taken.changes  // encoded here, off the lock
             for reset in taken.resets {
@@ -194,5 +210,21 @@ final class WindowCheckpointer: Sendable {
             }
             if taken.stopped { return }
         }
+    }
+
+    /// Waits until `rest` after `start`, unless a batch waits for the next checkpoint, or the
+    /// checkpointer stops.
+    private func rest(since start: UInt64) {
+        let until = start + UInt64(rest.nanoseconds)
+        while monotonicNanos() < until {
+            let goOn = table.shared.withLock { shared in
+                let go = !shared.checkpoint.waiters.isEmpty || shared.checkpoint.stopped
+                shared.checkpoint.resting = !go
+                return go
+            }
+            if goOn { return }
+            _ = wake.wait(timeout: .now() + .nanoseconds(Int(until - min(until, monotonicNanos()))))
+        }
+        table.shared.withLock { $0.checkpoint.resting = false }
     }
 }

@@ -24,14 +24,16 @@ public final class WindowEngine: Sendable {
     let logger: Logger
     let factory: any MetricsFactory
     let store: WindowStore?
-    private let table: WindowTable
+    let table: WindowTable
     private let admitter: WindowAdmitter
     /// nil without a store.
     private let checkpointer: WindowCheckpointer?
 
+    /// - Parameter checkpointRest: the least time between two checkpoints that no batch waits for
+    ///   (`ack: receipt`); a waiting batch is checkpointed at once.
     public init(
         rules: RuleSet, store: WindowStore? = nil, clock: @escaping @Sendable () -> Int64 = currentTimeMillis, logger: Logger,
-        factory: any MetricsFactory
+        factory: any MetricsFactory, checkpointRest: Duration = WindowCheckpointer.defaultRest
     ) {
         self.clock = clock
         self.logger = logger
@@ -40,7 +42,8 @@ public final class WindowEngine: Sendable {
         let table = WindowTable()
         self.table = table
         checkpointer = store.map {
-            WindowCheckpointer(table: table, store: $0, logger: logger, factory: factory, spilling: WindowSpilling(table: table))
+            WindowCheckpointer(
+                table: table, store: $0, logger: logger, factory: factory, spilling: WindowSpilling(table: table), rest: checkpointRest)
         }
         admitter = WindowAdmitter(table: table, checkpointer: checkpointer, clock: clock, logger: logger)
         sync(with: rules)
