@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WeirCore
+
 @testable import WeirForwarder
 @testable import WeirStore
 

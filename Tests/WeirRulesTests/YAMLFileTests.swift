@@ -37,7 +37,10 @@ import WeirCore
         try YAMLFile.withDocuments("sql: '\(sql)'\n", file: "t.yaml") { documents in
             guard case .mapping(let mapping) = documents[0].node, let (_, value) = mapping.first(where: { _ in true }),
                 case .scalar(let scalar) = value
-            else { Issue.record("not a scalar"); return }
+            else {
+                Issue.record("not a scalar")
+                return
+            }
             var inTree = scalar.string
             var taken = (try? documents[0].mapping("doc").require("sql", in: "doc").string("sql")) ?? ""
             #expect(taken == sql)
