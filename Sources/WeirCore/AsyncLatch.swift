@@ -60,6 +60,21 @@ public final class AsyncLatch<Value: Sendable>: Sendable {
         }
     }
 
+    /// Waits for the result for at most `timeout` (or until the task is cancelled); true when it is set.
+    @discardableResult
+    public func wait(timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.resultUnlessCancelled() != nil }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
     /// Whether the result is set.
     public var isComplete: Bool { state.withLock { $0.result != nil } }
 

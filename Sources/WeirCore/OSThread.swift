@@ -12,6 +12,45 @@ public func startOSThread(name: String, _ body: @escaping @Sendable () -> Void) 
 /// Starts a detached OS thread running `body`; false when the system refuses one (thread or
 /// task limits), leaving the caller to fail softly.
 public func tryStartOSThread(name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
+    guard let thread = createThread(name: name, body) else { return false }
+    pthread_detach(thread)
+    return true
+}
+
+/// An OS thread that its owner waits for with `join()`: once `join` returns, the thread has ended
+/// and released everything its body captured (an object whose `close()` joins its worker thread
+/// can then promise that the worker no longer holds it, or the files it has open).
+public final class JoinableOSThread: Sendable {
+    private let thread: Mutex<pthread_t?>
+
+    public convenience init(name: String, _ body: @escaping @Sendable () -> Void) {
+        guard let handle = createThread(name: name, body) else { preconditionFailure("pthread_create failed for \(name)") }
+        self.init(handle)
+    }
+
+    /// Starts the thread, or returns nil when the system refuses one (thread or task limits).
+    public static func start(name: String, _ body: @escaping @Sendable () -> Void) -> JoinableOSThread? {
+        createThread(name: name, body).map(JoinableOSThread.init)
+    }
+
+    private init(_ handle: pthread_t) {
+        thread = Mutex(handle)
+    }
+
+    /// Waits for the thread to end. Later calls return at once.
+    public func join() {
+        guard
+            let handle = thread.withLock({ t -> pthread_t? in
+                defer { t = nil }
+                return t
+            })
+        else { return }
+        pthread_join(handle, nil)
+    }
+}
+
+/// Creates a thread that names itself `name` and runs `body`; nil when `pthread_create` fails.
+private func createThread(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t? {
     final class Context {
         let name: String
         let body: @Sendable () -> Void
@@ -32,51 +71,9 @@ public func tryStartOSThread(name: String, _ body: @escaping @Sendable () -> Voi
         }, context)
     guard rc == 0 else {
         Unmanaged<Context>.fromOpaque(context).release()
-        return false
+        return nil
     }
-    pthread_detach(thread)
-    return true
-}
-
-/// An OS thread that its owner waits for with `join()`: once `join` returns, the thread has ended
-/// and released everything its body captured (an object whose `close()` joins its worker thread
-/// can then promise that the worker no longer holds it, or the files it has open).
-public final class JoinableOSThread: Sendable {
-    private let thread: Mutex<pthread_t?>
-
-    public init(name: String, _ body: @escaping @Sendable () -> Void) {
-        final class Context {
-            let name: String
-            let body: @Sendable () -> Void
-            init(name: String, body: @escaping @Sendable () -> Void) {
-                self.name = name
-                self.body = body
-            }
-        }
-        let context = Unmanaged.passRetained(Context(name: name, body: body)).toOpaque()
-        var handle = pthread_t()
-        let rc = pthread_create(
-            &handle, nil,
-            { raw in
-                let context = Unmanaged<Context>.fromOpaque(raw!).takeRetainedValue()
-                nameCurrentThread(context.name)
-                context.body()
-                return nil
-            }, context)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        thread = Mutex(handle)
-    }
-
-    /// Waits for the thread to end. Later calls return at once.
-    public func join() {
-        guard
-            let handle = thread.withLock({ t -> pthread_t? in
-                defer { t = nil }
-                return t
-            })
-        else { return }
-        pthread_join(handle, nil)
-    }
+    return thread
 }
 
 /// Names the calling thread as `top -H`, `ps -L`, perf and /proc show it. Without this a thread

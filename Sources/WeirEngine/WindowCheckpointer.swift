@@ -14,7 +14,7 @@ import WeirStore
 /// back, the checkpoints took a core of their own beside ingest with 100 busy groups). Each checkpoint settles the batches that
 /// waited for it exactly once: on success each ends, on failure each ends with `StoreWriteFailed`
 /// (their events are not acknowledged) and the changes are retried with the next checkpoint.
-public final class WindowCheckpointer: Sendable {
+final class WindowCheckpointer: Sendable {
     /// The checkpoint bookkeeping, kept in `WindowTable.Contents` under the table's lock.
     struct State {
         /// Rules with groups changed since the last checkpoint; their states are encoded at
@@ -51,7 +51,6 @@ public final class WindowCheckpointer: Sendable {
     private let thread = Mutex<JoinableOSThread?>(nil)
     /// The least time between the starts of two checkpoints that no batch waits for.
     let rest: Duration
-    public static let defaultRest: Duration = .milliseconds(200)
 
     init(table: WindowTable, store: WindowStore, logger: Logger, factory: any MetricsFactory, spilling: WindowSpilling, rest: Duration) {
         self.rest = rest
@@ -165,12 +164,15 @@ public final class WindowCheckpointer: Sendable {
     private func loop() {
         // Made on the first checkpoint that writes something, then kept.
         var savedMetrics: (groups: Counter, events: Counter)?
+        // The start of the last checkpoint that wrote something: passes that find nothing to
+        // write do not delay the next one.
         var lastStart: UInt64 = 0
         while true {
             _ = wake.wait(timeout: .now() + .seconds(1))
             rest(since: lastStart)
-            lastStart = monotonicNanos()
+            let started = monotonicNanos()
             let taken = table.shared.withLock { snapshot(&$0) }
+            if !taken.taken.isEmpty || !taken.resets.isEmpty { lastStart = started }
             let changes = taken.changes  // encoded here, off the lock
             for reset in taken.resets {
                 do {

@@ -29,11 +29,14 @@ public final class WindowEngine: Sendable {
     /// nil without a store.
     private let checkpointer: WindowCheckpointer?
 
+    /// The least time between two window checkpoints that no batch waits for (`ack: receipt`).
+    public static let defaultCheckpointRest: Duration = .milliseconds(200)
+
     /// - Parameter checkpointRest: the least time between two checkpoints that no batch waits for
     ///   (`ack: receipt`); a waiting batch is checkpointed at once.
     public init(
         rules: RuleSet, store: WindowStore? = nil, clock: @escaping @Sendable () -> Int64 = currentTimeMillis, logger: Logger,
-        factory: any MetricsFactory, checkpointRest: Duration = WindowCheckpointer.defaultRest
+        factory: any MetricsFactory, checkpointRest: Duration = WindowEngine.defaultCheckpointRest
     ) {
         self.clock = clock
         self.logger = logger

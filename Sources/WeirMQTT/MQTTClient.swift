@@ -192,14 +192,14 @@ public final class MQTTClient: @unchecked Sendable {
         try? await notReady?.value
     }
 
-    /// Waits until connected and subscribed (as `waitUntilReady`), for at most `timeout`.
+    /// Waits until connected and subscribed (as `waitUntilReady`), for at most `timeout`. A
+    /// stopping client never connects again: then it waits the whole `timeout`, so a caller that
+    /// retries on its return does not spin.
     public func waitUntilConnected(timeout: Duration) async {
-        guard let latch = notReady else { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { _ = await latch.resultUnlessCancelled() }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
+        if let latch = notReady {
+            await latch.wait(timeout: timeout)
+        } else if state.withLock({ $0.stopping }) {
+            try? await Task.sleep(for: timeout)
         }
     }
 

@@ -11,9 +11,9 @@ import WeirTestSupport
 @testable import WeirEngine
 
 /// When checkpoints run: back to back while batches wait for them, at most every
-/// `restInterval` when nothing waits (`ack: receipt`).
+/// `WindowEngine.defaultCheckpointRest` when nothing waits (`ack: receipt`).
 @Suite struct WindowCheckpointTests {
-    static func setUp(rest: Duration = WindowCheckpointer.defaultRest) throws -> (RuleSet, WindowEngine, TestMetrics, RocksDB, URL) {
+    static func setUp(rest: Duration = WindowEngine.defaultCheckpointRest) throws -> (RuleSet, WindowEngine, TestMetrics, RocksDB, URL) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("weir-window-ckpt-\(UUID().uuidString)")
         let (parsed, diagnostics) = RuleLoader.parse(
             """
@@ -57,7 +57,7 @@ import WeirTestSupport
         #expect(await eventually { Self.saved(factory) == 2_000 })
         let groups = (try? factory.expectCounter("weir_window_checkpointed_groups_total").totalValue) ?? 0
         // Each checkpoint writes the 10 groups; one per 200 ms of feeding, plus the last.
-        let bound = Int64(elapsed / WindowCheckpointer.defaultRest) + 2
+        let bound = Int64(elapsed / WindowEngine.defaultCheckpointRest) + 2
         #expect(groups <= 10 * bound, "\(groups) group writes over \(elapsed)")
     }
 

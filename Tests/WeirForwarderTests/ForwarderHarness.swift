@@ -112,12 +112,7 @@ final class FakeSender: BatchSender {
             s.availabilityWaits += 1
             return s.available
         }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { _ = await available.resultUnlessCancelled() }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-        }
+        await available.wait(timeout: timeout)
     }
 
     /// Ends the current `waitUntilAvailable`, as an upstream connecting again does.

@@ -167,14 +167,10 @@ func makeClient(_ broker: MosquittoBroker, id: String, clean: Bool = true, inbox
         let pub = try makeClient(broker, id: "pub-wake")
         defer { pub.shutdown() }
         await pub.waitUntilReady()
-        var slowest: Duration = .zero
-        for i in 0..<200 {
-            let started = ContinuousClock.now
-            try await pub.publish(topic: "wake/\(i)", payload: Array("x".utf8), qos: 1)
-            slowest = max(slowest, ContinuousClock.now - started)
-        }
-        #expect(slowest < .milliseconds(900), "one acknowledged round trip at a time; slowest \(slowest)")
-        let started = ContinuousClock.now
+        var started = ContinuousClock.now
+        for i in 0..<200 { try await pub.publish(topic: "wake/\(i)", payload: Array("x".utf8), qos: 1) }
+        #expect(ContinuousClock.now - started < .seconds(30), "200 acknowledged round trips, one at a time")
+        started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<4 {
                 group.addTask {

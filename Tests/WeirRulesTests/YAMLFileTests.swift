@@ -11,15 +11,27 @@ import WeirCore
         (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines) ?? ""
     }
 
-    /// The tree is composed on its own thread; the body (which builds what is kept) runs on the caller's.
+    /// The names of this process's threads now.
+    static func threadNames() -> [String] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+            .map { $0.trimmingCharacters(in: .newlines) }
+    }
+
+    /// The tree is composed on its own thread, alive while the body runs; the body (which builds
+    /// what is kept) runs on the caller's thread; the composing thread is gone afterwards.
     @Test func theTreeIsComposedOnItsOwnThreadAndTheBodyRunsOnTheCallers() throws {
         let caller = Self.threadName()
-        let (names, bodyThread) = try YAMLFile.withDocuments("a: 1\n---\nb: 2\n", file: "t.yaml") { documents in
-            (documents.map { (try? $0.mapping("doc"))?.entries.map(\.key) ?? [] }, Self.threadName())
+        let (names, bodyThread, yamlThreads) = try YAMLFile.withDocuments("a: 1\n---\nb: 2\n", file: "t.yaml") { documents in
+            (
+                documents.map { (try? $0.mapping("doc"))?.entries.map(\.key) ?? [] }, Self.threadName(),
+                Self.threadNames().filter { $0 == "weir-yaml" }.count
+            )
         }
         #expect(names == [["a"], ["b"]])
         #expect(bodyThread == caller)
         #expect(caller != "weir-yaml")
+        #expect(yamlThreads >= 1, "the composing thread waits while the body runs")
     }
 
     /// A syntax error still points at the file, line and column.

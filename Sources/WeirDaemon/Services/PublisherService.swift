@@ -21,11 +21,8 @@ struct PublisherService: Service {
 
 extension MQTTClient: MessagePublisher {
     public func startPublish(topic: String, payload: [UInt8], qos: Int, retain: Bool) throws -> Started {
-        if qos == 0 {
-            try publishNow(topic: topic, payload: payload, qos: 0, retain: retain)
-            return .done
-        }
         let latch = try enqueuePublish(topic: topic, payload: payload, qos: qos, retain: retain)
-        return .pending { try await latch.value }
+        // QoS 0 is complete once queued: nothing to wait for, so no task either.
+        return qos == 0 ? .done : .pending { try await latch.value }
     }
 }

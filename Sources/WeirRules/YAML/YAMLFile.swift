@@ -13,25 +13,28 @@ public enum YAMLFile {
     /// Calls `body` with every document in `text`, for a large file whose tree must not stay in
     /// the heap (rule files: thousands of rules).
     ///
-    /// The tree is built on a thread of its own, so that glibc puts it in that thread's arena and
-    /// what `body` keeps (the rules, built on the caller's thread) does not fill the holes the tree
-    /// leaves while it is built. Once `body` has returned and the tree is freed, that thread frees a
-    /// block of 64 KiB or more (96 KiB: under the default mmap threshold, so it comes from the
-    /// arena), which makes glibc consolidate its arena and give the free top back to the kernel
-    /// past the trim threshold (`useFixedAllocatorThresholds`): `malloc_trim` does that for the
-    /// main arena only. Composed in the caller's
-    /// heap, the tree pinned about 1.3 KiB of freed heap per loaded rule in RSS, as much again as
-    /// the rule itself. Strings taken from the tree are copies (`string(_:)`) for the same reason.
+    /// The tree is built on a thread of its own, so that glibc puts it in that thread's arena
+    /// (while glibc has arenas to spare: 8 per core) and what `body` keeps (the rules, built on the
+    /// caller's thread) does not fill the holes the tree leaves while it is built. Once `body` has
+    /// returned and the tree is freed, that thread frees a block of 64 KiB or more (96 KiB: under
+    /// the default mmap threshold, so it comes from the arena), which makes glibc consolidate its
+    /// arena and give the free top back to the kernel past the trim threshold
+    /// (`useFixedAllocatorThresholds`): `malloc_trim` does that for the main arena only. Composed
+    /// in the caller's heap, the tree pinned about 1.3 KiB of freed heap per loaded rule in RSS, as
+    /// much again as the rule itself. Strings taken from the tree are copies (`string(_:)`) for the
+    /// same reason. When no thread can be started (thread limits), the tree is built on the
+    /// caller's thread.
     public static func withDocuments<R>(_ text: String, file: String, _ body: ([YAMLNode]) -> R) throws(Diagnostic) -> R {
         let handoff = Handoff()
         let composed = DispatchSemaphore(value: 0)
         let released = DispatchSemaphore(value: 0)
-        let thread = JoinableOSThread(name: "weir-yaml") {
+        let started = JoinableOSThread.start(name: "weir-yaml") {
             handoff.result = Result { () throws(Diagnostic) in try compose(text, file: file) }
             composed.signal()
             released.wait()
             UnsafeMutableRawPointer.allocate(byteCount: 96 << 10, alignment: 16).deallocate()
         }
+        guard let thread = started else { return body(try compose(text, file: file)) }
         composed.wait()
         // The tree is released at the end of this statement, before the thread is let go.
         let outcome = handoff.take().map(body)
@@ -118,7 +121,7 @@ public struct YAMLNode {
     }
 
     /// The scalar as a string of its own: it may outlive the tree (a rule's SQL), and must not
-    /// keep the tree's memory in use (see `YAMLFile.documents`).
+    /// keep the tree's memory in use (see `YAMLFile.withDocuments`).
     public func string(_ what: String) throws(Diagnostic) -> String {
         guard case .scalar(let s) = node, !isNull else { throw error("\(what) must be a string, found \(kind)") }
         var text = s.string
