@@ -38,7 +38,14 @@ public final class FunctionRunner: Sendable {
     let workerGroups = Mutex<[String: WorkerGroup]>([:])
     /// Extra environment every exec function gets (`WEIR_STATE_DIR`).
     let baseEnvironment: [String: String]
-    let http = HTTPClient(eventLoopGroupProvider: .singleton)
+    /// Redirects are not followed: a redirected POST can become a GET whose 2xx would count as
+    /// success with the row lost, and the function's headers (API keys) would go to the new origin.
+    /// A 3xx is a failure, like any status but 2xx.
+    let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
     /// Threads that wait on processes and pipes.
     let blocking: BlockingThreads
 

@@ -65,4 +65,37 @@ import WeirTestSupport
         #expect(letter.payload["row"] == ["device": "d7"])
         try await weir.stop()
     }
+
+    /// A 3xx is a failure: the redirect is not followed (the row would go, headers and token
+    /// included, to another origin, and after a 303 as a GET whose 2xx counted as success), so
+    /// the row ends in a dead letter.
+    @Test(arguments: [301, 302, 303, 307, 308])
+    func aRedirectIsAFailureAndIsNotFollowed(status: Int) async throws {
+        let broker = try MosquittoBroker()
+        let elsewhere = try HTTPSink()
+        defer { elsewhere.stop() }
+        let sink = try HTTPSink(status: { _ in status }, redirectTo: "\(elsewhere.url)/stolen")
+        defer { sink.stop() }
+        let rules = """
+            functions:
+              - name: notify
+                http: { url: "\(sink.url)/hook", headers: { X-Api-Key: k1 } }
+                retry: { attempts: 2, backoff: 20ms }
+            rules:
+              - name: r
+                sql: SELECT device FROM "sensors/#"
+                actions:
+                  - call: notify
+            """
+        let weir = try await DaemonHarness(broker: broker, rules: ["h.yaml": rules])
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        try await pub.publish(topic: "sensors/a", payload: Array(#"{"device":"d3"}"#.utf8), qos: 1)
+        #expect(await eventually { weir.metric(#"weir_function_dead_letters_total{function="notify"}"#) == 1 })
+        #expect(sink.requests.count == 2, "both attempts went to the configured URL")
+        #expect(elsewhere.requests.isEmpty, "nothing went to the redirect target")
+        let letter = try #require(try weir.daemon.deadLetters?.list().first)
+        #expect(letter.error.contains("HTTP \(status)"))
+        try await weir.stop()
+    }
 }

@@ -29,6 +29,19 @@ import WeirCore
         #expect(evalError("upper(1)") == "upper needs a string, got int")
     }
 
+    /// Start and length from the payload, at the ends of the 64-bit range: no overflow trap.
+    @Test func substrWithExtremeStartOrLengthFromThePayloadDoesNotTrap() throws {
+        let payload: JSONValue = ["s": "hello", "min": .int(.min), "max": .int(.max), "big": .int(.max - 1)]
+        #expect(try eval("substr(s, min)", payload) == "hello")
+        #expect(try eval("substr(s, max)", payload) == "")
+        #expect(try eval("substr(s, 2, max)", payload) == "ello")
+        #expect(try eval("substr(s, big, big)", payload) == "")
+        #expect(try eval("substr(s, min, max)", payload) == "hello")
+        #expect(try eval("substr(s, min, 2)", payload) == "he")
+        #expect(try eval("substr(s, 0, 0)", payload) == "")
+        #expect(evalError("substr(s, 1, min)", payload) == "substr length must not be negative")
+    }
+
     @Test func math() throws {
         #expect(try eval("abs(-3)") == 3)
         #expect(try eval("abs(-2.5)") == 2.5)

@@ -23,11 +23,14 @@ public final class HTTPSink: Sendable {
     private let channel: any Channel
     private let recorded = Mutex<[Request]>([])
     private let chooser: Mutex<@Sendable (Int) -> Int>
+    /// Sent as `Location` with every 3xx answer.
+    let redirectTo: String?
 
     /// `status(n)` is the status for the n-th request (0-based); 200 by default. Status 0 never
-    /// answers (an upstream that hangs).
-    public init(status: @escaping @Sendable (Int) -> Int = { _ in 200 }) throws {
+    /// answers (an upstream that hangs). A 3xx answer carries `Location: redirectTo`.
+    public init(status: @escaping @Sendable (Int) -> Int = { _ in 200 }, redirectTo: String? = nil) throws {
         chooser = Mutex(status)
+        self.redirectTo = redirectTo
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let sink = SinkState()
         channel = try ServerBootstrap(group: group)
@@ -90,6 +93,7 @@ private final class SinkHandler: ChannelInboundHandler {
             let text = status < 300 ? "ok" : "refused by test sink"
             var headers = HTTPHeaders()
             headers.add(name: "Content-Length", value: "\(text.utf8.count)")
+            if (300..<400).contains(status), let location = owner.redirectTo { headers.add(name: "Location", value: location) }
             context.write(
                 wrapOutboundOut(
                     .head(HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status), headers: headers))),

@@ -24,19 +24,25 @@ public struct StderrLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        FileHandle.standardError.write(Data(line(for: event).utf8))
+    }
+
+    /// The record as one line. Text from devices, files and functions (a topic, an error, a
+    /// value) has its control characters escaped, so it cannot end the line and forge another
+    /// record (with its own `<N>` priority) in the journal.
+    func line(for event: LogEvent) -> String {
         var line = ""
         if journald {
             line += "<\(Self.priority(event.level))>"
         } else {
             line += Date().formatted(.iso8601) + " " + event.level.rawValue.uppercased() + " "
         }
-        line += event.message.description
+        line += Self.escaped(event.message.description)
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         for key in merged.keys.sorted() {
-            line += " \(key)=\(Self.quoted("\(merged[key]!)"))"
+            line += " \(Self.escaped(key))=\(Self.quoted(Self.escaped("\(merged[key]!)")))"
         }
-        line += "\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        return line + "\n"
     }
 
     static func priority(_ level: Logger.Level) -> Int {
@@ -48,6 +54,29 @@ public struct StderrLogHandler: LogHandler {
         case .error: return 3
         case .critical: return 2
         }
+    }
+
+    /// `text` with control characters (C0, DEL, C1, and the Unicode line and paragraph
+    /// separators) written as `\n`, `\r`, `\t` or `\u{XX}`. Backslashes stay as they are (a
+    /// regex or a Windows path reads as written): a literal `\n` cannot start a record, which is
+    /// what matters. Text without control characters comes back unchanged.
+    static func escaped(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where needsEscape(scalar): out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
     }
 
     static func quoted(_ value: String) -> String {

@@ -62,12 +62,15 @@ extension Evaluator {
             }
         case .substr:
             let s = Array(try string(args[0], name))
-            let start = max(Int(try integer(args[1], name)) - 1, 0)
+            // Start and length may come from the payload: clamped before any arithmetic, so
+            // Int64.min or a length near Int64.max cannot overflow.
+            let first = try integer(args[1], name)
+            let start = first <= 1 ? 0 : Int(min(first - 1, Int64(s.count)))
             var end = s.count
             if args.count == 3 {
                 let length = try integer(args[2], name)
                 guard length >= 0 else { throw EvaluationError("substr length must not be negative") }
-                end = min(s.count, start + Int(length))
+                end = start + Int(min(length, Int64(s.count - start)))
             }
             return .string(start < end ? String(s[start..<end]) : "")
         case .replace:
