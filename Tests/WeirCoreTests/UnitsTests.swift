@@ -12,6 +12,10 @@ import WeirCore
         #expect(parseDuration("10") == nil)
         #expect(parseDuration("-1s") == nil)
         #expect(parseDuration("xs") == nil)
+        #expect(parseDuration("36500d") == .seconds(36_500 * 86_400))
+        for text in ["36501d", "infs", "infd", "1e300s", "nanms", "9223372036854775807d"] {
+            #expect(parseDuration(text) == nil, "\(text)")
+        }
     }
 
     @Test func sizes() {
@@ -21,5 +25,9 @@ import WeirCore
         #expect(parseByteSize("512") == 512)
         #expect(parseByteSize("12B") == 12)
         #expect(parseByteSize("lots") == nil)
+        #expect(parseByteSize("1048576GiB") == 1 << 50)
+        for text in ["infMiB", "1e300GiB", "1048577GiB", "9223372036854775807", "nanKB", "-1"] {
+            #expect(parseByteSize(text) == nil, "\(text)")
+        }
     }
 }

@@ -65,6 +65,11 @@ func configError(_ yaml: String) -> String? {
         #expect(configError("pool: { max_concurrency: 0 }\n")?.contains("'max_concurrency' must be between") == true)
         #expect(configError("admin: { listen: nowhere }\n")?.hasPrefix("w.yaml:1:18: 'listen' must be HOST:PORT") == true)
         #expect(configError("shutdown_timeout: soon\n")?.contains("must be a duration") == true)
+        // Out of range: reported with the position, never a trap.
+        #expect(configError("shutdown_timeout: 1e300d\n")?.hasPrefix("w.yaml:1:19: 'shutdown_timeout' must be a duration") == true)
+        #expect(configError("mqtt: { max_payload: infMiB }\n")?.hasPrefix("w.yaml:1:22: 'max_payload' must be a size") == true)
+        #expect(configError("mqtt: { keepalive: 30000d }\n")?.contains("'keepalive' must be at most 65535s") == true)
+        #expect(configError("pool: { max_retrying_bytes: 9223372036854775807 }\n")?.contains("must be a size") == true)
         #expect(configError("mqtt: { tls: { cert_file: /c.pem } }\n")?.contains("needs 'ca_file' or 'ca_path'") == true)
         #expect(configError("mqtt: [1, 2]\n")?.hasPrefix("w.yaml:1:7: 'mqtt' must be a mapping") == true)
         #expect(configError("gateway_id: 'a b'\n")?.contains("'gateway_id' may contain only") == true)

@@ -40,6 +40,8 @@ import WeirCore
         ),
         (#"SELECT avg(t) FROM "t""#, "aggregate 'avg' needs GROUP BY", 7),
         (#"SELECT count(*) FROM "t" GROUP BY TUMBLING(10)"#, "the window size needs a unit", 43),
+        (#"SELECT count(*) FROM "t" GROUP BY TUMBLING(9223372036854775s)"#, "the window size must be a positive duration", 43),
+        (#"SELECT count(*) FROM "t" GROUP BY TUMBLING(36501d)"#, "the window size must be a positive duration", 43),
         (#"SELECT window_start() FROM "t""#, "window_start() needs a window in GROUP BY", 7),
         (#"SELECT percentile(v, 150) AS p FROM "t" GROUP BY TUMBLING(1s)"#, "percentile(x, p) needs a constant p between 0 and 100", 7),
         (#"SELECT max(avg(v)) AS m FROM "t" GROUP BY TUMBLING(1s)"#, "aggregates cannot be nested", 11),

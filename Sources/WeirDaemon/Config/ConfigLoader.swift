@@ -73,7 +73,7 @@ public enum ConfigLoader {
         if let n = map["password_file"] { mqtt.passwordFile = try n.string("'password_file'") }
         if let n = map["qos"] { mqtt.qos = try bounded(n, "'qos'", 0...2) }
         if let n = map["clean_session"] { mqtt.cleanSession = try n.bool("'clean_session'") }
-        if let n = map["keepalive"] { mqtt.keepAliveSeconds = Int(try duration(n, "'keepalive'").milliseconds / 1000) }
+        if let n = map["keepalive"] { mqtt.keepAliveSeconds = try keepalive(n) }
         if let n = map["buffer"] { mqtt.buffer = try bounded(n, "'buffer'", 1...1_000_000) }
         if let n = map["max_payload"] { mqtt.maxPayloadBytes = try byteSize(n, "'max_payload'") }
         if let n = map["tls"] { mqtt.tls = try parseTLS(n) }
@@ -158,14 +158,23 @@ public enum ConfigLoader {
     static func duration(_ node: YAMLNode, _ what: String) throws(Diagnostic) -> Duration {
         let text = try node.string(what)
         guard let value = parseDuration(text) else {
-            throw node.error("\(what) must be a duration such as 500ms, 10s, 5m, found '\(text)'")
+            throw node.error("\(what) must be a duration such as 500ms, 10s, 5m (at most 36500d), found '\(text)'")
         }
         return value
     }
 
     static func byteSize(_ node: YAMLNode, _ what: String) throws(Diagnostic) -> Int {
         let text = try node.string(what)
-        guard let value = parseByteSize(text) else { throw node.error("\(what) must be a size such as 512KiB or 1MiB, found '\(text)'") }
+        guard let value = parseByteSize(text) else {
+            throw node.error("\(what) must be a size such as 512KiB or 1MiB (at most 1048576GiB), found '\(text)'")
+        }
         return value
+    }
+
+    /// An MQTT keepalive: whole seconds, at most 65535 (the protocol's two-byte field).
+    static func keepalive(_ node: YAMLNode) throws(Diagnostic) -> Int {
+        let seconds = try duration(node, "'keepalive'").milliseconds / 1000
+        guard seconds <= 65_535 else { throw node.error("'keepalive' must be at most 65535s (MQTT's limit), found \(seconds)s") }
+        return Int(seconds)
     }
 }

@@ -99,7 +99,7 @@ extension ConfigLoader {
                 throw n.error("cannot read password file '\(path)'")
             }
         }
-        if let n = m["keepalive"] { mqtt.keepAliveSeconds = Int(try duration(n, "'keepalive'").milliseconds / 1000) }
+        if let n = m["keepalive"] { mqtt.keepAliveSeconds = try keepalive(n) }
         if let n = m["tls"] { mqtt.tls = try parseTLS(n) }
         return mqtt
     }

@@ -98,7 +98,7 @@ extension RuleLoader {
         guard let node else { return nil }
         let text = try node.string("'\(key)'")
         guard let value = parseDuration(text), value > .zero else {
-            throw node.error("'\(key)' must be a duration such as 10s, found '\(text)'")
+            throw node.error("'\(key)' must be a duration such as 10s (at most 36500d), found '\(text)'")
         }
         return value
     }

@@ -1,3 +1,5 @@
+import WeirCore
+
 /// GROUP BY keys and the window: `GROUP BY device, TUMBLING(10s)`.
 extension Parser {
     static let windowNames: Set<String> = ["TUMBLING", "HOPPING", "SLIDING", "SESSION", "COUNT"]
@@ -61,11 +63,12 @@ extension Parser {
         }
         let factors: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
         for (suffix, factor) in factors where text.hasSuffix(suffix) {
-            if let value = Int64(text.dropLast(suffix.count)), value > 0, value <= Int64.max / factor {
+            if let value = Int64(text.dropLast(suffix.count)), value > 0, value <= maxDurationMilliseconds / factor {
                 return value * factor
             }
         }
-        throw SQLError("\(what) must be a positive duration such as 500ms, 10s, 1m, 2h or 1d, found '\(text)'", at: token.offset)
+        throw SQLError(
+            "\(what) must be a positive duration such as 500ms, 10s, 1m, 2h or 1d (at most 36500d), found '\(text)'", at: token.offset)
     }
 
     private mutating func parseWindowCount(_ what: String) throws(SQLError) -> Int {
