@@ -37,6 +37,12 @@ public struct JSONParser {
     /// Default nesting bound; deeper payloads are rejected, never recursed into.
     public static let defaultMaxDepth = 128
 
+    /// The bound for what Weir stored itself (outbox rows, dead letters, the journal, window
+    /// state): a payload accepted at `defaultMaxDepth` comes back wrapped a few levels deeper (a
+    /// dead letter holds `{"payload": {"row": …}}`), and a rule's SQL may nest it further, so
+    /// reading it back with the payload's bound could fail on what was accepted.
+    public static let storedMaxDepth = 512
+
     public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError> = bytes.withUnsafeBufferPointer { buffer in
             var parser = JSONParser(buffer: buffer, maxDepth: maxDepth)

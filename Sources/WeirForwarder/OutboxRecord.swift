@@ -30,7 +30,7 @@ public struct OutboxRecord: Sendable, Equatable {
         if bytes.first == StoredRow.version {
             self = try StoredRow.decode(bytes)
         } else {
-            try self.init(json: try JSONParser.parse(bytes))
+            try self.init(json: try JSONParser.parse(bytes, maxDepth: JSONParser.storedMaxDepth))
         }
     }
 

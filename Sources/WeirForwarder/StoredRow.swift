@@ -67,7 +67,9 @@ public enum StoredRow {
             guard case .string(let s) = try JSONParser.parse(quoted) else { throw InvalidOutboxRecord() }
             return s
         }
-        guard case .object(let data) = try JSONParser.parse(Array(bytes[p.data])) else { throw InvalidOutboxRecord() }
+        guard case .object(let data) = try JSONParser.parse(Array(bytes[p.data]), maxDepth: JSONParser.storedMaxDepth) else {
+            throw InvalidOutboxRecord()
+        }
         return OutboxRecord(rule: try string(p.rule), topic: try string(p.topic), time: p.time, data: data)
     }
 

@@ -239,7 +239,7 @@ public final class DeadLetters: Sendable {
     }
 
     static func decode(_ value: [UInt8]) throws -> DeadLetter {
-        try DeadLetter(decoding: JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20)))
+        try DeadLetter(decoding: JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20), maxDepth: JSONParser.storedMaxDepth))
     }
 }
 

@@ -68,7 +68,7 @@ enum JournalFormat {
     }
 
     static func decode(_ value: [UInt8]) throws -> JournalEntry {
-        let json = try JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20))
+        let json = try JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20), maxDepth: JSONParser.storedMaxDepth)
         guard case .int(let version)? = json["v"] else { throw JournalEntryUnreadable(reason: "no format version") }
         guard version == Self.version else { throw JournalEntryUnreadable(reason: "format version \(version) is not \(Self.version)") }
         guard case .int(let id)? = json["id"], case .string(let rule)? = json["rule"], case .string(let function)? = json["function"],

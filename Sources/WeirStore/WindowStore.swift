@@ -135,7 +135,8 @@ enum GroupState {
     }
 
     static func decode(_ value: [UInt8]) throws -> JSONValue {
-        if value.starts(with: zstdMagic) { return try JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20)) }
-        return try JSONParser.parse(value)
+        let depth = JSONParser.storedMaxDepth
+        if value.starts(with: zstdMagic) { return try JSONParser.parse(Zstd.decompress(value, maxSize: 64 << 20), maxDepth: depth) }
+        return try JSONParser.parse(value, maxDepth: depth)
     }
 }
