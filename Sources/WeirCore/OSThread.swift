@@ -9,6 +9,13 @@ public func startOSThread(name: String, _ body: @escaping @Sendable () -> Void) 
     precondition(tryStartOSThread(name: name, body), "pthread_create failed")
 }
 
+/// The system refused a thread (thread or task limits: systemd's `TasksMax`, `ulimit -u`).
+public struct ThreadStartFailed: Error, Sendable, CustomStringConvertible {
+    public var name: String
+    public init(name: String) { self.name = name }
+    public var description: String { "cannot start thread '\(name)': the system refused it (thread or task limits)" }
+}
+
 /// Starts a detached OS thread running `body`; false when the system refuses one (thread or
 /// task limits), leaving the caller to fail softly.
 public func tryStartOSThread(name: String, _ body: @escaping @Sendable () -> Void) -> Bool {

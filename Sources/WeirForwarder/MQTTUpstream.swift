@@ -26,12 +26,7 @@ public struct MQTTUpstream: Upstream {
     /// for its PUBACK fails, and its batch stays in the outbox.
     public func shutdown() async {
         let client = self.client
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            startOSThread(name: "weir-up-stop") {
-                client.shutdown()
-                done.resume()
-            }
-        }
+        await BlockingThreads.shared.run { client.shutdown() }
     }
 }
 

@@ -151,13 +151,25 @@ public final class MQTTClient: @unchecked Sendable {
 
     // MARK: Lifecycle
 
-    /// Starts connecting in the background; reconnects until `shutdown()`.
+    /// Starts connecting in the background; reconnects until `shutdown()`. When the system
+    /// refuses the network thread (task limits), the client is logged as failed and behaves as
+    /// stopped: it never connects, and its operations fail with `MQTTClientStopped`.
     public func start() {
         guard !startedFlag.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        startOSThread(name: "weir-mqtt") { [self] in
+        let started = tryStartOSThread(name: "weir-mqtt") { [self] in
             runLoop()
             loopExited.signal()
         }
+        guard !started else { return }
+        logger.critical(
+            "MQTT client cannot run: \(ThreadStartFailed(name: "weir-mqtt"))",
+            metadata: ["broker": "\(configuration.host):\(configuration.port)"])
+        let ready = state.withLock { s in
+            s.stopping = true
+            return s.ready
+        }
+        loopExited.signal()
+        ready.complete(.success(()))
     }
 
     /// Stops the network loop: a batch being settled is settled (or abandoned unacknowledged)

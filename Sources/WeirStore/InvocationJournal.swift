@@ -61,7 +61,9 @@ public final class InvocationJournal: Sendable {
         }
         let stored = try db.get(JournalFormat.meta).flatMap { $0.bigEndianUInt64 } ?? 1
         state = Mutex(State(nextID: max(last + 1, stored, 1), sizes: sizes, bytes: bytes))
-        let thread = JoinableOSThread(name: "weir-journal") { [self] in commitLoop() }
+        guard let thread = JoinableOSThread.start(name: "weir-journal", { [self] in commitLoop() }) else {
+            throw ThreadStartFailed(name: "weir-journal")
+        }
         committer.withLock { $0 = thread }
     }
 

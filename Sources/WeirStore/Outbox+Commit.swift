@@ -200,9 +200,15 @@ extension Outbox {
         guard total >= 200_000, !compacting.exchange(true, ordering: .acquiring) else { return }
         deletedSinceCompaction.store(0, ordering: .relaxed)
         let (db, from, to) = (db, keys.prefix, keys.key(head))
-        let thread = JoinableOSThread(name: "weir-compact") { [self] in
+        let started = JoinableOSThread.start(name: "weir-compact") { [self] in
             try? db.compactRange(from: from, to: to)
             compacting.store(false, ordering: .releasing)
+        }
+        guard let thread = started else {
+            // No thread to be had (task limits): compaction waits for the next 200,000 deletions.
+            logger.warning("outbox compaction skipped: \(ThreadStartFailed(name: "weir-compact"))", metadata: ["upstream": "\(name)"])
+            compacting.store(false, ordering: .releasing)
+            return
         }
         let previous = compactor.withLock { slot in
             defer { slot = thread }

@@ -70,7 +70,9 @@ public final class Outbox: Sendable {
         let recovered = try Self.recover(db: db, keys: keys)
         state = Mutex(State(head: recovered.head, tail: recovered.tail, counters: recovered.counters))
         metrics.depth.record(Int(recovered.tail - recovered.head))
-        let thread = JoinableOSThread(name: "weir-outbox") { [self] in commitLoop() }
+        guard let thread = JoinableOSThread.start(name: "weir-outbox", { [self] in commitLoop() }) else {
+            throw ThreadStartFailed(name: "weir-outbox")
+        }
         committer.withLock { $0 = thread }
     }
 
