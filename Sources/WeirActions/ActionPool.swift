@@ -2,6 +2,7 @@ import Logging
 import Metrics
 import Synchronization
 import WeirCore
+import WeirRules
 
 /// A bounded concurrent pool that runs invocations of a rule's actions (publish, log, forward,
 /// call); a `call` runs a user's function through `FunctionRunner`.
@@ -50,6 +51,7 @@ public final class ActionPool: Sendable {
     private let retryingBytes = Atomic<Int>(0)
     /// Keeps `call:` invocations durable until they are settled; nil keeps them in memory only.
     private let journal: (any InvocationJournaling)?
+    private let failureLog = SharedLogThrottle(interval: .seconds(5))
 
     public init(
         configuration: Configuration, executor: any ActionExecutor, journal: (any InvocationJournaling)? = nil, logger: Logger,
@@ -247,20 +249,26 @@ public final class ActionPool: Sendable {
     }
 
     /// Books a completed (or failed) action: counters, duration, latency, log, callback.
-    private func finished(
-        _ invocation: Invocation, _ perKind: (run: Counter, failed: Counter, duration: Metrics.Timer), _ started: UInt64,
-        error: (any Error)?
-    ) {
+    private func finished(_ invocation: Invocation, _ perKind: PoolMetrics.PerKind, _ started: UInt64, error: (any Error)?) {
         let settled = !(error is any UnsettledError)
         if !settled {
             // Not a failure of the action: the store is refusing writes (reported once by the
             // store and the ingest loop, not once per event), and the event comes again.
             metrics.unsettled.increment()
         } else if let error {
-            perKind.failed.increment()
-            logger.warning(
-                "action failed",
-                metadata: ["rule": "\(invocation.rule)", "action": "\(invocation.action.kind)", "error": "\(error)"])
+            let refusedTopic = (error as? Template.RenderError)?.refusedTopic == true
+            (refusedTopic ? perKind.refusedTopic : perKind.failed).increment()
+            // Per rule and action kind at most one line per 5 s: a device sending values that
+            // every event fails on must not flood the journal (the metric counts them all).
+            let key = invocation.rule + "\u{0}" + invocation.action.kind
+            if failureLog.allow(key) {
+                logger.warning(
+                    refusedTopic ? "action failed: topic refused" : "action failed",
+                    metadata: [
+                        "rule": "\(invocation.rule)", "action": "\(invocation.action.kind)", "error": "\(error)",
+                        "suppressed": "\(failureLog.suppressed(key))",
+                    ])
+            }
         } else {
             perKind.run.increment()
         }

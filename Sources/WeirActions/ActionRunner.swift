@@ -27,7 +27,7 @@ public struct ActionRunner: ActionExecutor {
     public func execute(_ invocation: Invocation) async throws {
         switch invocation.action {
         case .publish(let template, let qos, let retain):
-            let topic = try template.render(invocation.row)
+            let topic = try template.renderTopic(invocation.row)
             try await publisher.publish(topic: topic, payload: JSONWriter.bytes(.object(invocation.row)), qos: qos, retain: retain)
         case .log(let level):
             logger.log(
@@ -51,7 +51,7 @@ public struct ActionRunner: ActionExecutor {
             guard let forward else { throw NoUpstreams(upstream: upstream) }
             return .pending(try forward(upstream, invocation))
         case .publish(let template, let qos, let retain):
-            let topic = try template.render(invocation.row)
+            let topic = try template.renderTopic(invocation.row)
             return try publisher.startPublish(topic: topic, payload: JSONWriter.bytes(.object(invocation.row)), qos: qos, retain: retain)
         case .log, .call:
             return nil

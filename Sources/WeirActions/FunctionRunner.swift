@@ -146,10 +146,7 @@ public final class FunctionRunner: Sendable {
             let fields: JSONObject
             if case .object(let object) = output { fields = object } else { fields = [:] }
             do {
-                let rendered = try topic.render(fields)
-                guard !rendered.isEmpty, !rendered.contains(where: { $0 == "+" || $0 == "#" || $0 == "\u{0}" }) else {
-                    throw FunctionError(function: spec.name, message: "'\(rendered)' is not a topic name")
-                }
+                let rendered = try topic.renderTopic(fields)
                 guard try await emit(Event(topic: rendered, payload: JSONWriter.bytes(output), receivedAt: currentTimeMillis(), hops: hops))
                 else {
                     throw FunctionError(

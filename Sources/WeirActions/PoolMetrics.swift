@@ -11,7 +11,17 @@ final class PoolMetrics: Sendable {
     let latency: Metrics.Timer
     let retriesRefused: Counter
     let unsettled: Counter
-    private let perKind = MetricHandles<String, (run: Counter, failed: Counter, duration: Metrics.Timer)>()
+    private let perKind = MetricHandles<String, PerKind>()
+
+    /// One action kind's metrics. `refusedTopic` counts failures whose values would have taken a
+    /// topic out of its template (`weir_actions_failed_total{action,reason="topic"}`); every other
+    /// failure counts in `failed`.
+    struct PerKind: Sendable {
+        let run: Counter
+        let failed: Counter
+        let refusedTopic: Counter
+        let duration: Metrics.Timer
+    }
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -24,13 +34,14 @@ final class PoolMetrics: Sendable {
     }
 
     /// The counters and timer of one action kind, created on first use.
-    func forKind(_ kind: String) -> (run: Counter, failed: Counter, duration: Metrics.Timer) {
+    func forKind(_ kind: String) -> PerKind {
         perKind.handles(for: kind) { [factory] kind in
             let dims = [("action", kind)]
-            return (
-                Counter(label: "weir_actions_run_total", dimensions: dims, factory: factory),
-                Counter(label: "weir_actions_failed_total", dimensions: dims, factory: factory),
-                Metrics.Timer(label: "weir_action_duration_seconds", dimensions: dims, factory: factory)
+            return PerKind(
+                run: Counter(label: "weir_actions_run_total", dimensions: dims, factory: factory),
+                failed: Counter(label: "weir_actions_failed_total", dimensions: dims, factory: factory),
+                refusedTopic: Counter(label: "weir_actions_failed_total", dimensions: dims + [("reason", "topic")], factory: factory),
+                duration: Metrics.Timer(label: "weir_action_duration_seconds", dimensions: dims, factory: factory)
             )
         }
     }

@@ -47,7 +47,7 @@ public enum DryRun {
         case .publish(let topic, let qos, let retain):
             let rendered: String
             do {
-                rendered = try topic.render(row)
+                rendered = try topic.renderTopic(row)
             } catch {
                 return "publish would fail: \(error)"
             }
