@@ -15,6 +15,10 @@ public struct Event: Sendable {
     /// Monotonic nanoseconds when the network thread copied the message out of libmosquitto:
     /// `weir_event_to_action_seconds` counts from here, so it includes the ingest buffer's wait.
     public var receivedNanos: UInt64
+    /// The size of a payload the network thread did not copy because it was over the limit
+    /// (`mqtt.max_payload`): `payload` is then empty, and the event is counted as too large
+    /// without Weir ever holding the bytes. 0 otherwise.
+    public var droppedPayloadBytes = 0
 
     public init(
         topic: String, payload: [UInt8], qos: Int = 0, retained: Bool = false, receivedAt: Int64, hops: Int = 0,

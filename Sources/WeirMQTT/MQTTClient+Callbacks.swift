@@ -67,16 +67,19 @@ extension MQTTClient {
         latch?.complete(.success(()))
     }
 
-    /// Copies the message into the batch being read (the loop hands it on after `loop_read`).
+    /// Copies the message into the batch being read (the loop hands it on after `loop_read`). A
+    /// payload over `maxPayloadBytes` is not copied: the event carries its size instead.
     func handleMessage(_ message: mosquitto_message) {
         guard onBatch != nil, let topicPointer = message.topic else { return }
         let count = Int(message.payloadlen)
+        let oversized = count > configuration.maxPayloadBytes
         let payload: [UInt8] =
-            count > 0 && message.payload != nil
+            count > 0 && message.payload != nil && !oversized
             ? Array(UnsafeRawBufferPointer(start: message.payload, count: count)) : []
-        let event = Event(
+        var event = Event(
             topic: String(cString: topicPointer), payload: payload, qos: Int(message.qos), retained: message.retain,
             receivedAt: currentTimeMillis())
+        if oversized { event.droppedPayloadBytes = count }
         inbox.append(event)
     }
 

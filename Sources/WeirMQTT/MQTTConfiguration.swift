@@ -32,6 +32,9 @@ public struct MQTTConfiguration: Sendable, Equatable {
     public var reconnectDelayMax: Int
     /// Outgoing QoS 1/2 messages in flight at once (libmosquitto queues the rest).
     public var maxInflight: Int
+    /// Received payloads larger than this are not copied out of libmosquitto: the event arrives
+    /// with an empty payload and `droppedPayloadBytes` set (`mqtt.max_payload`).
+    public var maxPayloadBytes = Int.max
 
     public init(
         host: String = "127.0.0.1", port: Int = 1883, clientID: String, username: String? = nil,

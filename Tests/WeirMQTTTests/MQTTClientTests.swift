@@ -182,6 +182,29 @@ func makeClient(_ broker: MosquittoBroker, id: String, clean: Bool = true, inbox
         #expect(ContinuousClock.now - started < .seconds(30), "1,000 publishes from 4 tasks, each awaited")
     }
 
+    /// A payload over `maxPayloadBytes` is not copied out of libmosquitto: the event arrives
+    /// empty, with the size it had; smaller ones arrive whole.
+    @Test func anOversizedPayloadIsNotCopied() async throws {
+        let broker = try MosquittoBroker()
+        let inbox = Inbox()
+        var configuration = MQTTConfiguration(port: broker.port, clientID: "sub-big", cleanSession: true)
+        configuration.maxPayloadBytes = 1024
+        let sub = try MQTTClient(configuration: configuration, subscribeQoS: 1, logger: Logger(label: "test"), onMessage: { inbox.add($0) })
+        try sub.setSubscriptions(["big/#"])
+        sub.start()
+        defer { sub.shutdown() }
+        await sub.waitUntilReady()
+        let pub = try makeClient(broker, id: "pub-big")
+        defer { pub.shutdown() }
+        await pub.waitUntilReady()
+        try await pub.publish(topic: "big/a", payload: Array(repeating: 0x41, count: 5 << 20), qos: 1)
+        try await pub.publish(topic: "big/b", payload: Array(repeating: 0x42, count: 1024), qos: 1)
+        #expect(await eventually { inbox.count == 2 })
+        let events = inbox.events.withLock { $0 }
+        #expect(events[0].payload.isEmpty && events[0].droppedPayloadBytes == 5 << 20)
+        #expect(events[1].payload.count == 1024 && events[1].droppedPayloadBytes == 0)
+    }
+
     @Test func publishWhileStoppedFailsClearly() async throws {
         let broker = try MosquittoBroker()
         let client = try makeClient(broker, id: "stop-1")

@@ -33,10 +33,12 @@ public final class IngestService: Service, Sendable {
     ) throws {
         self.router = router
         let buffer = BoundedQueue<Ingested>(capacity: config.mqtt.buffer)
-        let mqttConfig = MQTTConfiguration(
+        var mqttConfig = MQTTConfiguration(
             host: config.mqtt.host, port: config.mqtt.port, clientID: config.effectiveClientID,
             username: config.mqtt.username, password: password, keepAliveSeconds: config.mqtt.keepAliveSeconds,
             cleanSession: config.mqtt.cleanSession, tls: config.mqtt.tls)
+        // Checked before the payload is copied out of libmosquitto, not after.
+        mqttConfig.maxPayloadBytes = config.mqtt.maxPayloadBytes
         let ingestLogger = logger
         let durable = config.mqtt.ack == .durable
         client = try MQTTClient(

@@ -108,8 +108,9 @@ extension RuleSet {
         let positions = candidatePositions(for: event.topic)
         outcome.candidates = positions.count
         guard !positions.isEmpty else { return outcome }
-        guard event.payload.count <= maxPayloadBytes else {
-            outcome.payloadError = "payload of \(event.payload.count) bytes exceeds the limit of \(maxPayloadBytes)"
+        let size = max(event.payload.count, event.droppedPayloadBytes)
+        guard size <= maxPayloadBytes, event.droppedPayloadBytes == 0 else {
+            outcome.payloadError = "payload of \(size) bytes exceeds the limit of \(maxPayloadBytes)"
             outcome.payloadErrorReason = "too_large"
             return outcome
         }
