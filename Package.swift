@@ -44,6 +44,9 @@ let package = Package(
         .systemLibrary(
             name: "CZstd", pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(
+            name: "CPCRE2", pkgConfig: "libpcre2-8",
+            providers: [.apt(["libpcre2-dev"])]),
 
         .target(
             name: "WeirCore",
@@ -51,7 +54,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "WeirRules",
-            dependencies: ["WeirCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["WeirCore", "WeirRegex", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(
             name: "WeirMQTT",
@@ -61,6 +64,7 @@ let package = Package(
         .target(name: "CRocksDBShim", linkerSettings: [.linkedLibrary("rocksdb")]),
         .target(name: "WeirRocksDB", dependencies: ["CRocksDB", "CRocksDBShim"], swiftSettings: swiftSettings),
         .target(name: "WeirZstd", dependencies: ["CZstd"], swiftSettings: swiftSettings),
+        .target(name: "WeirRegex", dependencies: ["CPCRE2"], swiftSettings: swiftSettings),
         .target(
             name: "WeirStore",
             dependencies: [
@@ -158,6 +162,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "WeirRocksDBTests", dependencies: ["WeirRocksDB"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirZstdTests", dependencies: ["WeirZstd"], swiftSettings: swiftSettings),
+        .testTarget(name: "WeirRegexTests", dependencies: ["WeirRegex"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeirStoreTests",
             dependencies: [

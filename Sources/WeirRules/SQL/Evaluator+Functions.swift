@@ -84,12 +84,12 @@ extension Evaluator {
             let pattern = try string(args[1], name)
             let regex: CompiledRegex
             do {
-                regex = try CompiledRegex(pattern)
+                regex = try CompiledRegex.cached(pattern)
             } catch {
-                throw EvaluationError("invalid regular expression '\(pattern)'")
+                throw EvaluationError("invalid regular expression '\(pattern)': \(error)")
             }
-            if function == .regexMatch { return .bool(regex.matches(try string(args[0], name))) }
-            return .string(regex.replace(in: try string(args[0], name), with: try string(args[2], name)))
+            if function == .regexMatch { return .bool(try regex.matches(try string(args[0], name))) }
+            return .string(try regex.replace(in: try string(args[0], name), with: try string(args[2], name)))
         case .abs:
             if case .int(let i) = args[0] {
                 guard i != .min else { throw EvaluationError("integer overflow in abs") }

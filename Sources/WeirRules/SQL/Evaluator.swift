@@ -95,7 +95,7 @@ enum Evaluator {
             let value = try evaluate(operand, context)
             if value.isNull { return .null }
             guard case .string(let text) = value else { throw EvaluationError("regex_match needs a string, got \(value.typeName)") }
-            return .bool(regex.matches(text))
+            return .bool(try regex.matches(text))
         case .regexReplace(let operand, let regex, let replacementNode, _):
             let value = try evaluate(operand, context)
             let replacement = try evaluate(replacementNode, context)
@@ -103,7 +103,7 @@ enum Evaluator {
             guard case .string(let text) = value, case .string(let r) = replacement else {
                 throw EvaluationError("regex_replace needs strings, got \(value.typeName) and \(replacement.typeName)")
             }
-            return .string(regex.replace(in: text, with: r))
+            return .string(try regex.replace(in: text, with: r))
         }
     }
 

@@ -1,0 +1,42 @@
+import Testing
+
+@testable import WeirRegex
+
+@Suite struct CompiledPatternTests {
+    @Test func matchesAndReplacesLikeTheRulesDocumentIt() throws {
+        #expect(try CompiledPattern("^dev-[0-9]+$").matches("dev-0042"))
+        #expect(try !CompiledPattern("^dev").matches("x"))
+        #expect(try CompiledPattern(#"^\d{3}\.\w+$"#).matches("123.ab_c"))
+        #expect(try CompiledPattern("é+").matches("cafééé"), "UTF-8 aware")
+        #expect(try CompiledPattern("[0-9]+").replacingMatches(in: "a1b22", with: "#") == "a#b#")
+        #expect(try CompiledPattern("b").replacingMatches(in: "abc", with: "$1\\") == "a$1\\c", "the replacement is literal")
+        #expect(try CompiledPattern("x").replacingMatches(in: "abc", with: "y") == "abc")
+        let long = String(repeating: "ab", count: 5_000)
+        #expect(try CompiledPattern("b").replacingMatches(in: long, with: "xyz").count == 20_000, "output larger than the first buffer")
+    }
+
+    @Test func aBadPatternIsAnErrorWithItsOffset() {
+        do {
+            _ = try CompiledPattern("ab(c")
+            Issue.record("compiled")
+        } catch {
+            #expect(error.offset == 4 && error.message.contains("missing closing parenthesis"))
+        }
+    }
+
+    /// The classic catastrophic pattern gives up at its bound, quickly, instead of running for
+    /// minutes; the same pattern on a matching input still matches.
+    @Test func catastrophicBacktrackingGivesUpAtItsBound() throws {
+        let pattern = try CompiledPattern("^(a+)+$")
+        let hostile = String(repeating: "a", count: 40) + "!"
+        let started = ContinuousClock.now
+        do {
+            _ = try pattern.matches(hostile)
+            Issue.record("matched or failed without reaching the bound")
+        } catch {
+            #expect(error.limitExceeded)
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(try pattern.matches(String(repeating: "a", count: 40)))
+    }
+}
