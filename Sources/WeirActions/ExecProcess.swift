@@ -11,6 +11,8 @@ public struct ExecResult: Sendable, Equatable {
     public var stdout: [UInt8]
     public var stderr: [UInt8]
     public var timedOut: Bool
+    /// Stdout or stderr went past `maxOutput`: what is past it was read and dropped.
+    public var truncated = false
 }
 
 /// Runs a program without a shell: `argv` as given (the program found on PATH when not a path),
@@ -84,17 +86,34 @@ public enum ExecProcess {
             case .exited(let code): status = code
             case .signaled(let signal): status = 128 + signal
             }
-            return ExecResult(status: status, stdout: stdout, stderr: stderr, timedOut: timedOut)
+            return ExecResult(
+                status: status, stdout: stdout.kept, stderr: stderr.kept, timedOut: timedOut,
+                truncated: stdout.truncated || stderr.truncated)
         } catch {
             throw SpawnError(description: "cannot start \(program): \(error)")
         }
     }
 
-    /// The hardening issue's hook: runs right after the spawn, with the child's pid, while it
-    /// runs. Subprocess's Linux options have no pre-exec hook, so per-function limits are set from
-    /// the parent here: `prlimit(pid, RLIMIT_AS / RLIMIT_NPROC / ...)` and writing
-    /// `/proc/<pid>/oom_score_adj`. (The child runs its first instructions before they apply.)
-    static func afterSpawn(_ pid: pid_t) {}
+    /// Runs right after the spawn, with the child's pid, while it runs: Subprocess's Linux options
+    /// have no pre-exec hook, so what applies to the child is set from the parent here (it runs its
+    /// first instructions before). Today: `preferForOOMKill`; per-function `prlimit`s come here.
+    static func afterSpawn(_ pid: pid_t) {
+        preferForOOMKill(pid)
+    }
+
+    /// Makes the kernel's OOM killer pick the child before the daemon: its `oom_score_adj` goes
+    /// 500 above the daemon's own (at most 1000). Raising it needs no privilege; a failure (the
+    /// child already gone) changes nothing.
+    static func preferForOOMKill(_ pid: pid_t) {
+        let own =
+            (try? String(contentsOfFile: "/proc/self/oom_score_adj", encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        let fd = open("/proc/\(pid)/oom_score_adj", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let text = Array("\(min(1000, own + 500))".utf8)
+        _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
 
     /// Writes `bytes`, then closes its stdin. A program that exits (or closes stdin) without
     /// reading all of it is no error: what it printed and its status tell.
@@ -104,17 +123,21 @@ public enum ExecProcess {
     }
 
     /// Everything the stream yields, kept up to `limit` bytes; the rest is read and dropped, so
-    /// the program never blocks on a full pipe.
-    private static func collect(_ stream: SubprocessOutputSequence, limit: Int) async -> [UInt8] {
+    /// the program never blocks on a full pipe, and `truncated` says so.
+    private static func collect(_ stream: SubprocessOutputSequence, limit: Int) async -> (kept: [UInt8], truncated: Bool) {
         var kept: [UInt8] = []
+        var truncated = false
         do {
-            for try await buffer in stream where kept.count < limit {
-                buffer.withUnsafeBytes { kept += $0.prefix(limit - kept.count) }
+            for try await buffer in stream {
+                buffer.withUnsafeBytes { bytes in
+                    if kept.count + bytes.count > limit { truncated = true }
+                    if kept.count < limit { kept += bytes.prefix(limit - kept.count) }
+                }
             }
         } catch {
             // A read error ends the output; the status still tells how the program ended.
         }
-        return kept
+        return (kept, truncated)
     }
 
     /// The program's path: as given when it contains a '/', else the first executable match in

@@ -44,6 +44,13 @@ extension FunctionRunner {
             return .failure(FunctionError(function: function, message: error.description))
         case .success(let result):
             logStderr(function, result.stderr)
+            if result.truncated {
+                metricsByFunction.existing(function)?.outputTruncated.increment()
+                if truncationLog.allow(function) {
+                    logger.warning(
+                        "function output past 1 MiB was dropped", metadata: ["function": "\(function)", "stream": "stdout or stderr"])
+                }
+            }
             if result.timedOut {
                 return .failure(FunctionError(function: function, message: "timed out after \(program.timeout); process group killed"))
             }

@@ -33,7 +33,9 @@ public final class FunctionRunner: Sendable {
     private let permitsByFunction = Mutex<[String: (concurrency: Int, permits: AsyncSemaphore)]>([:])
     /// Per function: its metrics, made once (metric handles sit behind the factory's lock;
     /// making ten per invocation would be work on every call) and kept across reloads.
-    private let metricsByFunction = MetricHandles<String, FunctionMetrics>()
+    let metricsByFunction = MetricHandles<String, FunctionMetrics>()
+    /// One line per function per 10 s for output past the exec bound (the metric counts them all).
+    let truncationLog = SharedLogThrottle(interval: .seconds(10))
     /// The processes of `mode: worker` functions, by function name.
     let workerGroups = Mutex<[String: WorkerGroup]>([:])
     /// Extra environment every exec function gets (`WEIR_STATE_DIR`).
@@ -228,6 +230,7 @@ struct FunctionMetrics {
     let queued: Gauge
     let emitted: Counter
     let chainStopped: Counter
+    let outputTruncated: Counter
 
     init(function: String, factory: any MetricsFactory) {
         let dimensions = [("function", function)]
@@ -240,5 +243,6 @@ struct FunctionMetrics {
         queued = Gauge(label: "weir_function_queued", dimensions: dimensions, factory: factory)
         emitted = Counter(label: "weir_function_emitted_total", dimensions: dimensions, factory: factory)
         chainStopped = Counter(label: "weir_function_chain_stopped_total", dimensions: dimensions, factory: factory)
+        outputTruncated = Counter(label: "weir_function_output_truncated_total", dimensions: dimensions, factory: factory)
     }
 }

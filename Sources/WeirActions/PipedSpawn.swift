@@ -65,6 +65,7 @@ enum PipedChild {
             close(errors[0])
             throw SpawnError(description: "cannot start \(program): \(String(cString: strerror(rc)))")
         }
+        ExecProcess.preferForOOMKill(pid)
         return Spawned(pid: pid, stdin: input[1], stdout: output[0], stderr: errors[0])
     }
 

@@ -146,4 +146,30 @@ import WeirTestSupport
         #expect(weir.metric(#"weir_function_invocations_total{function="flaky"}"#) == 2)
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("flaky.log").path))
     }
+
+    /// Output past the 1 MiB bound is dropped, counted and logged, not silently cut (issue 11);
+    /// the run itself still counts by what was kept.
+    @Test func outputPastTheBoundIsCounted() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory(prefix: "weir-fn-big")
+        let fn = try writeScript(#"cat >/dev/null; echo '{"ok":true}'; head -c 2000000 /dev/zero >&2"#, in: dir)
+        let rules = """
+            functions:
+              - name: chatty
+                exec: { command: ["\(fn)"], timeout: 10s }
+            rules:
+              - name: r
+                sql: SELECT n FROM "jobs/#"
+                actions:
+                  - call: chatty
+            """
+        let weir = try await DaemonHarness(broker: broker, rules: ["fn.yaml": rules])
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        try await pub.publish(topic: "jobs/a", payload: Array(#"{"n":1}"#.utf8), qos: 1)
+        #expect(await eventually { weir.metric(#"weir_function_output_truncated_total{function="chatty"}"#) == 1 })
+        #expect(await eventually { weir.metric(#"weir_function_invocations_total{function="chatty"}"#) == 1 })
+        #expect(weir.metric(#"weir_function_failures_total{function="chatty"}"#) == 0)
+        try await weir.stop()
+    }
 }

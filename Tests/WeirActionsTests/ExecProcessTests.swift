@@ -22,6 +22,24 @@ import WeirCore
         #expect(String(decoding: failing.stderr, as: UTF8.self) == "oops\n")
     }
 
+    /// Output past the bound is read and dropped, and says so.
+    @Test func outputPastTheBoundIsDroppedAndFlagged() async throws {
+        let result = try await ExecProcess.run(
+            argv: ["sh", "-c", "head -c 3000 /dev/zero"], environment: [:], directory: nil, stdin: [], timeout: .seconds(10),
+            maxOutput: 1000)
+        #expect(result.status == 0 && result.stdout.count == 1000 && result.truncated)
+        let small = try await run(["sh", "-c", "echo hi"])
+        #expect(!small.truncated)
+    }
+
+    /// The OOM killer takes a greedy function before the daemon: the child's `oom_score_adj` is
+    /// 500 above Weir's. (It reads it after its stdin closed, which happens after the spawn hook.)
+    @Test func aChildIsKilledBeforeTheDaemonUnderMemoryPressure() async throws {
+        let own = Int(try String(contentsOfFile: "/proc/self/oom_score_adj", encoding: .utf8).trimmingCharacters(in: .newlines)) ?? 0
+        let result = try await run(["sh", "-c", "cat >/dev/null; cat /proc/self/oom_score_adj"], stdin: "x")
+        #expect(String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .newlines) == "\(min(1000, own + 500))")
+    }
+
     /// A descriptor the daemon holds without close-on-exec (libmosquitto's sockets are such) never
     /// reaches a function: it sees stdin, stdout and stderr only.
     @Test func onlyTheStandardDescriptorsReachTheChild() async throws {
