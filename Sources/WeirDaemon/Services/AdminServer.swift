@@ -25,7 +25,7 @@ public final class AdminServer: Service, Sendable {
     let health: @Sendable () -> Health
     let commands: AdminCommands?
     let logger: Logger
-    /// The port bound, or nil when binding failed.
+    /// The port bound, or nil when the first bind failed (later attempts are only logged).
     private let bound = AsyncLatch<Int?>()
 
     init(
@@ -50,37 +50,48 @@ public final class AdminServer: Service, Sendable {
         bound.complete(.success(port))
     }
 
+    /// Serves until graceful shutdown. A port that cannot be bound (taken by another program, an
+    /// address not up yet) is logged and tried again, 1 s doubling to 30 s: the admin endpoint is
+    /// not worth stopping ingest for.
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let metrics = self.metrics
-        let health = self.health
-        let commands = self.commands
-        do {
-            let channel = try await ServerBootstrap(group: group)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                        try channel.pipeline.syncOperations.addHandler(AdminHandler(metrics: metrics, health: health, commands: commands))
-                    }
-                }
-                .bind(host: host, port: requestedPort).get()
+        var delay: Duration = .seconds(1)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let channel: any Channel
+            do {
+                channel = try await bind(group)
+            } catch {
+                publishBound(nil)
+                logger.error(
+                    "admin server cannot listen; retrying",
+                    metadata: ["address": "\(host):\(requestedPort)", "error": "\(error)", "retry_in": "\(delay)"])
+                let wait = delay
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+                delay = min(delay * 2, .seconds(30))
+                continue
+            }
             let port = channel.localAddress?.port
             publishBound(port)
             logger.info("admin server listening", metadata: ["address": "\(host):\(port ?? requestedPort)"])
             try? await gracefulShutdown()
             try? await channel.close()
-        } catch {
-            publishBound(nil)
-            try? await group.shutdownGracefully()
-            throw AdminServerError(description: "cannot listen on \(host):\(requestedPort) for the admin server: \(error)")
+            break
         }
         try await group.shutdownGracefully()
     }
-}
 
-struct AdminServerError: Error, CustomStringConvertible {
-    var description: String
+    private func bind(_ group: MultiThreadedEventLoopGroup) async throws -> any Channel {
+        let (metrics, health, commands) = (metrics, health, commands)
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(metrics: metrics, health: health, commands: commands))
+                }
+            }
+            .bind(host: host, port: requestedPort).get()
+    }
 }
 
 /// Serves one request per exchange.
