@@ -145,9 +145,18 @@ func adminAddress(_ config: WeirConfig) -> String {
 /// POSTs a command to the running daemon's admin endpoint over loopback; nil when nothing
 /// answers. A refusal becomes a CLI failure with the daemon's message.
 func adminCommand(_ config: WeirConfig, _ path: String) -> String? {
-    guard config.admin.host != nil,
+    guard config.admin.host != nil else { return nil }
+    let token: String
+    do {
+        token = try AdminToken.read(stateDir: config.stateDir)
+    } catch {
+        FileHandle.standardError.write(Data("weir: \(error)\n".utf8))
+        Foundation.exit(1)
+    }
+    guard
         let (status, body) = AdminClient.request(
-            "POST", port: config.admin.port, path: path, headers: ["X-Weir-Command": "1"], timeoutSeconds: 60)
+            "POST", port: config.admin.port, path: path, headers: ["X-Weir-Command": "1", "Authorization": "Bearer \(token)"],
+            timeoutSeconds: 60)
     else { return nil }
     let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
     guard status == 200 else {

@@ -41,9 +41,23 @@ import WeirTestSupport
         let inputs = letters.map { $0.payload["row"]?["n"]?.intValue ?? 0 }
         #expect(ids.count == 3 && Set(inputs) == [1, 2, 3])
 
-        // Commands need the CLI's header (a web page cannot send it) and a well-formed query.
-        #expect(Loopback.http("POST", port: port, path: "/dlq/purge?all=1")?.status == 403)
-        #expect(Loopback.http("POST", port: port, path: "/dlq/purge?=", headers: ["X-Weir-Command": "1"])?.status == 400)
+        // Commands need the admin token (mode 0600 in the state directory: other local users
+        // cannot read it), the CLI's header, a loopback Host (not a rebound name) and a
+        // well-formed query.
+        let tokenPath = state.appendingPathComponent("admin.token").path
+        let mode = try #require(try FileManager.default.attributesOfItem(atPath: tokenPath)[.posixPermissions] as? Int)
+        #expect(mode == 0o600)
+        let token = try String(contentsOfFile: tokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let command = ["X-Weir-Command": "1", "Authorization": "Bearer \(token)"]
+        #expect(Loopback.http("POST", port: port, path: "/dlq/purge?all=1", headers: ["X-Weir-Command": "1"])?.status == 401)
+        #expect(
+            Loopback.http("POST", port: port, path: "/dlq/purge?all=1", headers: ["X-Weir-Command": "1", "Authorization": "Bearer x"])?
+                .status == 401)
+        #expect(Loopback.http("POST", port: port, path: "/dlq/purge?all=1", headers: ["Authorization": "Bearer \(token)"])?.status == 403)
+        #expect(
+            Loopback.http("POST", port: port, path: "/dlq/purge?all=1", headers: command.merging(["Host": "evil.example"]) { $1 })?
+                .status == 403)
+        #expect(Loopback.http("POST", port: port, path: "/dlq/purge?=", headers: command)?.status == 400)
         #expect(weir.daemon.deadLetters?.count == 3)
 
         // Asked for nothing in particular, the CLI refuses rather than guessing.

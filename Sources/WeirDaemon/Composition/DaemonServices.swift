@@ -10,6 +10,13 @@ func buildAdmin(
 ) -> AdminServer? {
     guard let host = config.admin.host else { return nil }
     let (ingest, storeHealth, pool) = (pipeline.ingest, store.health, pipeline.pool)
+    let token: String?
+    do {
+        token = try AdminToken.loadOrCreate(stateDir: config.stateDir)
+    } catch {
+        token = nil
+        logger.error("admin commands disabled: \(error)")
+    }
     return AdminServer(
         host: host, port: config.admin.port, metrics: metrics,
         health: {
@@ -18,7 +25,7 @@ func buildAdmin(
                 queued: pool.queued)
         },
         commands: AdminCommands(deadLetters: store.deadLetters, pool: pool, outboxes: store.outboxes, logger: logger),
-        logger: logger)
+        commandToken: token, logger: logger)
 }
 
 /// `/healthz`: healthy while the ingest connection is up and the store accepts writes.

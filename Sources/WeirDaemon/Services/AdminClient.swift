@@ -14,8 +14,10 @@ public enum AdminClient {
         defer { close(fd) }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let extra = headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
-        let request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(extra)Content-Length: 0\r\nConnection: close\r\n\r\n"
+        // `Host` defaults to the loopback address (the admin server refuses commands for any other).
+        let host = headers["Host"] ?? "127.0.0.1:\(port)"
+        let extra = headers.filter { $0.key != "Host" }.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        let request = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\n\(extra)Content-Length: 0\r\nConnection: close\r\n\r\n"
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
         var response = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 65536)

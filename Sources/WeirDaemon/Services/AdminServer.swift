@@ -9,7 +9,7 @@ import WeirCore
 /// The admin HTTP endpoint: `/metrics` (Prometheus text format), `/healthz`, and the dead-letter
 /// commands `POST /dlq/replay` and `POST /dlq/purge` (`?id=N` or `?all=1`), which `weir dlq`
 /// uses because the running daemon holds the store's lock. Commands are taken from loopback
-/// clients only.
+/// clients only, with the admin token (`AdminToken`) and a loopback `Host`.
 ///
 /// Plain SwiftNIO HTTP/1 on one event-loop thread: a few small routes do not need a web framework,
 /// and this keeps the daemon's threads and memory small.
@@ -24,15 +24,18 @@ public final class AdminServer: Service, Sendable {
     let metrics: DaemonMetrics
     let health: @Sendable () -> Health
     let commands: AdminCommands?
+    /// What commands must present as `Authorization: Bearer`; nil refuses every command.
+    let commandToken: String?
     let logger: Logger
     /// The port bound, or nil when the first bind failed (later attempts are only logged).
     private let bound = AsyncLatch<Int?>()
 
     init(
         host: String, port: Int, metrics: DaemonMetrics, health: @escaping @Sendable () -> Health, commands: AdminCommands? = nil,
-        logger: Logger
+        commandToken: String? = nil, logger: Logger
     ) {
         self.commands = commands
+        self.commandToken = commandToken
         self.host = host
         self.requestedPort = port
         self.metrics = metrics
@@ -81,13 +84,14 @@ public final class AdminServer: Service, Sendable {
     }
 
     private func bind(_ group: MultiThreadedEventLoopGroup) async throws -> any Channel {
-        let (metrics, health, commands) = (metrics, health, commands)
+        let (metrics, health, commands, token) = (metrics, health, commands, commandToken)
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(metrics: metrics, health: health, commands: commands))
+                    try channel.pipeline.syncOperations.addHandler(
+                        AdminHandler(metrics: metrics, health: health, commands: commands, token: token))
                 }
             }
             .bind(host: host, port: requestedPort).get()
@@ -102,11 +106,13 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
     let metrics: DaemonMetrics
     let health: @Sendable () -> AdminServer.Health
     let commands: AdminCommands?
+    let token: String?
 
-    init(metrics: DaemonMetrics, health: @escaping @Sendable () -> AdminServer.Health, commands: AdminCommands?) {
+    init(metrics: DaemonMetrics, health: @escaping @Sendable () -> AdminServer.Health, commands: AdminCommands?, token: String?) {
         self.metrics = metrics
         self.health = health
         self.commands = commands
+        self.token = token
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -138,8 +144,13 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
         // A browser cannot add this header to a cross-site request without a preflight this
         // server never grants: a web page on the gateway cannot purge dead letters.
         let fromWeir = request.headers.first(name: Self.commandHeader) == "1"
-        guard let commands, request.method == .POST, local, fromWeir else {
-            let status: HTTPResponseStatus = commands == nil ? .notFound : request.method != .POST ? .methodNotAllowed : .forbidden
+        // A page on a name that resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host.
+        let loopbackHost = Self.isLoopbackHost(request.headers.first(name: "Host"))
+        let presented = request.headers.first(name: "Authorization").flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        let authorized = token.map { token in presented.map { AdminToken.matches($0, token) } ?? false } ?? false
+        guard let commands, request.method == .POST, local, fromWeir, loopbackHost, authorized else {
+            let status: HTTPResponseStatus =
+                commands == nil ? .notFound : request.method != .POST ? .methodNotAllowed : !authorized ? .unauthorized : .forbidden
             respond(context: context, version: request.version, status: status, contentType: "text/plain", body: "\(status.reasonPhrase)\n")
             return
         }
@@ -158,6 +169,17 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
 
     /// Header `weir dlq replay|purge` sends with its commands; requests without it are refused.
     static let commandHeader = "X-Weir-Command"
+
+    /// Whether a `Host` header names this machine's loopback: `127.x.x.x`, `localhost` or `[::1]`,
+    /// with or without a port.
+    static func isLoopbackHost(_ host: String?) -> Bool {
+        guard var host = host?.lowercased() else { return false }
+        if host.hasPrefix("[") {
+            return host.hasPrefix("[::1]")
+        }
+        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        return host == "localhost" || (host.hasPrefix("127.") && host.split(separator: ".").count == 4)
+    }
 
     private func isLoopback(_ address: SocketAddress) -> Bool {
         guard let ip = address.ipAddress else { return false }

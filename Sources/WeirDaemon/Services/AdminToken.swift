@@ -1,0 +1,58 @@
+import Foundation
+import Glibc
+
+/// The credential for the admin endpoint's commands (dead-letter replay and purge): a random
+/// token in `<state_dir>/admin.token`, mode 0600, made at the daemon's first start. `weir dlq`
+/// reads it and sends it as `Authorization: Bearer <token>`, so only the daemon's user (and root)
+/// can run commands; other local users, and web pages that reach loopback, cannot.
+public enum AdminToken {
+    public static let fileName = "admin.token"
+
+    public static func path(stateDir: String) -> String { stateDir + "/" + fileName }
+
+    /// The token, made (and synced to disk) when the file does not exist yet.
+    public static func loadOrCreate(stateDir: String) throws -> String {
+        let path = path(stateDir: stateDir)
+        if let existing = try? read(stateDir: stateDir) { return existing }
+        var generator = SystemRandomNumberGenerator()
+        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            // Another start made it meanwhile: use that one.
+            if errno == EEXIST, let existing = try? read(stateDir: stateDir) { return existing }
+            throw AdminTokenError(description: "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        let bytes = Array((token + "\n").utf8)
+        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
+            throw AdminTokenError(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        return token
+    }
+
+    /// The token from `<state_dir>/admin.token`; an error that says who may read it.
+    public static func read(stateDir: String) throws -> String {
+        let path = path(stateDir: stateDir)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw AdminTokenError(
+                description: "cannot read \(path) (the admin token, mode 0600): run as the daemon's user or root, "
+                    + "and make sure the daemon has started once")
+        }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw AdminTokenError(description: "\(path) is empty") }
+        return token
+    }
+
+    /// Compares in time independent of where the two differ.
+    static func matches(_ presented: String, _ token: String) -> Bool {
+        let a = Array(presented.utf8)
+        let b = Array(token.utf8)
+        guard a.count == b.count else { return false }
+        return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+/// The admin token could not be made or read.
+public struct AdminTokenError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
