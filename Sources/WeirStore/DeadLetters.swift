@@ -205,6 +205,9 @@ public final class DeadLetters: Sendable {
     /// Letters stored (kept in memory).
     public var count: Int { state.withLock { $0.count } }
 
+    /// The highest id given so far (0 before any): every letter stored now has an id up to it.
+    public var lastID: UInt64 { state.withLock { $0.nextID } - 1 }
+
     /// Their stored bytes (compressed values): what `maxBytes` caps.
     public var bytes: UInt64 { state.withLock { $0.bytes } }
 

@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import WeirActions
 import WeirCore
 import WeirEngine
@@ -13,6 +14,15 @@ struct AdminCommands: Sendable {
     let logger: Logger
     private let io: BlockingThreads
     private let replayer: DeadLetterReplay
+    /// Set while a replay runs: a second one is refused, so no letter is handed back twice.
+    private let replaying = Replaying()
+    /// Letters read from the store at a time by `replay --all`: memory stays bounded whatever
+    /// the store holds.
+    static let replayBatch = 256
+
+    private final class Replaying: Sendable {
+        let flag = Atomic<Bool>(false)
+    }
 
     init(deadLetters: DeadLetters, pool: ActionPool, outboxes: [String: Outbox], logger: Logger) {
         self.deadLetters = deadLetters
@@ -41,18 +51,42 @@ struct AdminCommands: Sendable {
                 logger.notice("dead letters purged", metadata: ["count": "\(purged)"])
                 return (200, "\(JSONValue.object(["purged": .int(Int64(purged))]))\n")
             case "/dlq/replay":
-                let letters = deadLetters
-                let chosen: [DeadLetter] = try await io.run {
-                    if all { return try letters.list() }
-                    return try letters.get(id!).map { [$0] } ?? []
+                guard !replaying.flag.exchange(true, ordering: .acquiringAndReleasing) else {
+                    return (409, #"{"error":"a replay is already running"}"# + "\n")
                 }
-                if !all && chosen.isEmpty { return (404, #"{"error":"no such dead letter"}"# + "\n") }
-                return (200, "\(try await replayer.replay(chosen))\n")
+                defer { replaying.flag.store(false, ordering: .releasing) }
+                let letters = deadLetters
+                guard all else {
+                    let chosen = try await io.run { try letters.get(id!).map { [$0] } ?? [] }
+                    if chosen.isEmpty { return (404, #"{"error":"no such dead letter"}"# + "\n") }
+                    return (200, "\(try await replayer.replay(chosen))\n")
+                }
+                return (200, "\(try await replayAll())\n")
             default:
                 return (404, #"{"error":"unknown command"}"# + "\n")
             }
         } catch {
             return (500, "\(JSONValue.object(["error": .string("\(error)")]))\n")
         }
+    }
+
+    /// Every letter that existed when the replay began, read `replayBatch` at a time in id order.
+    /// Letters that fail again while it runs get new, higher ids: they are not replayed again.
+    private func replayAll() async throws -> JSONValue {
+        let letters = deadLetters
+        let last = letters.lastID
+        var after: UInt64 = 0
+        var replayed: Int64 = 0
+        var skipped: [JSONValue] = []
+        while after < last {
+            let from = after
+            let batch = try await io.run { try letters.list(after: from, limit: Self.replayBatch) }.filter { $0.id <= last }
+            guard let next = batch.last?.id else { break }
+            let result = try await replayer.replay(batch)
+            replayed += Int64(result["replayed"]?.intValue ?? 0)
+            if case .array(let more)? = result["skipped"] { skipped += more }
+            after = next
+        }
+        return ["replayed": .int(replayed), "skipped": .array(skipped)]
     }
 }
