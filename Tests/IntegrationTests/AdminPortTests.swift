@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 import WeirCore
+import WeirDaemon
 import WeirTestSupport
 
 /// The real `weir run` with its admin port taken by another program (issue 11): ingest runs
@@ -42,5 +43,37 @@ import WeirTestSupport
         blocked = false
         #expect(await eventually(timeout: .seconds(45)) { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
         alerts.client.shutdown()
+    }
+}
+
+/// Idle connections cannot hold the admin endpoint (issue 11): a connection that sends no request
+/// is closed after 10 s, and past 64 open ones a new connection is closed at once.
+@Suite(.serialized) struct AdminConnectionTests {
+    /// Whether the server closed `fd` within `seconds` (recv returns 0), as opposed to keeping it
+    /// open; waits on a thread of its own, not on the cooperative pool.
+    static func closedByServer(_ fd: Int32, within seconds: Int) async -> Bool {
+        await BlockingThreads.shared.run {
+            var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var byte: UInt8 = 0
+            return recv(fd, &byte, 1, 0) == 0
+        }
+    }
+
+    @Test func idleConnectionsAreCappedAndClosed() async throws {
+        let broker = try MosquittoBroker()
+        let fixture = try BinaryFixture(name: "adminidle", brokerPort: broker.port, rules: ["overheat.yaml": overheatRule])
+        let weir = try fixture.run()
+        defer { weir.stop(signal: SIGKILL) }
+        #expect(await eventually(timeout: .seconds(30)) { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
+        let idle = (0..<64).compactMap { _ in AdminClient.connect(port: fixture.admin) }
+        defer { for fd in idle { close(fd) } }
+        #expect(idle.count == 64)
+        let extra = try #require(AdminClient.connect(port: fixture.admin))
+        defer { close(extra) }
+        #expect(await Self.closedByServer(extra, within: 5), "the 65th connection is closed at once")
+        // The idle ones are closed once their request time is up; then the endpoint answers again.
+        #expect(await Self.closedByServer(idle[0], within: 30))
+        #expect(await eventually(timeout: .seconds(30)) { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
     }
 }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import WeirCore
 
 /// The admin HTTP endpoint: `/metrics` (Prometheus text format), `/healthz`, and the dead-letter
@@ -83,18 +84,66 @@ public final class AdminServer: Service, Sendable {
         try await group.shutdownGracefully()
     }
 
+    /// Connections open at once; past it a new one is closed at once. Idle sockets would otherwise
+    /// share `LimitNOFILE` with RocksDB, libmosquitto and function pipes.
+    static let maxConnections = 64
+    /// A connection that has not sent a complete request within this is closed (one request
+    /// per connection; a command's own run does not count: its request has arrived by then).
+    static let requestTimeout: TimeAmount = .seconds(10)
+
     private func bind(_ group: MultiThreadedEventLoopGroup) async throws -> any Channel {
         let (metrics, health, commands, token) = (metrics, health, commands, commandToken)
+        let open = OpenConnections()
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard open.count.add(1, ordering: .relaxed).newValue <= Self.maxConnections else {
+                    open.count.subtract(1, ordering: .relaxed)
+                    return channel.close()
+                }
+                channel.closeFuture.whenComplete { _ in open.count.subtract(1, ordering: .relaxed) }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(RequestDeadline(timeout: Self.requestTimeout))
                     try channel.pipeline.syncOperations.addHandler(
                         AdminHandler(metrics: metrics, health: health, commands: commands, token: token))
                 }
             }
             .bind(host: host, port: requestedPort).get()
+    }
+}
+
+/// The admin server's open connections, counted for `maxConnections`.
+private final class OpenConnections: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+/// Closes a connection whose request is not complete within `timeout` of its opening: an idle or
+/// trickling client must not hold a descriptor. Lives on its channel's event loop.
+private final class RequestDeadline: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    let timeout: TimeAmount
+    private var deadline: Scheduled<Void>?
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .end = unwrapInboundIn(data) {
+            deadline?.cancel()
+            deadline = nil
+        }
+        context.fireChannelRead(data)
     }
 }
 
