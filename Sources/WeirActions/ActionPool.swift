@@ -261,12 +261,13 @@ public final class ActionPool: Sendable {
             // Per rule and action kind at most one line per 5 s: a device sending values that
             // every event fails on must not flood the journal (the metric counts them all).
             let key = invocation.rule + "\u{0}" + invocation.action.kind
+            let suppressed = failureLog.suppressed(key)
             if failureLog.allow(key) {
                 logger.warning(
                     refusedTopic ? "action failed: topic refused" : "action failed",
                     metadata: [
                         "rule": "\(invocation.rule)", "action": "\(invocation.action.kind)", "error": "\(error)",
-                        "suppressed": "\(failureLog.suppressed(key))",
+                        "suppressed": "\(suppressed)",
                     ])
             }
         } else {

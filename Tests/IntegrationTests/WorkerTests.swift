@@ -156,6 +156,39 @@ import WeirTestSupport
         recorder.client.shutdown()
         try await weir.stop()
     }
+
+    /// A worker program that crashes at once is started again with a growing delay, not on every
+    /// event (issue 11): 30 events, each tried twice, over about two seconds start it a handful
+    /// of times; without the delay it started at least twice per attempt.
+    @Test func aCrashLoopingWorkerIsRestartedWithBackoff() async throws {
+        let broker = try MosquittoBroker()
+        let dir = try makeTemporaryDirectory(prefix: "weir-worker-crash")
+        let starts = dir.appendingPathComponent("starts.log").path
+        let worker = try writeScript(#"echo started >>"$STARTS"; exit 1"#, in: dir)
+        let rules = """
+            functions:
+              - name: broken
+                exec: { command: ["\(worker)"], mode: worker, workers: 1, env: { STARTS: "\(starts)" } }
+                retry: { attempts: 2, backoff: 10ms }
+            rules:
+              - name: r
+                sql: SELECT n FROM "jobs/#"
+                actions:
+                  - call: broken
+            """
+        let weir = try await DaemonHarness(broker: broker, rules: ["w.yaml": rules])
+        let pub = try await publisher(broker)
+        defer { pub.shutdown() }
+        let started = ContinuousClock.now
+        for n in 0..<30 { try await pub.publish(topic: "jobs/x", payload: Array(#"{"n":\#(n)}"#.utf8), qos: 1) }
+        #expect(await eventually(timeout: .seconds(30)) { weir.metric(#"weir_function_dead_letters_total{function="broken"}"#) == 30 })
+        let elapsed = ContinuousClock.now - started
+        let count = ((try? String(contentsOfFile: starts, encoding: .utf8)) ?? "").split(separator: "\n").count
+        // 100 ms doubling: n starts need about 100 ms x 2^(n-1) in all.
+        let bound = 3 + Int((log2(max(1, elapsed / .milliseconds(100))) + 1).rounded(.up))
+        #expect(count >= 1 && count <= bound, "\(count) starts in \(elapsed) (bound \(bound))")
+        try await weir.stop()
+    }
 }
 
 /// Whether any process is still in process group `pgid` (`kill(-pgid, 0)` succeeds).
