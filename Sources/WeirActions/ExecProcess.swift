@@ -105,15 +105,18 @@ public enum ExecProcess {
     /// 500 above the daemon's own (at most 1000). Raising it needs no privilege; a failure (the
     /// child already gone) changes nothing.
     static func preferForOOMKill(_ pid: pid_t) {
-        let own =
-            (try? String(contentsOfFile: "/proc/self/oom_score_adj", encoding: .utf8))
-            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
         let fd = open("/proc/\(pid)/oom_score_adj", O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
         defer { close(fd) }
-        let text = Array("\(min(1000, own + 500))".utf8)
+        let text = Array("\(min(1000, ownOOMScoreAdjustment + 500))".utf8)
         _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
+
+    /// Weir's own `oom_score_adj`, read once (a unit's `OOMScoreAdjust=` sets it before start).
+    private static let ownOOMScoreAdjustment =
+        (try? String(contentsOfFile: "/proc/self/oom_score_adj", encoding: .utf8)).flatMap {
+            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        } ?? 0
 
     /// Writes `bytes`, then closes its stdin. A program that exits (or closes stdin) without
     /// reading all of it is no error: what it printed and its status tell.

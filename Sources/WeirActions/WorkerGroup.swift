@@ -47,14 +47,17 @@ final class WorkerGroup: Sendable {
             s.busy += 1
             return s.idle.popLast()
         }
+        var diedIdle = false
         if let idle {
             guard idle.hasExited else { return idle }
-            // It died while idle: replaced now, so the request does not fail for it.
+            // It died while idle (killed, say): replaced now, without the delay, so the request
+            // does not fail for it.
             idle.terminate()
             noteReplaced(idle, "idle worker had exited; replaced")
+            diedIdle = true
         }
         let now = monotonicNanos()
-        let wait = state.withLock { s in s.failures > 0 && now < s.nextStart ? s.nextStart - now : 0 }
+        let wait = diedIdle ? 0 : state.withLock { s in s.failures > 0 && now < s.nextStart ? s.nextStart - now : 0 }
         do throws(SpawnError) {
             guard wait == 0 else {
                 throw SpawnError(description: "workers of '\(function)' keep failing; the next start is in \(wait / 1_000_000) ms")

@@ -44,6 +44,10 @@ public final class CompiledPattern: Sendable {
     public static let matchLimit: UInt32 = 200_000
     /// The deepest backtracking one match may nest.
     public static let depthLimit: UInt32 = 10_000
+    /// The heap one match may use for backtracking, in KiB (patterns can come from payloads).
+    public static let heapLimitKiB: UInt32 = 8 * 1024
+    /// The longest result a replacement may produce (an empty match replaced in a long value).
+    public static let maxReplacedBytes = 4 << 20
 
     public let pattern: String
     // Written once in init, only read afterwards (PCRE2 code is read-only while matching).
@@ -55,7 +59,8 @@ public final class CompiledPattern: Sendable {
         var errorOffset = 0
         let compiled = pattern.utf8CString.withUnsafeBufferPointer { bytes in
             bytes.withMemoryRebound(to: UInt8.self) { utf8 in
-                pcre2_compile_8(utf8.baseAddress, utf8.count - 1, PCRE2_UTF, &errorCode, &errorOffset, nil)
+                // UCP: \d, \w, \s and \b are Unicode-aware, as they were with Swift's Regex.
+                pcre2_compile_8(utf8.baseAddress, utf8.count - 1, PCRE2_UTF | PCRE2_UCP, &errorCode, &errorOffset, nil)
             }
         }
         guard let compiled else {
@@ -67,6 +72,7 @@ public final class CompiledPattern: Sendable {
         }
         pcre2_set_match_limit_8(matchContext, Self.matchLimit)
         pcre2_set_depth_limit_8(matchContext, Self.depthLimit)
+        pcre2_set_heap_limit_8(matchContext, Self.heapLimitKiB)
         self.pattern = pattern
         code = compiled
         context = matchContext
@@ -108,6 +114,11 @@ public final class CompiledPattern: Sendable {
             }
             // With OVERFLOW_LENGTH, a short buffer reports the length it needs.
             if result == PCRE2_ERROR_NOMEMORY, length > capacity {
+                guard length <= Self.maxReplacedBytes else {
+                    throw RegexError(
+                        operation: "pcre2_substitute", message: "the result would exceed \(Self.maxReplacedBytes) bytes", offset: nil,
+                        limitExceeded: true)
+                }
                 capacity = length + 1
                 continue
             }

@@ -146,6 +146,9 @@ func adminAddress(_ config: WeirConfig) -> String {
 /// answers. A refusal becomes a CLI failure with the daemon's message.
 func adminCommand(_ config: WeirConfig, _ path: String) -> String? {
     guard config.admin.host != nil else { return nil }
+    // Nothing listens: the caller works on the store directly, and needs no token.
+    guard let probe = AdminClient.connect(port: config.admin.port) else { return nil }
+    close(probe)
     let token: String
     do {
         token = try AdminToken.read(stateDir: config.stateDir)

@@ -15,6 +15,20 @@ import Testing
         #expect(try CompiledPattern("b").replacingMatches(in: long, with: "xyz").count == 20_000, "output larger than the first buffer")
     }
 
+    /// `\w`, `\d` and `\b` are Unicode-aware (as with Swift's Regex); a replacement cannot grow
+    /// past its bound.
+    @Test func unicodeClassesAndTheReplacementBound() throws {
+        #expect(try CompiledPattern(#"^\w+$"#).matches("café"))
+        #expect(try CompiledPattern(#"^\d+$"#).matches("١٢٣"))
+        do {
+            _ = try CompiledPattern("").replacingMatches(
+                in: String(repeating: "a", count: 100_000), with: String(repeating: "b", count: 100))
+            Issue.record("a 10 MB result was produced")
+        } catch {
+            #expect(error.limitExceeded)
+        }
+    }
+
     @Test func aBadPatternIsAnErrorWithItsOffset() {
         do {
             _ = try CompiledPattern("ab(c")

@@ -224,10 +224,15 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
     static func isLoopbackHost(_ host: String?) -> Bool {
         guard var host = host?.lowercased() else { return false }
         if host.hasPrefix("[") {
-            return host.hasPrefix("[::1]")
+            return host == "[::1]" || (host.hasPrefix("[::1]:") && UInt16(host.dropFirst(6)) != nil)
         }
-        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
-        return host == "localhost" || (host.hasPrefix("127.") && host.split(separator: ".").count == 4)
+        if let colon = host.lastIndex(of: ":") {
+            guard UInt16(host[host.index(after: colon)...]) != nil else { return false }
+            host = String(host[..<colon])
+        }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        let dotted = octets.count == 4 && octets.allSatisfy { UInt8($0) != nil } && octets[0] == "127"
+        return host == "localhost" || dotted
     }
 
     private func isLoopback(_ address: SocketAddress) -> Bool {

@@ -10,22 +10,33 @@ public enum AdminToken {
 
     public static func path(stateDir: String) -> String { stateDir + "/" + fileName }
 
-    /// The token, made (and synced to disk) when the file does not exist yet.
+    /// The token, made (and synced to disk) when the file does not exist yet or is empty (a
+    /// crash while it was made). Written to a temporary file, synced, then linked into place:
+    /// the token file is whole or absent.
     public static func loadOrCreate(stateDir: String) throws -> String {
         let path = path(stateDir: stateDir)
         if let existing = try? read(stateDir: stateDir) { return existing }
+        if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size == 0 { unlink(path) }
         var generator = SystemRandomNumberGenerator()
         let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
+        let temporary = path + ".new-\(getpid())"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw AdminTokenError(description: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        defer { unlink(temporary) }
+        let bytes = Array((token + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count && fsync(fd) == 0
+        close(fd)
+        guard written else { throw AdminTokenError(description: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        guard link(temporary, path) == 0 else {
             // Another start made it meanwhile: use that one.
             if errno == EEXIST, let existing = try? read(stateDir: stateDir) { return existing }
             throw AdminTokenError(description: "cannot create \(path): \(String(cString: strerror(errno)))")
         }
-        defer { close(fd) }
-        let bytes = Array((token + "\n").utf8)
-        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
-            throw AdminTokenError(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+        let directory = open(stateDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
         }
         return token
     }
