@@ -34,6 +34,11 @@ public struct Event: Sendable {
     }
 }
 
+extension Event {
+    /// What the event holds in memory, as ingest's byte bound counts it: payload and topic.
+    public var bufferedBytes: Int { payload.count + topic.utf8.count }
+}
+
 /// Wall-clock milliseconds since the Unix epoch.
 public func currentTimeMillis() -> Int64 {
     var ts = timespec()

@@ -81,6 +81,7 @@ extension MQTTClient {
             receivedAt: currentTimeMillis())
         if oversized { event.droppedPayloadBytes = count }
         inbox.append(event)
+        inboxBytes += event.bufferedBytes
     }
 
     func releaseReadyWaiters() {

@@ -82,6 +82,7 @@ extension MQTTClient {
                 let rc = readBatch(socket)
                 let batch = inbox
                 inbox.removeAll(keepingCapacity: true)
+                inboxBytes = 0
                 if !batch.isEmpty, !deliver(batch) {
                     drop(socket)
                     return
@@ -97,12 +98,12 @@ extension MQTTClient {
         }
     }
 
-    /// Reads packets while the socket has more, up to `maxBatch` messages. In libmosquitto 2.0,
+    /// Reads packets while the socket has more, up to `maxBatch` messages or `maxBatchBytes`. In libmosquitto 2.0,
     /// `mosquitto_loop_read` replaces its packet count with its own queue lengths, so a QoS 1
     /// subscriber reads one packet per call: call again while `poll(0)` says more is readable.
     private func readBatch(_ socket: Int32) -> Int32 {
         var rc = mosquitto_loop_read(handle, 1)
-        while rc == MOSQ_ERR_SUCCESS.rawValue, inbox.count < maxBatch {
+        while rc == MOSQ_ERR_SUCCESS.rawValue, inbox.count < maxBatch, inboxBytes < maxBatchBytes {
             var fd = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
             guard poll(&fd, 1, 0) > 0, fd.revents & Int16(POLLIN) != 0 else { break }
             rc = mosquitto_loop_read(handle, 1)
@@ -148,12 +149,14 @@ extension MQTTClient {
         // closed the socket, and its number may belong to another connection by now.
         guard mosquitto_socket(handle) == socket else {
             inbox.removeAll()
+            inboxBytes = 0
             return
         }
         _ = Glibc.shutdown(socket, Int32(SHUT_RDWR))
         // Lets libmosquitto see the closed socket, close it and report the disconnect.
         while mosquitto_socket(handle) >= 0, mosquitto_loop_read(handle, 1) == MOSQ_ERR_SUCCESS.rawValue {}
         inbox.removeAll()
+        inboxBytes = 0
     }
 }
 

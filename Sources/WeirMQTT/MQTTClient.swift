@@ -55,10 +55,14 @@ public final class MQTTClient: @unchecked Sendable {
     let canConnect: (@Sendable () -> Bool)?
     /// Most messages read before a batch is handed on.
     let maxBatch: Int
+    /// Most payload and topic bytes read before a batch is handed on (the last message may pass it).
+    let maxBatchBytes: Int
     let state = Mutex(State())
     let wake: WakePipe
     /// Messages read in the current `loop_read` calls; only the loop thread touches it.
     nonisolated(unsafe) var inbox: [Event] = []
+    /// Payload and topic bytes in `inbox`; only the loop thread touches it.
+    nonisolated(unsafe) var inboxBytes = 0
     private let loopExited = DispatchSemaphore(value: 0)
     private let startedFlag = Atomic<Bool>(false)
 
@@ -72,7 +76,7 @@ public final class MQTTClient: @unchecked Sendable {
     ///   - canConnect: asked before each connection attempt after a batch could not be settled.
     public init(
         configuration: MQTTConfiguration, subscribeQoS: Int = 1, logger: Logger,
-        onMessage: MessageHandler? = nil, onBatch: BatchHandler? = nil, maxBatch: Int = 1000,
+        onMessage: MessageHandler? = nil, onBatch: BatchHandler? = nil, maxBatch: Int = 1000, maxBatchBytes: Int = .max,
         canConnect: (@Sendable () -> Bool)? = nil, onConnection: ConnectionHandler? = nil
     ) throws(MosquittoError) {
         _ = mosquittoLibrary
@@ -99,6 +103,7 @@ public final class MQTTClient: @unchecked Sendable {
             self.onBatch = nil
         }
         self.maxBatch = max(1, maxBatch)
+        self.maxBatchBytes = max(1, maxBatchBytes)
         self.canConnect = canConnect
         self.onConnection = onConnection
         // No mosquitto_destroy here when configure() throws: every stored property is set by then,

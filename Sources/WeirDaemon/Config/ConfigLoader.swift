@@ -63,7 +63,7 @@ public enum ConfigLoader {
         try map.checkKeys(
             [
                 "host", "port", "client_id", "username", "password_file", "qos", "clean_session", "keepalive", "tls", "buffer",
-                "max_payload", "ack",
+                "buffer_bytes", "max_payload", "ack",
             ],
             in: "'mqtt'")
         if let n = map["host"] { mqtt.host = try n.string("'host'") }
@@ -75,6 +75,7 @@ public enum ConfigLoader {
         if let n = map["clean_session"] { mqtt.cleanSession = try n.bool("'clean_session'") }
         if let n = map["keepalive"] { mqtt.keepAliveSeconds = try keepalive(n) }
         if let n = map["buffer"] { mqtt.buffer = try bounded(n, "'buffer'", 1...1_000_000) }
+        if let n = map["buffer_bytes"] { mqtt.bufferBytes = try byteSize(n, "'buffer_bytes'") }
         if let n = map["max_payload"] { mqtt.maxPayloadBytes = try byteSize(n, "'max_payload'") }
         if let n = map["tls"] { mqtt.tls = try parseTLS(n) }
         if let n = map["ack"] {

@@ -17,6 +17,9 @@ public struct WeirConfig: Sendable {
         public var tls: MQTTConfiguration.TLS?
         /// Events buffered between the network thread and the rule engine before the reader slows.
         public var buffer = 1024
+        /// Payload and topic bytes buffered there before the reader slows (a single larger event
+        /// still passes, alone).
+        public var bufferBytes = 16 << 20
         /// Larger payloads are counted as invalid and skipped.
         public var maxPayloadBytes = 256 * 1024
         /// When a message is acknowledged to the broker.

@@ -15,6 +15,7 @@ public final class DaemonMetrics: Sendable {
     let eventsIn: Metrics.Counter
     let ingestDropped: Metrics.Counter
     let ingestBuffered: Metrics.Gauge
+    let ingestBufferedBytes: Metrics.Gauge
     let mqttConnected: Metrics.Gauge
     let mqttReconnects: Metrics.Counter
     private let connects = Mutex(0)
@@ -40,6 +41,7 @@ public final class DaemonMetrics: Sendable {
         engine = EngineMetrics(factory: factory)
         ingestDropped = Metrics.Counter(label: "weir_ingest_dropped_total", factory: factory)
         ingestBuffered = Metrics.Gauge(label: "weir_ingest_buffered", factory: factory)
+        ingestBufferedBytes = Metrics.Gauge(label: "weir_ingest_buffered_bytes", factory: factory)
         mqttConnected = Metrics.Gauge(label: "weir_mqtt_connected", factory: factory)
         mqttReconnects = Metrics.Counter(label: "weir_mqtt_reconnects_total", factory: factory)
     }

@@ -20,6 +20,10 @@ public final class IngestService: Service, Sendable {
         let closesBatch: Bool
     }
 
+    /// The ingest buffer's byte bound (`mqtt.buffer_bytes`), beside its count bound: a few large
+    /// payloads must not hold what a thousand small ones would.
+    let bytes: ByteBudget
+
     let client: MQTTClient
     let buffer: BoundedQueue<Ingested>
     let router: EventRouter
@@ -33,6 +37,7 @@ public final class IngestService: Service, Sendable {
     ) throws {
         self.router = router
         let buffer = BoundedQueue<Ingested>(capacity: config.mqtt.buffer)
+        let bytes = ByteBudget(capacity: config.mqtt.bufferBytes)
         var mqttConfig = MQTTConfiguration(
             host: config.mqtt.host, port: config.mqtt.port, clientID: config.effectiveClientID,
             username: config.mqtt.username, password: password, keepAliveSeconds: config.mqtt.keepAliveSeconds,
@@ -47,6 +52,11 @@ public final class IngestService: Service, Sendable {
                 // The store failed since the loop last looked: route nothing into it. The batch is
                 // not acknowledged, and the loop pauses until the store is writable again.
                 if let canConnect, !canConnect() { return Settlement.refused(StoreWriteFailed(reason: "the store is not writable")) }
+                // Blocks the network thread, like a full buffer, until the engine has routed enough.
+                guard bytes.acquireBlocking(events.reduce(0) { $0 + $1.bufferedBytes }) else {
+                    metrics.ingestDropped.increment(by: events.count)
+                    return durable ? Settlement.refused(PoolStopped()) : nil
+                }
                 let settlement = durable ? Settlement() : nil
                 let items = events.enumerated().map { index, event in
                     Ingested(event: event, settlement: settlement, closesBatch: index == events.count - 1)
@@ -59,9 +69,12 @@ public final class IngestService: Service, Sendable {
                         "events arrived after ingest stopped; not acknowledged", metadata: ["events": "\(items.count - accepted)"])
                     return durable ? Settlement.refused(PoolStopped()) : nil
                 }
+                // Once per batch: while the engine is stalled these show the buffer full, by count or by bytes.
+                metrics.ingestBuffered.record(buffer.count)
+                metrics.ingestBufferedBytes.record(bytes.held)
                 return settlement
             },
-            maxBatch: min(1000, config.mqtt.buffer), canConnect: canConnect,
+            maxBatch: min(1000, config.mqtt.buffer), maxBatchBytes: max(1, config.mqtt.bufferBytes / 4), canConnect: canConnect,
             onConnection: { change in
                 switch change {
                 case .connected:
@@ -73,6 +86,7 @@ public final class IngestService: Service, Sendable {
                 }
             })
         self.buffer = buffer
+        self.bytes = bytes
         self.metrics = metrics
         self.readiness = readiness
         self.logger = logger
@@ -93,12 +107,14 @@ public final class IngestService: Service, Sendable {
                 // Returned early when cancelled: a network thread blocked on the full buffer must
                 // get its refusal (the batch stays unacknowledged), or stopping it would wait forever.
                 buffer.finish()
+                bytes.finish()
             } onGracefulShutdown: {
                 // Stopping joins the network thread, which may be waiting for a batch that this
                 // service is still routing (or blocked on a full buffer): do it off the cooperative pool.
-                BlockingThreads.shared.submit { [client, buffer = self.buffer] in
+                BlockingThreads.shared.submit { [client, buffer = self.buffer, bytes = self.bytes] in
                     client.shutdown()
                     buffer.finish()
+                    bytes.finish()
                 }
             }
             group.cancelAll()
@@ -111,13 +127,17 @@ public final class IngestService: Service, Sendable {
         // Taken a run at a time: one lock acquisition per run instead of one per event.
         while let items = await buffer.next(upTo: 256) {
             metrics.eventsIn.increment(by: items.count)
+            var routedBytes = 0
             for item in items {
                 // Sampled: the gauge shows a filling buffer (backpressure building) without a lock per event.
                 seen &+= 1
                 if seen & 0xFF == 0 || seen < 256 { metrics.ingestBuffered.record(buffer.count) }
+                routedBytes += item.event.bufferedBytes
                 await router.route(item.event, settlement: item.settlement)
                 if item.closesBatch { item.settlement?.seal() }
             }
+            bytes.release(routedBytes)
+            metrics.ingestBufferedBytes.record(bytes.held)
         }
     }
 }
