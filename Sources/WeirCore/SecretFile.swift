@@ -18,10 +18,54 @@ public enum SecretFile {
     /// Files larger than this are not secrets; reading stops with an error.
     public static let maxSize = 1 << 20
 
-    /// The text of the file at `path`, trimmed.
+    /// The prefix of a systemd credential in a `*_file` setting: `credential:NAME` means the file
+    /// NAME in `$CREDENTIALS_DIRECTORY`, which systemd fills from the unit's `LoadCredential=`.
+    public static let credentialPrefix = "credential:"
+
+    /// The credential's name when `configured` is `credential:NAME`, else nil.
+    public static func credentialName(_ configured: String) -> Substring? {
+        configured.hasPrefix(credentialPrefix) ? configured.dropFirst(credentialPrefix.count) : nil
+    }
+
+    /// Why `name` cannot be a credential name (systemd's rule: a file name), or nil when it can.
+    public static func credentialNameProblem(_ name: Substring) -> String? {
+        if name.isEmpty { return "a credential needs a name: credential:NAME" }
+        if name == "." || name == ".." || name.contains("/") || name.contains("\0") {
+            return "credential name '\(name)' must be a file name (no '/')"
+        }
+        return nil
+    }
+
+    /// The path a `*_file` setting names: itself, or for `credential:NAME` the file NAME in the
+    /// credentials directory (`environment`'s `CREDENTIALS_DIRECTORY`, the process's by default).
+    /// - Throws: `SecretFileError` when a credential's name is not a file name or no credentials
+    ///   directory is set (the process does not run under a unit with `LoadCredential=`).
+    public static func resolvedPath(_ configured: String, environment: [String: String]? = nil) throws(SecretFileError) -> String {
+        guard let name = credentialName(configured) else { return configured }
+        if let problem = credentialNameProblem(name) { throw SecretFileError(path: configured, reason: problem) }
+        let directory = environment.map { $0["CREDENTIALS_DIRECTORY"] } ?? getenv("CREDENTIALS_DIRECTORY").map { String(cString: $0) }
+        guard let directory, !directory.isEmpty else {
+            throw SecretFileError(
+                path: configured,
+                reason: "CREDENTIALS_DIRECTORY is not set: credentials come from the unit's LoadCredential=\(name):/path/to/file")
+        }
+        return directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    /// The permission bits of `path` when its group or others may read it (a secret should be
+    /// 0600 or 0400), nil when they may not or the file cannot be examined.
+    public static func looseMode(_ path: String) -> UInt32? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let mode = UInt32(info.st_mode) & 0o7777
+        return mode & 0o044 != 0 ? mode : nil
+    }
+
+    /// The text of the file at `path` (or of the credential it names), trimmed.
     /// - Throws: `SecretFileError` naming `path` when the file cannot be opened or read, is larger
-    ///   than `maxSize`, or is not UTF-8.
-    public static func read(path: String, trimming: Trimming) throws(SecretFileError) -> String {
+    ///   than `maxSize`, or is not UTF-8, or when it names a credential and there is none.
+    public static func read(path configured: String, trimming: Trimming) throws(SecretFileError) -> String {
+        let path = try resolvedPath(configured)
         let bytes = try readBytes(path)
         guard var text = String(validating: bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes.dropFirst(3) : bytes[...], as: UTF8.self)
         else { throw SecretFileError(path: path, reason: "not UTF-8") }

@@ -45,6 +45,7 @@ public func buildDaemon(
     handleSignals: Bool = true, clock: @escaping @Sendable () -> Int64 = currentTimeMillis,
     scheduleInterval: Duration = .seconds(1)
 ) throws -> Daemon {
+    try config.requireCredentialsResolved()
     let metrics = DaemonMetrics()
     let upstreamNames = Set(config.upstreams.map(\.name))
     let initialRules = try RuleLoader.load(directory: config.rulesDir, upstreams: upstreamNames)

@@ -57,4 +57,29 @@ import WeirCore
         let error = #expect(throws: SecretFileError.self) { try SecretFile.read(path: path, trimming: .whitespace) }
         #expect(error == SecretFileError(path: path, reason: "not UTF-8"))
     }
+
+    @Test func aCredentialNamesAFileInTheCredentialsDirectory() throws {
+        let env = ["CREDENTIALS_DIRECTORY": "/run/credentials/weir.service"]
+        #expect(try SecretFile.resolvedPath("credential:mqtt-password", environment: env) == "/run/credentials/weir.service/mqtt-password")
+        #expect(try SecretFile.resolvedPath("/etc/weir/token", environment: env) == "/etc/weir/token", "a plain path stays")
+        #expect(try SecretFile.resolvedPath("/etc/weir/token", environment: [:]) == "/etc/weir/token")
+        let missing = #expect(throws: SecretFileError.self) { try SecretFile.resolvedPath("credential:pw", environment: [:]) }
+        #expect(missing?.reason.contains("CREDENTIALS_DIRECTORY is not set") == true)
+        #expect(missing?.reason.contains("LoadCredential=pw:") == true)
+        for bad in ["credential:", "credential:../etc/shadow", "credential:a/b", "credential:.."] {
+            #expect(throws: SecretFileError.self, "\(bad)") { try SecretFile.resolvedPath(bad, environment: env) }
+        }
+    }
+
+    @Test func looseModeFindsSecretsOthersCanRead() throws {
+        let path = try file(Array("pw".utf8))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        chmod(path, 0o640)
+        #expect(SecretFile.looseMode(path) == 0o640)
+        chmod(path, 0o604)
+        #expect(SecretFile.looseMode(path) == 0o604)
+        chmod(path, 0o600)
+        #expect(SecretFile.looseMode(path) == nil)
+        #expect(SecretFile.looseMode(path + ".missing") == nil)
+    }
 }

@@ -70,7 +70,7 @@ public enum ConfigLoader {
         if let n = map["port"] { mqtt.port = try bounded(n, "'port'", 1...65535) }
         if let n = map["client_id"] { mqtt.clientID = try n.string("'client_id'") }
         if let n = map["username"] { mqtt.username = try n.string("'username'") }
-        if let n = map["password_file"] { mqtt.passwordFile = try n.string("'password_file'") }
+        if let n = map["password_file"] { mqtt.passwordFile = try filePath(n, "'password_file'") }
         if let n = map["qos"] { mqtt.qos = try bounded(n, "'qos'", 0...2) }
         if let n = map["clean_session"] { mqtt.cleanSession = try n.bool("'clean_session'") }
         if let n = map["keepalive"] { mqtt.keepAliveSeconds = try keepalive(n) }
@@ -92,10 +92,10 @@ public enum ConfigLoader {
         var tls = MQTTConfiguration.TLS()
         let map = try node.mapping("'tls'")
         try map.checkKeys(["ca_file", "ca_path", "cert_file", "key_file", "insecure"], in: "'tls'")
-        if let n = map["ca_file"] { tls.caFile = try n.string("'ca_file'") }
+        if let n = map["ca_file"] { tls.caFile = try filePath(n, "'ca_file'") }
         if let n = map["ca_path"] { tls.caPath = try n.string("'ca_path'") }
-        if let n = map["cert_file"] { tls.certFile = try n.string("'cert_file'") }
-        if let n = map["key_file"] { tls.keyFile = try n.string("'key_file'") }
+        if let n = map["cert_file"] { tls.certFile = try filePath(n, "'cert_file'") }
+        if let n = map["key_file"] { tls.keyFile = try filePath(n, "'key_file'") }
         if let n = map["insecure"] { tls.insecureSkipVerify = try n.bool("'insecure'") }
         guard tls.caFile != nil || tls.caPath != nil else { throw node.error("'tls' needs 'ca_file' or 'ca_path' to verify the broker") }
         guard (tls.certFile == nil) == (tls.keyFile == nil) else { throw node.error("'cert_file' and 'key_file' go together") }

@@ -17,6 +17,8 @@ public struct UpstreamConfig: Sendable {
     public var transport: Transport
     /// Topic template for MQTT; `${gateway_id}` is replaced.
     public var topic = "weir/${gateway_id}/events"
+    /// The MQTT transport's `password_file` as configured (the password itself is read at load).
+    public var passwordFile: String?
     public var forwarder = ForwarderConfiguration()
     /// Offline buffering limits; by default 1 GiB and 7 days, dropping the oldest when full.
     public var queue = OutboxLimits(maxBytes: 1 << 30, ttl: .seconds(7 * 86_400), whenFull: .dropOldest)
@@ -47,6 +49,7 @@ extension ConfigLoader {
         switch (map["mqtt"], map["http"]) {
         case (let mqttNode?, nil):
             upstream = UpstreamConfig(name: name, transport: .mqtt(try parseMQTTUpstream(name, mqttNode, gatewayID: gatewayID)))
+            if let n = try mqttNode.mapping("'mqtt'")["password_file"] { upstream.passwordFile = try filePath(n, "'password_file'") }
             if let n = try mqttNode.mapping("'mqtt'")["topic"] { upstream.topic = try n.string("'topic'") }
         case (nil, let httpNode?):
             upstream = UpstreamConfig(name: name, transport: .http(try parseHTTPUpstream(httpNode)))
@@ -91,8 +94,8 @@ extension ConfigLoader {
         if let n = m["port"] { mqtt.port = try bounded(n, "'port'", 1...65535) }
         if let n = m["client_id"] { mqtt.clientID = try n.string("'client_id'") }
         if let n = m["username"] { mqtt.username = try n.string("'username'") }
-        if let n = m["password_file"] {
-            let path = try n.string("'password_file'")
+        // A credential with no credentials directory stays unread: `weir run` refuses to start then.
+        if let n = m["password_file"], case let path = try filePath(n, "'password_file'"), SecretFile.credentialName(path) == nil {
             do {
                 mqtt.password = try readSecret(path)
             } catch {
@@ -114,12 +117,14 @@ extension ConfigLoader {
         }
         var http = HTTPUpstreamConfiguration(url: url)
         if let n = h["token_file"] {
-            let path = try n.string("'token_file'")
-            guard FileManager.default.isReadableFile(atPath: path) else { throw n.error("cannot read token file '\(path)'") }
+            let path = try filePath(n, "'token_file'")
+            guard SecretFile.credentialName(path) != nil || FileManager.default.isReadableFile(atPath: path) else {
+                throw n.error("cannot read token file '\(path)'")
+            }
             http.tokenFile = path
         }
         if let n = h["timeout"] { http.timeout = try duration(n, "'timeout'") }
-        if let n = h["ca_file"] { http.caFile = try n.string("'ca_file'") }
+        if let n = h["ca_file"] { http.caFile = try filePath(n, "'ca_file'") }
         if let n = h["headers"] {
             for entry in try n.mapping("'headers'").entries { http.headers[entry.key] = try entry.value.string("header '\(entry.key)'") }
         }
