@@ -76,7 +76,7 @@ private func composeServices(
         config: config, password: password, rules: rules, store: store, clock: clock, metrics: metrics, logger: logger)
     ReloadEffects(windows: pipeline.windows, ingest: pipeline.ingest.client, functions: pipeline.functions, logger: logger)
         .register(on: rules)
-    let admin = buildAdmin(config: config, store: store, pipeline: pipeline, rules: rules, metrics: metrics, logger: logger)
+    let admin = try buildAdmin(config: config, store: store, pipeline: pipeline, rules: rules, metrics: metrics, logger: logger)
     let services = buildServices(
         config: config, store: store, forwarders: forwarders, pipeline: pipeline, rules: rules, admin: admin,
         environment: environment, handleSignals: handleSignals, clock: clock, scheduleInterval: scheduleInterval, metrics: metrics,

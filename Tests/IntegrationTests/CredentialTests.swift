@@ -77,4 +77,35 @@ import WeirTestSupport
         #expect(check.output.contains("\(loose): warning: secret file (mqtt.password_file) can be read by group or others (mode 0644)"))
         #expect(!check.output.contains("\(tight): warning"), "\(check.output)")
     }
+
+    @Test func anAdminTokenFileGuardsMetricsAndCheckWarnsWithoutOneOffLoopback() async throws {
+        let broker = try MosquittoBroker()
+        let fixture = try BinaryFixture(name: "readtoken", brokerPort: broker.port, rules: ["overheat.yaml": overheatRule])
+        let token = fixture.dir.appendingPathComponent("metrics-token").path
+        try "scrape-me\n".write(toFile: token, atomically: true, encoding: .utf8)
+        chmod(token, 0o600)
+        let plain = try String(contentsOf: fixture.config, encoding: .utf8)
+        // Off loopback with no token: a warning, and the check passes.
+        try plain.replacingOccurrences(of: "listen: 127.0.0.1:", with: "listen: 0.0.0.0:").write(
+            to: fixture.config, atomically: true, encoding: .utf8)
+        let open = try runWeir(["check", "--config", fixture.config.path], in: fixture.dir)
+        #expect(open.status == 0, "\(open.output)")
+        #expect(open.output.contains("warning: admin listens on 0.0.0.0, off loopback, and no admin.token_file is set"), "\(open.output)")
+
+        try plain.replacingOccurrences(
+            of: "admin: { listen: 127.0.0.1:\(fixture.admin) }", with: "admin: { listen: 0.0.0.0:\(fixture.admin), token_file: \(token) }"
+        )
+        .write(to: fixture.config, atomically: true, encoding: .utf8)
+        let guarded = try runWeir(["check", "--config", fixture.config.path], in: fixture.dir)
+        #expect(guarded.status == 0 && !guarded.output.contains("warning"), "\(guarded.output)")
+        let weir = try fixture.run()
+        defer { weir.stop(signal: SIGKILL) }
+        #expect(await eventually(timeout: .seconds(30)) { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
+        #expect(Loopback.httpGet(port: fixture.admin, path: "/metrics")?.status == 401)
+        let wrong = Loopback.http("GET", port: fixture.admin, path: "/metrics", headers: ["Authorization": "Bearer nope"])
+        #expect(wrong?.status == 401)
+        let scraped = Loopback.http("GET", port: fixture.admin, path: "/metrics", headers: ["Authorization": "Bearer scrape-me"])
+        #expect(scraped?.status == 200)
+        #expect(scraped?.body.contains("weir_events_in_total") == true)
+    }
 }

@@ -7,7 +7,7 @@ import WeirStore
 /// The admin server, when `admin.host` is set.
 func buildAdmin(
     config: WeirConfig, store: DaemonStore, pipeline: DaemonPipeline, rules: LiveRules, metrics: DaemonMetrics, logger: Logger
-) -> AdminServer? {
+) throws -> AdminServer? {
     guard let host = config.admin.host else { return nil }
     let (ingest, storeHealth, pool) = (pipeline.ingest, store.health, pipeline.pool)
     let token: String?
@@ -17,8 +17,9 @@ func buildAdmin(
         token = nil
         logger.error("admin commands disabled: \(error)")
     }
+    let readToken = try config.admin.readTokenFile.map { path in try SecretFile.read(path: path, trimming: .whitespace) }
     return AdminServer(
-        host: host, port: config.admin.port, metrics: metrics,
+        host: host, port: config.admin.port, metrics: metrics, readToken: readToken,
         health: {
             healthReport(
                 mqttConnected: ingest.client.isConnected, storeProblem: storeHealth.problem, rules: rules.current.rules.count,

@@ -117,7 +117,14 @@ public enum ConfigLoader {
     static func parseAdmin(_ node: YAMLNode) throws(Diagnostic) -> WeirConfig.Admin {
         var admin = WeirConfig.Admin()
         let map = try node.mapping("'admin'")
-        try map.checkKeys(["listen"], in: "'admin'")
+        try map.checkKeys(["listen", "token_file"], in: "'admin'")
+        if let n = map["token_file"] {
+            let path = try filePath(n, "'token_file'")
+            guard SecretFile.credentialName(path) != nil || FileManager.default.isReadableFile(atPath: path) else {
+                throw n.error("cannot read token file '\(path)'")
+            }
+            admin.readTokenFile = path
+        }
         guard let n = map["listen"] else { return admin }
         let listen = try n.string("'listen'")
         if listen == "off" || listen.isEmpty {

@@ -37,6 +37,7 @@ extension WeirConfig {
             add(prefix + ".key_file", tls?.keyFile, secret: true)
         }
         add("mqtt.password_file", mqtt.passwordFile, secret: true)
+        add("admin.token_file", admin.readTokenFile, secret: true)
         addTLS("mqtt.tls", mqtt.tls)
         for upstream in upstreams {
             let prefix = "upstreams.\(upstream.name)"
@@ -78,11 +79,16 @@ extension RuleSet {
     }
 }
 
-/// `weir check`'s findings about the files settings name: secrets that group or others can read
-/// (warnings: they do not stop a start, so existing installs keep running), and credentials left
-/// for systemd to provide (notes).
-public func fileSettingFindings(config: WeirConfig, rules: RuleSet) -> [String] {
+/// `weir check`'s findings about exposure: an admin address off loopback with `/metrics` open,
+/// secret files that group or others can read (warnings: they do not stop a start, so existing
+/// installs keep running), and credentials left for systemd to provide (notes).
+public func exposureFindings(config: WeirConfig, rules: RuleSet) -> [String] {
     var findings: [String] = []
+    if let host = config.admin.host, !config.admin.isLoopbackOnly, config.admin.readTokenFile == nil {
+        findings.append(
+            "\(config.path): warning: admin listens on \(host), off loopback, and no admin.token_file is set: anyone who reaches "
+                + "it can read /metrics (commands still need the local admin token)")
+    }
     for file in config.fileSettings + rules.functionTokenFiles {
         if let name = SecretFile.credentialName(file.path) {
             findings.append(

@@ -44,6 +44,14 @@ public struct WeirConfig: Sendable {
         /// `nil` turns the admin server off.
         public var host: String? = "127.0.0.1"
         public var port = 9110
+        /// A bearer token `/metrics` then asks for (`admin.token_file`): for an address off loopback.
+        public var readTokenFile: String?
+
+        /// Whether `host` is a loopback address (only local clients reach it).
+        public var isLoopbackOnly: Bool {
+            guard let host else { return true }
+            return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        }
 
         public init() {}
     }

@@ -27,14 +27,17 @@ public final class AdminServer: Service, Sendable {
     let commands: AdminCommands?
     /// What commands must present as `Authorization: Bearer`; nil refuses every command.
     let commandToken: String?
+    /// What `/metrics` asks for as `Authorization: Bearer` (`admin.token_file`); nil: open.
+    let readToken: String?
     let logger: Logger
     /// The port bound, or nil when the first bind failed (later attempts are only logged).
     private let bound = AsyncLatch<Int?>()
 
     init(
-        host: String, port: Int, metrics: DaemonMetrics, health: @escaping @Sendable () -> Health, commands: AdminCommands? = nil,
-        commandToken: String? = nil, logger: Logger
+        host: String, port: Int, metrics: DaemonMetrics, readToken: String? = nil, health: @escaping @Sendable () -> Health,
+        commands: AdminCommands? = nil, commandToken: String? = nil, logger: Logger
     ) {
+        self.readToken = readToken
         self.commands = commands
         self.commandToken = commandToken
         self.host = host
@@ -92,7 +95,7 @@ public final class AdminServer: Service, Sendable {
     static let requestTimeout: TimeAmount = .seconds(10)
 
     private func bind(_ group: MultiThreadedEventLoopGroup) async throws -> any Channel {
-        let (metrics, health, commands, token) = (metrics, health, commands, commandToken)
+        let (metrics, health, commands, token, readToken) = (metrics, health, commands, commandToken, readToken)
         let open = OpenConnections()
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -106,7 +109,7 @@ public final class AdminServer: Service, Sendable {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(RequestDeadline(timeout: Self.requestTimeout))
                     try channel.pipeline.syncOperations.addHandler(
-                        AdminHandler(metrics: metrics, health: health, commands: commands, token: token))
+                        AdminHandler(metrics: metrics, health: health, commands: commands, token: token, readToken: readToken))
                 }
             }
             .bind(host: host, port: requestedPort).get()
@@ -156,8 +159,13 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
     let health: @Sendable () -> AdminServer.Health
     let commands: AdminCommands?
     let token: String?
+    let readToken: String?
 
-    init(metrics: DaemonMetrics, health: @escaping @Sendable () -> AdminServer.Health, commands: AdminCommands?, token: String?) {
+    init(
+        metrics: DaemonMetrics, health: @escaping @Sendable () -> AdminServer.Health, commands: AdminCommands?, token: String?,
+        readToken: String? = nil
+    ) {
+        self.readToken = readToken
         self.metrics = metrics
         self.health = health
         self.commands = commands
@@ -174,6 +182,8 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
         }
         let (status, contentType, body): (HTTPResponseStatus, String, String)
         switch (request.method, path) {
+        case (.GET, "/metrics") where !Self.presents(readToken, in: request):
+            (status, contentType, body) = (.unauthorized, "text/plain", "unauthorized: /metrics needs the admin.token_file token\n")
         case (.GET, "/metrics"):
             (status, contentType, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition())
         case (.GET, "/healthz"):
@@ -195,8 +205,7 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
         let fromWeir = request.headers.first(name: Self.commandHeader) == "1"
         // A page on a name that resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host.
         let loopbackHost = Self.isLoopbackHost(request.headers.first(name: "Host"))
-        let presented = request.headers.first(name: "Authorization").flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-        let authorized = token.map { token in presented.map { AdminToken.matches($0, token) } ?? false } ?? false
+        let authorized = token != nil && Self.presents(token, in: request)
         guard let commands, request.method == .POST, local, fromWeir, loopbackHost, authorized else {
             let status: HTTPResponseStatus =
                 commands == nil ? .notFound : request.method != .POST ? .methodNotAllowed : !authorized ? .unauthorized : .forbidden
@@ -214,6 +223,14 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
                     body: body)
             }
         }
+    }
+
+    /// Whether `request` carries `Authorization: Bearer <token>`; true when no token is asked for.
+    static func presents(_ token: String?, in request: HTTPRequestHead) -> Bool {
+        guard let token else { return true }
+        let header = request.headers.first(name: "Authorization")
+        guard let header, header.hasPrefix("Bearer ") else { return false }
+        return AdminToken.matches(String(header.dropFirst(7)), token)
     }
 
     /// Header `weir dlq replay|purge` sends with its commands; requests without it are refused.
