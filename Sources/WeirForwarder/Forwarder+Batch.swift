@@ -127,3 +127,34 @@ extension Forwarder {
 }
 
 private let hexDigits = (0...255).map { String(format: "%02x", $0) }
+
+extension Forwarder {
+    /// The rows to send and their payload, within `maxPayloadBytes` when it is set: a batch that
+    /// encodes larger keeps the rows that fit (estimated from the overflow, then halved until it
+    /// fits). A single row that alone encodes larger comes back with a nil payload.
+    func encodeWithinLimit(_ rows: [SplicedRow]) async throws -> (rows: [SplicedRow], payload: [UInt8]?) {
+        var rows = rows
+        var payload = try await encode(rows)
+        guard let limit = configuration.maxPayloadBytes else { return (rows, payload) }
+        while payload.count > limit {
+            guard rows.count > 1 else { return (rows, nil) }
+            let estimate = rows.count * limit / payload.count * 9 / 10
+            let keep = estimate > 0 && estimate < rows.count ? estimate : rows.count / 2
+            rows.removeLast(rows.count - max(1, keep))
+            payload = try await encode(rows)
+        }
+        return (rows, payload)
+    }
+
+    /// Moves a row that alone encodes larger than `maxPayloadBytes` to dead letters: no upstream
+    /// under that limit could ever take it, and retrying it would block the queue behind it.
+    func deadLetterOversized(_ row: SplicedRow) async throws {
+        let limit = configuration.maxPayloadBytes ?? 0
+        logger.error(
+            "a row larger than the upstream's batch.max_bytes moved to dead letters",
+            metadata: ["upstream": "\(name)", "sequence": "\(row.sequence)", "max_bytes": "\(limit)"])
+        try await deadLetter(
+            [Self.letterRow(row)], kind: .upstream, error: "the row alone encodes larger than batch.max_bytes (\(limit) bytes)",
+            attempts: 0)
+    }
+}

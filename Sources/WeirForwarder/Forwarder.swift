@@ -39,6 +39,10 @@ public struct BatchRejected: Error, Sendable, CustomStringConvertible {
 public struct ForwarderConfiguration: Sendable {
     public var maxEvents = 500
     public var maxBytes = 256 * 1024
+    /// When set, no payload sent is larger (MQTT upstreams: `batch.max_bytes`, as the broker's
+    /// message size limit counts it, after encoding and compression): a batch that encodes larger
+    /// is sent in fewer rows, and a row that alone encodes larger is dead-lettered.
+    public var maxPayloadBytes: Int?
     public var maxDelay: Duration = .seconds(1)
     public var compression = true
     public var retryInitial: Duration = .milliseconds(500)
@@ -107,9 +111,20 @@ public final class Forwarder: Sendable {
                 let fresh = unreadable.filter { $0.sequence > letteredThrough }.map(\.json)
                 if !fresh.isEmpty { try await deadLetter(fresh, kind: .record, error: "unreadable outbox record", attempts: 0) }
                 letteredThrough = last
+                var acknowledged = batch.entries
                 if !rows.isEmpty {
                     attempts += 1
-                    let payload = try await encode(rows)
+                    let (rows, payload) = try await encodeWithinLimit(rows)
+                    if rows.count < acknowledged.count, let sentThrough = rows.last?.sequence {
+                        // The rest stays queued for the next batch.
+                        acknowledged = acknowledged.filter { $0.sequence <= sentThrough }
+                    }
+                    guard let payload else {
+                        try await deadLetterOversized(rows[0])
+                        try await outbox.acknowledge(acknowledged)
+                        attempts = 0
+                        continue
+                    }
                     do {
                         try await sender.send(payload)
                         sent.increment(by: rows.count)
@@ -121,7 +136,7 @@ public final class Forwarder: Sendable {
                         try await deadLetter(rows.map(Self.letterRow), kind: .upstream, error: rejected.description, attempts: attempts)
                     }
                 }
-                try await outbox.acknowledge(batch.entries)
+                try await outbox.acknowledge(acknowledged)
                 attempts = 0
                 backoff = configuration.retryInitial
             } catch is CancellationError {
@@ -142,7 +157,7 @@ public final class Forwarder: Sendable {
         }
     }
 
-    private func deadLetter(_ payload: [JSONValue], kind: DeadLetterKind, error: String, attempts: Int) async throws {
+    func deadLetter(_ payload: [JSONValue], kind: DeadLetterKind, error: String, attempts: Int) async throws {
         let letter = DeadLetter(
             kind: kind, target: name, failedAt: currentTimeMillis(), error: error, attempts: attempts, payload: .array(payload))
         let deadLetters = self.deadLetters

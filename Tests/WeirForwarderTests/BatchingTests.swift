@@ -39,6 +39,35 @@ import WeirZstd
         }
     }
 
+    /// With a payload limit (MQTT upstreams), no payload sent is larger than it: batches are cut to
+    /// fit after encoding, and a row that alone encodes larger is dead-lettered, not retried for ever.
+    @Test(arguments: [true, false])
+    func payloadsNeverExceedTheLimitAndAnOversizedRowIsDeadLettered(compression: Bool) async throws {
+        var config = configuration(maxEvents: 100, maxBytes: 1 << 20, compression: compression)
+        let limit = 1500
+        config.maxPayloadBytes = limit
+        try await withHarness(config) { h in
+            try await h.append(1, count: 30)
+            // Random bytes as hex: compression cannot shrink it under the limit.
+            let noise = (0..<4000).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
+            let big = OutboxRecord(rule: "overheat", topic: "big", time: 1, data: ["pad": .string(noise)])
+            _ = try await h.outbox.append(big.encoded())
+            try await h.append(32, count: 5)
+            let sender = FakeSender()
+            h.start(sender)
+            #expect(await until { h.outbox.depth == 0 })
+            #expect(sender.attempts.allSatisfy { $0.payload.count <= limit }, "\(sender.attempts.map(\.payload.count))")
+            let sent = try sender.delivered.flatMap { try ids($0, compressed: compression) }
+            #expect(sent == ids(1...30) + ids(32...36), "every other row, in order")
+            #expect(sender.delivered.count > 1, "the rows did not fit one payload")
+            let letters = try h.deadLetters.list()
+            #expect(letters.count == 1)
+            #expect(letters.first?.kind == "upstream")
+            #expect(letters.first?.error.contains("batch.max_bytes (1500 bytes)") == true)
+            #expect(letters.first?.payload == .array([big.json]))
+        }
+    }
+
     /// A partial batch waits max delay before it is sent, and rows appended meanwhile join it.
     @Test func aPartialBatchWaitsMaxDelayAndTakesRowsAppendedMeanwhile() async throws {
         try await withHarness(configuration(maxEvents: 100, maxDelay: .seconds(2))) { h in

@@ -65,6 +65,8 @@ extension ConfigLoader {
             if let v = b["max_bytes"] { upstream.forwarder.maxBytes = try byteSize(v, "'max_bytes'") }
             if let v = b["max_delay"] { upstream.forwarder.maxDelay = try duration(v, "'max_delay'") }
         }
+        // An MQTT batch is one publish: the broker's message size limit counts it as sent.
+        if case .mqtt = upstream.transport { upstream.forwarder.maxPayloadBytes = upstream.forwarder.maxBytes }
         if let n = map["compression"] {
             switch try n.string("'compression'") {
             case "zstd": upstream.forwarder.compression = true
