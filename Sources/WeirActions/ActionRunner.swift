@@ -13,11 +13,14 @@ public struct ActionRunner: ActionExecutor {
 
     /// Runs declared functions for `call:` actions.
     public let functions: FunctionRunner?
+    /// Stores a row whose publish topic was refused (kind `publish`, the template as target).
+    public let deadLetter: (@Sendable (FunctionFailure) async throws -> Void)?
 
     public init(
         publisher: any MessagePublisher, logger: Logger, forward: (@Sendable (String, Invocation) throws -> Completion)? = nil,
-        functions: FunctionRunner? = nil
+        functions: FunctionRunner? = nil, deadLetter: (@Sendable (FunctionFailure) async throws -> Void)? = nil
     ) {
+        self.deadLetter = deadLetter
         self.publisher = publisher
         self.logger = logger
         self.forward = forward
@@ -27,7 +30,12 @@ public struct ActionRunner: ActionExecutor {
     public func execute(_ invocation: Invocation) async throws {
         switch invocation.action {
         case .publish(let template, let qos, let retain):
-            let topic = try template.renderTopic(invocation.row)
+            let topic: String
+            do {
+                topic = try template.renderTopic(invocation.row)
+            } catch {
+                try await refused(invocation, template, error)
+            }
             try await publisher.publish(topic: topic, payload: JSONWriter.bytes(.object(invocation.row)), qos: qos, retain: retain)
         case .log(let level):
             logger.log(
@@ -51,11 +59,28 @@ public struct ActionRunner: ActionExecutor {
             guard let forward else { throw NoUpstreams(upstream: upstream) }
             return .pending(try forward(upstream, invocation))
         case .publish(let template, let qos, let retain):
-            let topic = try template.renderTopic(invocation.row)
+            let topic: String
+            do {
+                topic = try template.renderTopic(invocation.row)
+            } catch {
+                // The dead letter is a store write: awaited by the pool like a forward's fsync.
+                return .pending { try await refused(invocation, template, error) }
+            }
             return try publisher.startPublish(topic: topic, payload: JSONWriter.bytes(.object(invocation.row)), qos: qos, retain: retain)
         case .log, .call:
             return nil
         }
+    }
+
+    /// Dead-letters a publish whose topic was refused, then fails with the refusal (so the pool
+    /// counts it under `reason="topic"`). A letter that cannot be stored fails the same way.
+    private func refused(_ invocation: Invocation, _ template: Template, _ error: Template.RenderError) async throws -> Never {
+        if let deadLetter {
+            try await deadLetter(
+                FunctionFailure(
+                    kind: .publish, function: template.text, rule: invocation.rule, row: invocation.row, error: "\(error)", attempts: 1))
+        }
+        throw error
     }
 
     public func abandon(_ invocation: Invocation, reason: String) async throws {

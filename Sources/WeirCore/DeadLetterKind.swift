@@ -12,6 +12,9 @@ public enum DeadLetterKind: Sendable {
     case function
     /// Function output that could not become an event.
     case emit
+    /// A `publish` row whose values would have taken the topic out of its template (kept for
+    /// inspection; replaying would be refused again).
+    case publish
     /// A kind this version does not know, with its stored string.
     case unknown(String)
 }
@@ -24,17 +27,19 @@ extension DeadLetterKind: RawRepresentable {
         case "record": self = .record
         case "function": self = .function
         case "emit": self = .emit
+        case "publish": self = .publish
         default: self = .unknown(rawValue)
         }
     }
 
-    /// The stored string: `upstream`, `record`, `function`, `emit`, or an unknown kind's own.
+    /// The stored string: `upstream`, `record`, `function`, `emit`, `publish`, or an unknown kind's own.
     public var rawValue: String {
         switch self {
         case .upstream: "upstream"
         case .record: "record"
         case .function: "function"
         case .emit: "emit"
+        case .publish: "publish"
         case .unknown(let raw): raw
         }
     }

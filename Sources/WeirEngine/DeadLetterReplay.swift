@@ -60,7 +60,7 @@ public struct DeadLetterReplay: Sendable {
             let records = try rows.map { try OutboxRecord(json: $0) }
             for record in records { _ = try await outbox.append(record.encoded()) }
             return nil
-        case .record, .emit, .unknown:
+        case .record, .emit, .publish, .unknown:
             return "a '\(letter.kind.rawValue)' letter cannot be replayed (kept for inspection; purge it when done)"
         }
     }

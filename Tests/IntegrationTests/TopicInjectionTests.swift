@@ -36,6 +36,12 @@ import WeirTestSupport
         #expect(weir.metric(#"weir_actions_failed_total{action="publish"}"#) == 0)
         let outside = recorder.topics.filter { !$0.hasPrefix("sensors/") && !$0.hasPrefix("mirror/") }
         #expect(Set(outside) == ["alerts/valve-7/cmd/hot", "site/1/copy"], "nothing else was published: \(outside)")
+        // Each refused row is kept as a dead letter (kind publish), with the template and its row.
+        let letters = try #require(weir.daemon.deadLetters).list()
+        #expect(letters.count == 4)
+        #expect(letters.allSatisfy { $0.kind == .publish })
+        #expect(Set(letters.map(\.target)) == ["alerts/${device}/hot", "${path}/copy"])
+        #expect(letters.contains { $0.payload["row"]?["device"]?.stringValue == "evil\u{0}x" && $0.payload["rule"] == "hot" })
         recorder.client.shutdown()
         try await weir.stop()
     }

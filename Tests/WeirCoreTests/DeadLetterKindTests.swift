@@ -3,8 +3,8 @@ import WeirCore
 
 @Suite struct DeadLetterKindTests {
     @Test func rawValuesAreTheStoredStrings() {
-        let kinds: [DeadLetterKind] = [.upstream, .record, .function, .emit]
-        #expect(kinds.map(\.rawValue) == ["upstream", "record", "function", "emit"])
+        let kinds: [DeadLetterKind] = [.upstream, .record, .function, .emit, .publish]
+        #expect(kinds.map(\.rawValue) == ["upstream", "record", "function", "emit", "publish"])
         for kind in kinds { #expect(DeadLetterKind(rawValue: kind.rawValue) == kind) }
     }
 

@@ -74,6 +74,13 @@ func configError(_ yaml: String) -> String? {
         #expect(configError("mqtt: [1, 2]\n")?.hasPrefix("w.yaml:1:7: 'mqtt' must be a mapping") == true)
         #expect(configError("gateway_id: 'a b'\n")?.contains("'gateway_id' may contain only") == true)
         #expect(configError("log_level: loud\n")?.contains("unknown log level 'loud'") == true)
+        #expect(
+            configError("upstreams:\n  c:\n    mqtt: { host: h, topic: \"weir/+/events\" }\n")?
+                .hasPrefix("w.yaml:3:29: upstream topic 'weir/+/events' must be a topic name") == true)
+        #expect(
+            configError("mqtt: { password_file: \"credential:../x\" }\n")?
+                .contains("credential name '../x' must be a file name") == true)
+        #expect(configError("mqtt: { buffer_bytes: lots }\n")?.contains("'buffer_bytes' must be a size") == true)
         #expect(configError("mqtt: {\n")?.contains("invalid YAML") == true)
     }
 }

@@ -47,7 +47,9 @@ func buildPipeline(
     let journal = store.journal
     let pool = ActionPool(
         configuration: config.pool,
-        executor: ActionRunner(publisher: publisherClient, logger: logger, forward: forwardTo, functions: functions),
+        executor: ActionRunner(
+            publisher: publisherClient, logger: logger, forward: forwardTo, functions: functions,
+            deadLetter: storeDeadLetter(deadLetters: store.deadLetters)),
         journal: journal, logger: logger, metricsFactory: metrics.factory)
     let resumed = try journal.resumable()
     if !resumed.isEmpty {
@@ -86,12 +88,17 @@ func makeFunctionRunner(
 ) -> FunctionRunner {
     FunctionRunner(
         lookup: { rules.snapshot.set.functions[$0] }, logger: logger, metricsFactory: metrics.factory,
-        deadLetter: { failure in
-            let letter = DeadLetter(
-                kind: failure.kind, target: failure.function, failedAt: currentTimeMillis(), error: failure.error,
-                attempts: failure.attempts,
-                payload: ["rule": .string(failure.rule), "row": .object(failure.row)])
-            // A letter that cannot be stored throws: its invocation then stays journaled.
-            _ = try await BlockingThreads.shared.run { try deadLetters.add(letter) }
-        }, maxHops: maxHops, emit: emit, stateDirectory: stateDirectory, blockingThreads: blockingThreads)
+        deadLetter: storeDeadLetter(deadLetters: deadLetters), maxHops: maxHops, emit: emit, stateDirectory: stateDirectory,
+        blockingThreads: blockingThreads)
+}
+
+/// Stores a failed action's row as a dead letter `{rule, row}` with its target and error. A letter
+/// that cannot be stored throws: a journaled invocation then stays journaled.
+func storeDeadLetter(deadLetters: DeadLetters) -> @Sendable (FunctionFailure) async throws -> Void {
+    { failure in
+        let letter = DeadLetter(
+            kind: failure.kind, target: failure.function, failedAt: currentTimeMillis(), error: failure.error,
+            attempts: failure.attempts, payload: ["rule": .string(failure.rule), "row": .object(failure.row)])
+        _ = try await BlockingThreads.shared.run { try deadLetters.add(letter) }
+    }
 }

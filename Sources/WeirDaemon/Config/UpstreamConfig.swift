@@ -51,6 +51,12 @@ extension ConfigLoader {
             upstream = UpstreamConfig(name: name, transport: .mqtt(try parseMQTTUpstream(name, mqttNode, gatewayID: gatewayID)))
             if let n = try mqttNode.mapping("'mqtt'")["password_file"] { upstream.passwordFile = try filePath(n, "'password_file'") }
             if let n = try mqttNode.mapping("'mqtt'")["topic"] { upstream.topic = try n.string("'topic'") }
+            // A publish topic, not a filter (gateway_id is letters, digits, '-' and '_' already).
+            let topic = upstream.resolvedTopic(gatewayID: gatewayID)
+            if topic.isEmpty || topic.contains(where: { $0 == "+" || $0 == "#" || $0 == "\u{0}" }) {
+                let position = try mqttNode.mapping("'mqtt'")["topic"] ?? mqttNode
+                throw position.error("upstream topic '\(topic)' must be a topic name: not empty, no '+', '#' or NUL")
+            }
         case (nil, let httpNode?):
             upstream = UpstreamConfig(name: name, transport: .http(try parseHTTPUpstream(httpNode)))
         case (.some, .some):
