@@ -35,6 +35,11 @@ public final class ActionPool: Sendable {
     }
 
     public let configuration: Configuration
+    /// Submitters inside `submit` that may be waiting for room (queue or pipeline): backpressure,
+    /// which the progress watchdog does not count as a stalled ingest loop.
+    private let submittersWaiting = Atomic<Int>(0)
+    /// Whether a submitter may be waiting for room in the pool now.
+    public var isApplyingBackpressure: Bool { submittersWaiting.load(ordering: .relaxed) > 0 }
     private let queue: BoundedQueue<Invocation>
     private let executor: any ActionExecutor
     private let logger: Logger
@@ -103,7 +108,9 @@ public final class ActionPool: Sendable {
             return true
         case .pending(let completion)?:
             // Bounded: when this many are still finishing, the submitter (ingest) waits.
+            submittersWaiting.add(1, ordering: .relaxed)
             await pipeline.acquire()
+            submittersWaiting.subtract(1, ordering: .relaxed)
             Task {
                 defer { pipeline.release() }
                 do {
@@ -131,7 +138,9 @@ public final class ActionPool: Sendable {
             queue.forceSend(queued)
             return true
         }
+        submittersWaiting.add(1, ordering: .relaxed)
         let accepted = await queue.send(queued)
+        submittersWaiting.subtract(1, ordering: .relaxed)
         if !accepted {
             metrics.rejected.increment()
             logger.error(

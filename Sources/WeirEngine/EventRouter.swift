@@ -11,7 +11,7 @@ import WeirRules
 /// which must never wait for room in their own pool (`fromWorker`).
 public final class EventRouter: Sendable {
     public let rules: LiveRules
-    let pool: ActionPool
+    public let pool: ActionPool
     let windows: WindowEngine
     let metrics: EngineMetrics
     let maxPayloadBytes: Int

@@ -51,6 +51,8 @@ final class WindowCheckpointer: Sendable {
     private let thread = Mutex<JoinableOSThread?>(nil)
     /// The least time between the starts of two checkpoints that no batch waits for.
     let rest: Duration
+    /// The checkpoint loop's sign of life for the progress watchdog.
+    let progress = ProgressMark(name: "window checkpoints")
 
     init(table: WindowTable, store: WindowStore, logger: Logger, factory: any MetricsFactory, spilling: WindowSpilling, rest: Duration) {
         self.rest = rest
@@ -174,6 +176,11 @@ final class WindowCheckpointer: Sendable {
             let taken = table.shared.withLock { snapshot(&$0) }
             if !taken.taken.isEmpty || !taken.resets.isEmpty { lastStart = started }
             let changes = taken.changes  // encoded here, off the lock
+            progress.begin()
+            defer {
+                progress.advance()
+                progress.end()
+            }
             for reset in taken.resets {
                 do {
                     try store.reset(rule: reset.rule, signature: reset.signature)

@@ -28,6 +28,8 @@ public final class WindowEngine: Sendable {
     private let admitter: WindowAdmitter
     /// nil without a store.
     private let checkpointer: WindowCheckpointer?
+    /// The checkpoint loop's sign of life for the progress watchdog (nil without a store).
+    public var checkpointProgress: ProgressMark? { checkpointer?.progress }
 
     /// The least time between two window checkpoints that no batch waits for (`ack: receipt`).
     public static let defaultCheckpointRest: Duration = .milliseconds(200)

@@ -21,12 +21,18 @@ extension InvocationJournal {
                     return (s.pending, s.closed)
                 }
                 if operations.isEmpty {
+                    progress.end()
                     if closed { return }
                     break
                 }
+                progress.begin()
                 let written = commit(operations, batch: batch, closing: closed, failures: &failures)
+                progress.advance()
                 if closed { return }
-                if !written { break }
+                if !written {
+                    progress.end()
+                    break
+                }
             }
         }
     }

@@ -37,6 +37,8 @@ public final class InvocationJournal: Sendable {
     let logger: Logger
     let state: Mutex<State>
     let wake = DispatchSemaphore(value: 0)
+    /// The committer's sign of life for the progress watchdog.
+    public let progress = ProgressMark(name: "invocation journal")
     private let committer: Mutex<JoinableOSThread?> = Mutex(nil)
     /// Batches written with an fsync, and without: how tests see that records share fsyncs.
     let syncedWrites = Atomic<Int>(0)

@@ -48,12 +48,15 @@ extension Outbox {
                 }
                 let expire = limits.ttl != nil && monotonicNanos() >= lastExpiry + 1_000_000_000
                 if group.appends.isEmpty && group.acknowledgements.isEmpty && !expire {
+                    progress.end()
                     if group.closed { return }
                     break
                 }
                 if expire { lastExpiry = monotonicNanos() }
                 if !group.appends.isEmpty { lastStart = monotonicNanos() }
+                progress.begin()
                 commit(group, expire: expire, batch: batch, report: &report)
+                progress.advance()
                 if group.closed { return }
             }
         }

@@ -32,6 +32,8 @@ public final class Outbox: Sendable {
     }
 
     public let name: String
+    /// The committer's sign of life for the progress watchdog.
+    public let progress: ProgressMark
     public let commitInterval: Duration
     public let limits: OutboxLimits
     let db: RocksDB
@@ -61,6 +63,7 @@ public final class Outbox: Sendable {
         self.clock = clock
         self.db = db
         self.name = name
+        self.progress = ProgressMark(name: "outbox \(name)")
         self.commitInterval = commitInterval
         self.limits = limits
         self.logger = logger

@@ -35,7 +35,9 @@ import WeirTestSupport
             Loopback.httpGet(port: fixture.admin, path: "/metrics").flatMap { Loopback.metricValue($0.body, series) }
         }
 
-        let weir = try fixture.run(log: "weir.log")
+        let notify = try NotifySocket(directory: fixture.dir)
+        let weir = try fixture.run(
+            log: "weir.log", environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000", "PATH": "/usr/bin:/bin"])
         defer { weir.stop(signal: SIGKILL) }
         #expect(await eventually(timeout: .seconds(20)) { health()?.status == 200 })
         // Leave about 3 MB: the outbox's rows fill that within seconds.
@@ -57,6 +59,9 @@ import WeirTestSupport
         let during = load.acceptedSeqs.count
         #expect(await eventually { load.acceptedSeqs.count >= during + 3000 })
         #expect(!weir.hasExited, "Weir stays up on a full disk")
+        // Paused on purpose by a handled fault: the watchdog keeps beating (no restart loop).
+        let beats = (0..<3).map { _ in notify.wait(for: "WATCHDOG=1", seconds: 10).contains { $0.contains("WATCHDOG=1") } }
+        #expect(beats == [true, true, true], "WATCHDOG=1 while the disk is full")
         let log = (try? String(contentsOf: fixture.dir.appendingPathComponent("weir.log"), encoding: .utf8)) ?? ""
         let faultLines = log.split(separator: "\n").filter { $0.contains("store not writable") || $0.contains("could not be made durable") }
         #expect(faultLines.count < 20, "a fault is reported, not logged once per event: \(faultLines.count) lines")

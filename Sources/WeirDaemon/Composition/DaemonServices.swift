@@ -63,7 +63,12 @@ func buildServices(
     services.append(WindowService(engine: windows, pool: pool, interval: .milliseconds(100)))
     services.append(pipeline.ingest)
     services.append(RuleWatcher(rules: rules, interval: config.rulesWatchInterval, handleSIGHUP: handleSignals, logger: logger))
-    services.append(SystemdNotifier(environment: environment, readiness: pipeline.readiness, logger: logger))
+    // WATCHDOG=1 only while these loops are idle or moving: a stuck Weir is restarted by systemd.
+    let progress = ProgressWatch(
+        [pipeline.ingest.progress, store.journal.journal.progress]
+            + store.outboxes.keys.sorted().compactMap { store.outboxes[$0]?.progress }
+            + [windows.checkpointProgress].compactMap { $0 })
+    services.append(SystemdNotifier(environment: environment, readiness: pipeline.readiness, progress: progress, logger: logger))
     return services
 }
 

@@ -23,6 +23,9 @@ public final class IngestService: Service, Sendable {
     /// The ingest buffer's byte bound (`mqtt.buffer_bytes`), beside its count bound: a few large
     /// payloads must not hold what a thousand small ones would.
     let bytes: ByteBudget
+    /// The rule loop's sign of life for the progress watchdog; waiting for room in the pool is
+    /// backpressure, not a stall.
+    let progress: ProgressMark
 
     let client: MQTTClient
     let buffer: BoundedQueue<Ingested>
@@ -36,6 +39,8 @@ public final class IngestService: Service, Sendable {
         canConnect: (@Sendable () -> Bool)? = nil, logger: Logger
     ) throws {
         self.router = router
+        let pool = router.pool
+        progress = ProgressMark(name: "ingest", exempt: { pool.isApplyingBackpressure })
         let buffer = BoundedQueue<Ingested>(capacity: config.mqtt.buffer)
         let bytes = ByteBudget(capacity: config.mqtt.bufferBytes)
         var mqttConfig = MQTTConfiguration(
@@ -128,6 +133,8 @@ public final class IngestService: Service, Sendable {
         while let items = await buffer.next(upTo: 256) {
             metrics.eventsIn.increment(by: items.count)
             var routedBytes = 0
+            progress.begin()
+            defer { progress.end() }
             for item in items {
                 // Sampled: the gauge shows a filling buffer (backpressure building) without a lock per event.
                 seen &+= 1
@@ -135,6 +142,7 @@ public final class IngestService: Service, Sendable {
                 routedBytes += item.event.bufferedBytes
                 await router.route(item.event, settlement: item.settlement)
                 if item.closesBatch { item.settlement?.seal() }
+                progress.advance()
             }
             bytes.release(routedBytes)
             metrics.ingestBufferedBytes.record(bytes.held)

@@ -4,7 +4,8 @@ import ServiceLifecycle
 import WeirCore
 
 /// Speaks systemd's notify protocol (`sd_notify(3)`) over `$NOTIFY_SOCKET`: READY=1 once ingest is
-/// connected and subscribed, WATCHDOG=1 at half the watchdog interval, STOPPING=1 on shutdown.
+/// connected and subscribed, WATCHDOG=1 at half the watchdog interval while the daemon's loops
+/// show progress (`ProgressWatch`), STOPPING=1 on shutdown.
 ///
 /// Written against the documented datagram protocol rather than linking libsystemd: it is one
 /// `sendto` on a Unix socket, and outside systemd (no `NOTIFY_SOCKET`) it does nothing.
@@ -12,9 +13,12 @@ public struct SystemdNotifier: Service {
     let socketPath: String?
     let watchdogInterval: Duration?
     let readiness: Readiness
+    /// Asked before each WATCHDOG=1: a loop busy without progress for a whole interval withholds it.
+    let progress: ProgressWatch?
     let logger: Logger
 
-    public init(environment: [String: String], readiness: Readiness, logger: Logger) {
+    public init(environment: [String: String], readiness: Readiness, progress: ProgressWatch? = nil, logger: Logger) {
+        self.progress = progress
         socketPath = environment["NOTIFY_SOCKET"]
         if let usec = environment["WATCHDOG_USEC"].flatMap(Int64.init), usec > 0 {
             watchdogInterval = .microseconds(usec / 2)
@@ -41,7 +45,7 @@ public struct SystemdNotifier: Service {
                 if let watchdogInterval {
                     group.addTask {
                         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                            notify("WATCHDOG=1")
+                            heartbeat(interval: watchdogInterval)
                             try? await Task.sleep(for: watchdogInterval)
                         }
                     }
@@ -52,6 +56,21 @@ public struct SystemdNotifier: Service {
         } onGracefulShutdown: {
             notify("STOPPING=1\nSTATUS=stopping")
         }
+    }
+
+    /// Sends WATCHDOG=1 unless a loop has been busy without progress for `interval`; then systemd
+    /// restarts the daemon once `WatchdogSec` passes without one. Being idle, or waiting on
+    /// purpose (backpressure, a store paused by a fault), is not a stall.
+    func heartbeat(interval: Duration) {
+        let stalled = progress?.stalled(limit: interval) ?? []
+        guard stalled.isEmpty else {
+            logger.critical(
+                "no progress: withholding the systemd watchdog so that systemd restarts weir",
+                metadata: ["stalled": "\(stalled.map { "\($0.name) for \($0.for)" }.joined(separator: ", "))"])
+            notify("STATUS=stalled: \(stalled.map(\.name).joined(separator: ", "))")
+            return
+        }
+        notify("WATCHDOG=1")
     }
 
     /// Sends one notification datagram; failures are logged, never fatal.
