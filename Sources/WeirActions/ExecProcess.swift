@@ -3,6 +3,7 @@ import Subprocess
 import Synchronization
 import SystemPackage
 import WeirCore
+import WeirRules
 
 /// What one run of an exec function produced.
 public struct ExecResult: Sendable, Equatable {
@@ -41,7 +42,8 @@ public enum ExecProcess {
     static let systemPath = "/usr/local/bin:/usr/bin:/bin"
 
     public static func run(
-        argv: [String], environment: [String: String], directory: String?, stdin: [UInt8], timeout: Duration, maxOutput: Int = 1 << 20
+        argv: [String], environment: [String: String], directory: String?, stdin: [UInt8], timeout: Duration, maxOutput: Int = 1 << 20,
+        limits: FunctionSpec.ProcessLimits = .init()
     ) async throws(SpawnError) -> ExecResult {
         _ = ignoringBrokenPipes
         guard let program = argv.first else { throw SpawnError(description: "empty command") }
@@ -60,7 +62,7 @@ public enum ExecProcess {
                 input: .inputWriter, output: .sequence, error: .sequence
             ) { execution in
                 let pid = execution.processIdentifier.value
-                afterSpawn(pid)
+                try afterSpawn(pid, limits: limits)
                 let watch = Watch(pid: pid)
                 let timer = Task {
                     try await Task.sleep(for: timeout)
@@ -96,9 +98,31 @@ public enum ExecProcess {
 
     /// Runs right after the spawn, with the child's pid, while it runs: Subprocess's Linux options
     /// have no pre-exec hook, so what applies to the child is set from the parent here (it runs its
-    /// first instructions before). Today: `preferForOOMKill`; per-function `prlimit`s come here.
-    static func afterSpawn(_ pid: pid_t) {
+    /// first instructions before): `preferForOOMKill` and the function's `limits`. A limit that
+    /// cannot be set kills the child: the operator asked for it, so it does not run without.
+    static func afterSpawn(_ pid: pid_t, limits: FunctionSpec.ProcessLimits) throws(SpawnError) {
         preferForOOMKill(pid)
+        if let problem = apply(limits, to: pid) {
+            kill(-pid, SIGKILL)
+            throw SpawnError(description: "cannot set its limits: \(problem)")
+        }
+    }
+
+    /// Sets `limits` on `pid` with `prlimit(2)`, soft and hard; nil when all were set, else what failed.
+    static func apply(_ limits: FunctionSpec.ProcessLimits, to pid: pid_t) -> String? {
+        let wanted: [(resource: __rlimit_resource, name: String, value: Int?)] = [
+            (RLIMIT_DATA, "memory", limits.memoryBytes), (RLIMIT_CPU, "cpu_seconds", limits.cpuSeconds),
+            (RLIMIT_NOFILE, "open_files", limits.openFiles),
+        ]
+        for (resource, name, value) in wanted {
+            guard let value else { continue }
+            guard let prlimit = prlimitFunction else { return "prlimit is not available" }
+            var limit = rlimit(rlim_cur: rlim_t(value), rlim_max: rlim_t(value))
+            if prlimit(pid, Int32(resource.rawValue), &limit, nil) != 0 {
+                return "\(name): \(String(cString: strerror(errno)))"
+            }
+        }
+        return nil
     }
 
     /// Makes the kernel's OOM killer pick the child before the daemon: its `oom_score_adj` goes
@@ -185,3 +209,8 @@ private final class Watch: Sendable {
         }
     }
 }
+
+/// glibc's `prlimit(2)` wrapper, which Swift's Glibc module leaves out (it is declared only under
+/// `_GNU_SOURCE`): looked up once in the already loaded libc.
+private typealias PrlimitFunction = @convention(c) (pid_t, Int32, UnsafePointer<rlimit>?, UnsafeMutablePointer<rlimit>?) -> Int32
+private let prlimitFunction: PrlimitFunction? = dlsym(nil, "prlimit").map { unsafeBitCast($0, to: PrlimitFunction.self) }

@@ -35,7 +35,8 @@ extension FunctionRunner {
         do {
             outcome = .success(
                 try await ExecProcess.run(
-                    argv: program.command, environment: environment, directory: program.directory, stdin: input, timeout: program.timeout))
+                    argv: program.command, environment: environment, directory: program.directory, stdin: input, timeout: program.timeout,
+                    limits: program.limits))
         } catch {
             outcome = .failure(error)
         }

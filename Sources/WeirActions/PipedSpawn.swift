@@ -1,5 +1,6 @@
 import Glibc
 import WeirCore
+import WeirRules
 
 /// A process could not be started.
 public struct SpawnError: Error, Sendable, CustomStringConvertible {
@@ -21,7 +22,9 @@ enum PipedChild {
     }
 
     /// Starts `argv` in its own process group with pipes for stdin, stdout and stderr.
-    static func spawn(argv: [String], environment: [String: String], directory: String?) throws(SpawnError) -> Spawned {
+    static func spawn(
+        argv: [String], environment: [String: String], directory: String?, limits: FunctionSpec.ProcessLimits = .init()
+    ) throws(SpawnError) -> Spawned {
         _ = ignoringBrokenPipes
         guard let program = argv.first else { throw SpawnError(description: "empty command") }
         if directory != nil, addChdir == nil { throw SpawnError(description: "working directory not supported by this C library") }
@@ -65,7 +68,14 @@ enum PipedChild {
             close(errors[0])
             throw SpawnError(description: "cannot start \(program): \(String(cString: strerror(rc)))")
         }
-        ExecProcess.preferForOOMKill(pid)
+        do {
+            try ExecProcess.afterSpawn(pid, limits: limits)
+        } catch {
+            for fd in [input[1], output[0], errors[0]] { close(fd) }
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+            throw error
+        }
         return Spawned(pid: pid, stdin: input[1], stdout: output[0], stderr: errors[0])
     }
 

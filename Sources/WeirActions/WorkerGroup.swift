@@ -126,6 +126,8 @@ final class WorkerGroup: Sendable {
     }
 
     private func start() throws(SpawnError) -> WorkerProcess {
-        try WorkerProcess(argv: program.command, environment: environment, directory: program.directory, function: function, logger: logger)
+        try WorkerProcess(
+            argv: program.command, environment: environment, directory: program.directory, limits: program.limits, function: function,
+            logger: logger)
     }
 }

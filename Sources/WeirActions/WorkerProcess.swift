@@ -2,6 +2,7 @@ import Glibc
 import Logging
 import Synchronization
 import WeirCore
+import WeirRules
 
 /// One long-lived process of a `mode: worker` function, speaking newline-delimited JSON:
 /// Weir writes `{"id":N,"row":{...}}` on its stdin, it answers `{"id":N,"output":[...]}` or
@@ -32,8 +33,11 @@ final class WorkerProcess: Sendable {
     /// was reaped already.
     private let state = Mutex<(pending: [UInt8], alive: Bool, nextID: Int, reaped: Bool)>(([], true, 1, false))
 
-    init(argv: [String], environment: [String: String], directory: String?, function: String, logger: Logger) throws(SpawnError) {
-        let child = try PipedChild.spawn(argv: argv, environment: environment, directory: directory)
+    init(
+        argv: [String], environment: [String: String], directory: String?, limits: FunctionSpec.ProcessLimits = .init(), function: String,
+        logger: Logger
+    ) throws(SpawnError) {
+        let child = try PipedChild.spawn(argv: argv, environment: environment, directory: directory, limits: limits)
         pid = child.pid
         stdinFD = child.stdin
         stdoutFD = child.stdout

@@ -233,6 +233,31 @@ func diagnostics(_ text: String) -> [String] {
         #expect(rules.first?.timeMode == .event(field: "ts", lateness: 1000, idleTimeout: 30_000))
     }
 
+    @Test func functionLimitsAreParsedAndCheckedWithPositions() throws {
+        let file = """
+            functions:
+              - name: f
+                exec: { command: [/bin/true] }
+                limits: { memory: 64MiB, cpu_seconds: 10, open_files: 256 }
+            """
+        let parsed = RuleLoader.parseFile(file, file: "r.yaml")
+        #expect(parsed.diagnostics.isEmpty)
+        guard case .exec(let program)? = parsed.functions.first?.runtime else {
+            Issue.record("no exec function")
+            return
+        }
+        #expect(program.limits == FunctionSpec.ProcessLimits(memoryBytes: 64 << 20, cpuSeconds: 10, openFiles: 256))
+        func error(_ limits: String, http: Bool = false) -> String? {
+            let runtime = http ? "http: { url: \"http://127.0.0.1:1/\" }" : "exec: { command: [/bin/true] }"
+            return diagnostics("functions:\n  - name: f\n    \(runtime)\n    limits: \(limits)\n").first
+        }
+        #expect(error("{ memory: 10KiB }")?.hasPrefix("4:23: 'memory' must be a size of at least 1MiB") == true)
+        #expect(error("{ cpu_seconds: 0 }")?.contains("'cpu_seconds' must be between 1 and 31536000") == true)
+        #expect(error("{ open_files: 2 }")?.contains("'open_files' must be between 4 and 1048576") == true)
+        #expect(error("{ stack: 8MiB }")?.contains("unknown key 'stack'") == true)
+        #expect(error("{ memory: 64MiB }", http: true)?.contains("'limits' applies to 'exec' functions") == true)
+    }
+
     @Test func functionsAreDeclaredBesideRulesAndCallsAreChecked() throws {
         let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("weir-fn-rules-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

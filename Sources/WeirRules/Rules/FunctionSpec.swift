@@ -21,6 +21,8 @@ public struct FunctionSpec: Sendable, Equatable {
         public var timeout: Duration
         public var environment: [String: String]
         public var directory: String?
+        /// Resource limits set on each process it starts (`limits:`); none by default.
+        public var limits = ProcessLimits()
 
         public init(command: [String], timeout: Duration = .seconds(30), environment: [String: String] = [:], directory: String? = nil) {
             self.command = command
@@ -28,6 +30,25 @@ public struct FunctionSpec: Sendable, Equatable {
             self.environment = environment
             self.directory = directory
         }
+    }
+
+    /// Per-process resource limits (`limits: { memory, cpu_seconds, open_files }`), set with
+    /// `prlimit(2)` on each process the function starts. Nil fields are left as inherited.
+    public struct ProcessLimits: Sendable, Equatable {
+        /// Private writable memory (heap, anonymous mappings): `RLIMIT_DATA`.
+        public var memoryBytes: Int?
+        /// CPU time: `RLIMIT_CPU` (SIGXCPU at the limit, SIGKILL a second later).
+        public var cpuSeconds: Int?
+        /// Open descriptors: `RLIMIT_NOFILE`.
+        public var openFiles: Int?
+
+        public init(memoryBytes: Int? = nil, cpuSeconds: Int? = nil, openFiles: Int? = nil) {
+            self.memoryBytes = memoryBytes
+            self.cpuSeconds = cpuSeconds
+            self.openFiles = openFiles
+        }
+
+        public var isEmpty: Bool { memoryBytes == nil && cpuSeconds == nil && openFiles == nil }
     }
 
     /// Where an http function POSTs: 2xx is success, anything else a failure (retried).

@@ -2,7 +2,7 @@ import Foundation
 import WeirCore
 
 extension RuleLoader {
-    static let functionKeys: Set<String> = ["name", "exec", "http", "concurrency", "retry", "emit", "description"]
+    static let functionKeys: Set<String> = ["name", "exec", "http", "concurrency", "retry", "emit", "description", "limits"]
 
     static func parseFunction(_ node: YAMLNode) throws(Diagnostic) -> FunctionSpec {
         let map = try node.mapping("a function")
@@ -21,6 +21,19 @@ extension RuleLoader {
             throw node.error("function '\(name)' needs 'exec' (a program) or 'http' (a URL)")
         }
         var spec = FunctionSpec(name: name, runtime: runtime, location: node.location)
+        if let n = map["limits"] {
+            let limits = try parseLimits(n)
+            switch spec.runtime {
+            case .exec(var program):
+                program.limits = limits
+                spec.runtime = .exec(program)
+            case .worker(var program):
+                program.limits = limits
+                spec.runtime = .worker(program)
+            case .http:
+                throw n.error("'limits' applies to 'exec' functions (the processes Weir starts), not 'http'")
+            }
+        }
         if let n = map["concurrency"] {
             spec.concurrency = try n.int("'concurrency'")
             guard (1...10_000).contains(spec.concurrency) else { throw n.error("'concurrency' must be between 1 and 10000") }
@@ -101,6 +114,29 @@ extension RuleLoader {
             throw node.error("'\(key)' must be a duration such as 10s (at most 36500d), found '\(text)'")
         }
         return value
+    }
+
+    /// `limits: { memory: 64MiB, cpu_seconds: 10, open_files: 256 }`, each optional.
+    static func parseLimits(_ node: YAMLNode) throws(Diagnostic) -> FunctionSpec.ProcessLimits {
+        let map = try node.mapping("'limits'")
+        try map.checkKeys(["memory", "cpu_seconds", "open_files"], in: "'limits'")
+        var limits = FunctionSpec.ProcessLimits()
+        if let n = map["memory"] {
+            let text = try n.string("'memory'")
+            guard let bytes = parseByteSize(text), bytes >= 1 << 20 else {
+                throw n.error("'memory' must be a size of at least 1MiB such as 64MiB, found '\(text)'")
+            }
+            limits.memoryBytes = bytes
+        }
+        if let n = map["cpu_seconds"] {
+            limits.cpuSeconds = try n.int("'cpu_seconds'")
+            guard (1...31_536_000).contains(limits.cpuSeconds ?? 0) else { throw n.error("'cpu_seconds' must be between 1 and 31536000") }
+        }
+        if let n = map["open_files"] {
+            limits.openFiles = try n.int("'open_files'")
+            guard (4...1_048_576).contains(limits.openFiles ?? 0) else { throw n.error("'open_files' must be between 4 and 1048576") }
+        }
+        return limits
     }
 
     static func parseRetry(_ node: YAMLNode) throws(Diagnostic) -> FunctionSpec.Retry {
