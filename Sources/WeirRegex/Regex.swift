@@ -1,4 +1,5 @@
 import CPCRE2
+import Glibc
 
 /// A PCRE2 call that failed: the call, PCRE2's message, and for a pattern the byte offset.
 public struct RegexError: Error, Sendable, CustomStringConvertible {
@@ -48,6 +49,10 @@ public final class CompiledPattern: Sendable {
     public static let heapLimitKiB: UInt32 = 8 * 1024
     /// The longest result a replacement may produce (an empty match replaced in a long value).
     public static let maxReplacedBytes = 4 << 20
+    /// The most time one replacement may take in all. Each match is bounded by `matchLimit`, but
+    /// a global replacement runs one match per occurrence: thousands of matches that each take
+    /// nearly the bound would add up to seconds on one event.
+    public static let replacementBudget: Duration = .milliseconds(100)
 
     public let pattern: String
     // Written once in init, only read afterwards (PCRE2 code is read-only while matching).
@@ -100,6 +105,18 @@ public final class CompiledPattern: Sendable {
         var replacement = replacement
         let options = PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_LITERAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH
         var capacity = text.utf8.count + max(64, replacement.utf8.count * 4) + 1
+        // Its own copy of the context: the callout's data (this call's deadline) is per call.
+        guard let callContext = pcre2_match_context_copy_8(context) else {
+            throw RegexError(operation: "pcre2_match_context_copy", message: "out of memory", offset: nil, limitExceeded: false)
+        }
+        defer { pcre2_match_context_free_8(callContext) }
+        // [deadline in monotonic nanoseconds, 1 once the callout found it passed].
+        let deadline = UnsafeMutablePointer<UInt64>.allocate(capacity: 2)
+        defer { deadline.deallocate() }
+        let budget = Self.replacementBudget.components
+        deadline[0] = monotonicNow() + UInt64(budget.seconds) * 1_000_000_000 + UInt64(budget.attoseconds / 1_000_000_000)
+        deadline[1] = 0
+        pcre2_set_substitute_callout_8(callContext, replacementCallout, deadline)
         while true {
             var output = [UInt8](repeating: 0, count: capacity)
             var length = capacity
@@ -107,7 +124,7 @@ public final class CompiledPattern: Sendable {
                 replacement.withUTF8 { with in
                     output.withUnsafeMutableBufferPointer { out in
                         pcre2_substitute_8(
-                            code, subject.baseAddress, subject.count, 0, options, nil, context, with.baseAddress, with.count,
+                            code, subject.baseAddress, subject.count, 0, options, nil, callContext, with.baseAddress, with.count,
                             out.baseAddress, &length)
                     }
                 }
@@ -123,7 +140,27 @@ public final class CompiledPattern: Sendable {
                 continue
             }
             _ = try pcre2("pcre2_substitute", result)
+            // The callout stopped it (PCRE2 then copies the rest unreplaced and reports success).
+            if deadline[1] != 0 { _ = try pcre2("pcre2_substitute", PCRE2_ERROR_MATCHLIMIT) }
             return String(decoding: output.prefix(length), as: UTF8.self)
         }
     }
+}
+
+/// Called by PCRE2 after each match of a global replacement: past the deadline (`data[0]`,
+/// nanoseconds) it stops the replacement and notes so in `data[1]`, for the caller to report the
+/// work bound (a negative answer makes PCRE2 copy the rest of the subject and return success).
+private let replacementCallout:
+    @convention(c) (UnsafeMutablePointer<pcre2_substitute_callout_block_8>?, UnsafeMutableRawPointer?) -> Int32 = {
+        _, data in
+        guard let state = data?.assumingMemoryBound(to: UInt64.self), monotonicNow() > state[0] else { return 0 }
+        state[1] = 1
+        return PCRE2_ERROR_MATCHLIMIT
+    }
+
+/// Monotonic nanoseconds (this module imports no other of Weir's).
+private func monotonicNow() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

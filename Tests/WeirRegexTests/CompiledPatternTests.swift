@@ -53,4 +53,23 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(5))
         #expect(try pattern.matches(String(repeating: "a", count: 40)))
     }
+
+    /// A global replacement of many matches that each cost nearly the per-match bound stays within
+    /// the replacement's time budget: an error for that input, not seconds of work on one event.
+    @Test func aGlobalReplacementHasATotalBudget() throws {
+        // Each block first tries the tens of thousands of ways to split its a's into a and aa
+        // (none is followed by b), then matches through the second alternative.
+        let pattern = try CompiledPattern("(?:(?:a|aa)+b|a{22}-)")
+        let block = String(repeating: "a", count: 22) + "-"
+        #expect(try pattern.replacingMatches(in: block + block, with: "x") == "xx", "a few such matches are fine")
+        let hostile = String(repeating: block, count: 20_000)
+        let started = ContinuousClock.now
+        do {
+            _ = try pattern.replacingMatches(in: hostile, with: "x")
+            Issue.record("replaced every match: the budget did not apply")
+        } catch {
+            #expect(error.limitExceeded)
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
 }
