@@ -79,6 +79,18 @@ import WeirCore
         #expect(throws: SQLError.self) { try CompiledQuery(sql: sql) }
     }
 
+    /// Operator chains count toward the depth bound (their trees are as deep as they are long), but
+    /// a long, real rule fits well inside it.
+    @Test func longOperatorChainsUpToTheBoundEvaluate() throws {
+        let devices = (0..<300).map { "device = 'd\($0)'" }.joined(separator: " OR ")
+        let q = try CompiledQuery(sql: "SELECT device FROM \"t\" WHERE (" + devices + ") AND -+-1 = 1")
+        #expect(try q.evaluate(EvaluationContext(payload: ["device": "d299"], topic: "t")) == ["device": "d299"])
+        #expect(try q.evaluate(EvaluationContext(payload: ["device": "x"], topic: "t")) == nil)
+        let sum = (0..<600).map { _ in "1" }.joined(separator: " + ")
+        let error = #expect(throws: SQLError.self) { try CompiledQuery(sql: "SELECT " + sum + " AS s FROM \"t\"") }
+        #expect(error?.message.contains("too long a chain of operators") == true)
+    }
+
     @Test func commentsAndCaseInsensitiveKeywords() throws {
         let q = try CompiledQuery(sql: "select a -- the value\n from \"t\" where a is not null")
         #expect(try q.evaluate(EvaluationContext(payload: ["a": 1], topic: "t")) == ["a": 1])

@@ -61,4 +61,30 @@ import WeirCore
             #expect(treeStorage != takenStorage)
         }
     }
+
+    /// The nesting bound refuses what would overflow the stack, at its line, and nothing a real
+    /// file holds: brackets in strings and SQL, deep but sane structures.
+    @Test func nestingIsBoundedBeforeYamsSeesTheText() throws {
+        let fine = """
+            rules:
+              - name: a   # [[[[ in a comment
+                sql: SELECT a[0], b['k'] FROM "t/#" WHERE s = '[[[[{{{{'
+                actions: [ { publish: { topic: "x/${a}", qos: 1 } } ]
+            """
+        #expect(try YAMLFile.documents(fine, file: "f.yaml").count == 1)
+        let flow = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(try YAMLFile.documents(flow, file: "f.yaml").count == 1, "100 levels are fine")
+        var block = ""
+        for level in 0..<100 { block += String(repeating: " ", count: level) + "k\(level):\n" }
+        #expect(try YAMLFile.documents(block + String(repeating: " ", count: 100) + "v\n", file: "f.yaml").count == 1)
+
+        let deepFlow = "a: 1\nb: " + String(repeating: "[", count: 200) + String(repeating: "]", count: 200)
+        let error = #expect(throws: Diagnostic.self) { try YAMLFile.documents(deepFlow, file: "f.yaml") }
+        #expect(error?.description.hasPrefix("f.yaml:2:1: YAML nested more than 128 levels deep") == true)
+        let compact = String(repeating: "- ", count: 200) + "x"
+        #expect(throws: Diagnostic.self) { try YAMLFile.documents(compact, file: "f.yaml") }
+        var deepBlock = ""
+        for level in 0..<200 { deepBlock += String(repeating: " ", count: level) + "k\(level):\n" }
+        #expect(throws: Diagnostic.self) { try YAMLFile.documents(deepBlock, file: "f.yaml") }
+    }
 }

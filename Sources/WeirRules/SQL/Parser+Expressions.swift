@@ -48,8 +48,11 @@ extension Parser {
 
     mutating func parseConcat() throws(SQLError) -> SQLNode {
         var left = try parseAdditive()
+        var chain = 0
+        defer { depth -= chain }
         while current.isSymbol("||") {
             let offset = advance().offset
+            try deepen(&chain, at: offset)
             left = .binary(.concat, left, try parseAdditive(), offset: offset)
         }
         return left
@@ -57,8 +60,11 @@ extension Parser {
 
     mutating func parseAdditive() throws(SQLError) -> SQLNode {
         var left = try parseMultiplicative()
+        var chain = 0
+        defer { depth -= chain }
         while current.isSymbol("+") || current.isSymbol("-") {
             let token = advance()
+            try deepen(&chain, at: token.offset)
             left = .binary(token.isSymbol("+") ? .add : .subtract, left, try parseMultiplicative(), offset: token.offset)
         }
         return left
@@ -66,8 +72,11 @@ extension Parser {
 
     mutating func parseMultiplicative() throws(SQLError) -> SQLNode {
         var left = try parseUnary()
+        var chain = 0
+        defer { depth -= chain }
         while current.isSymbol("*") || current.isSymbol("/") || current.isSymbol("%") {
             let token = advance()
+            try deepen(&chain, at: token.offset)
             let op: BinaryOperator = token.isSymbol("*") ? .multiply : token.isSymbol("/") ? .divide : .remainder
             left = .binary(op, left, try parseUnary(), offset: token.offset)
         }
@@ -75,6 +84,10 @@ extension Parser {
     }
 
     mutating func parseUnary() throws(SQLError) -> SQLNode {
+        guard current.isSymbol("-") || current.isSymbol("+") else { return try parsePrimary() }
+        var sign = 0
+        defer { depth -= sign }
+        try deepen(&sign, at: current.offset)
         if current.isSymbol("-") {
             let offset = advance().offset
             let operand = try parseUnary()

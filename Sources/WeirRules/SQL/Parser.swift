@@ -6,8 +6,11 @@ struct Parser {
     var tokens: [Token]
     var position = 0
     /// Nesting bound, so a hostile or broken rule cannot exhaust the stack.
-    private var depth = 0
-    private static let maxDepth = 200
+    var depth = 0
+    /// The deepest expression tree: nesting (parentheses, NOT, signs) and operator chains
+    /// (`a OR b OR …` builds a tree as deep as it is long) together. The compiler and evaluator walk
+    /// trees recursively, so an unbounded tree overflows the stack (found by fuzzing).
+    static let maxDepth = 500
 
     init(_ sql: String) throws(SQLError) {
         tokens = try Lexer.tokenize(sql)
@@ -102,14 +105,17 @@ struct Parser {
     mutating func parseExpression() throws(SQLError) -> SQLNode {
         depth += 1
         defer { depth -= 1 }
-        guard depth < Self.maxDepth else { throw SQLError("expression nested too deeply", at: current.offset) }
+        guard depth < Self.maxDepth else { throw Self.tooDeep(at: current.offset) }
         return try parseOr()
     }
 
     mutating func parseOr() throws(SQLError) -> SQLNode {
         var left = try parseAnd()
+        var chain = 0
+        defer { depth -= chain }
         while current.isKeyword("OR") {
             let offset = advance().offset
+            try deepen(&chain, at: offset)
             left = .binary(.or, left, try parseAnd(), offset: offset)
         }
         return left
@@ -117,8 +123,11 @@ struct Parser {
 
     mutating func parseAnd() throws(SQLError) -> SQLNode {
         var left = try parseNot()
+        var chain = 0
+        defer { depth -= chain }
         while current.isKeyword("AND") {
             let offset = advance().offset
+            try deepen(&chain, at: offset)
             left = .binary(.and, left, try parseNot(), offset: offset)
         }
         return left
@@ -129,9 +138,20 @@ struct Parser {
             let offset = advance().offset
             depth += 1
             defer { depth -= 1 }
-            guard depth < Self.maxDepth else { throw SQLError("expression nested too deeply", at: offset) }
+            guard depth < Self.maxDepth else { throw Self.tooDeep(at: offset) }
             return .not(try parseNot(), offset: offset)
         }
         return try parseComparison()
+    }
+
+    /// One more operator in a chain: the tree is one level deeper until the chain's loop ends.
+    mutating func deepen(_ chain: inout Int, at offset: Int) throws(SQLError) {
+        depth += 1
+        chain += 1
+        guard depth < Self.maxDepth else { throw Self.tooDeep(at: offset) }
+    }
+
+    static func tooDeep(at offset: Int) -> SQLError {
+        SQLError("expression nested too deeply, or too long a chain of operators (more than \(maxDepth) levels)", at: offset)
     }
 }

@@ -56,6 +56,7 @@ public enum YAMLFile {
     }
 
     private static func compose(_ text: String, file: String) throws(Diagnostic) -> [YAMLNode] {
+        try YAMLNesting.check(text, file: file)
         do {
             var result: [YAMLNode] = []
             var sequence = try Yams.compose_all(yaml: text)
