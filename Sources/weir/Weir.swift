@@ -11,9 +11,10 @@ struct Weir: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "IoT edge event processor: MQTT events -> SQL rules -> functions -> upstream.",
+        version: weirVersion,
         subcommands: [
             Run.self, Check.self, Test.self, Decode.self, OutboxCommand.self, DeadLetterCommand.self, ScheduleCommand.self,
-            StoreCommand.self,
+            StoreCommand.self, ReloadCommand.self,
         ])
 }
 

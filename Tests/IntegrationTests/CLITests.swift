@@ -113,6 +113,14 @@ struct BinaryFixture {
                 metricValue((try? httpGet(port: admin, path: "/metrics").body) ?? "", #"weir_rule_reloads_total{result="failed"}"#) == 1
             })
         #expect(metricValue(try httpGet(port: admin, path: "/metrics").body, "weir_rules_loaded") == 2)
+        // `weir reload --pid` (the unit's ExecReload) sends the same SIGHUP: the broken file fails again.
+        let reload = try runWeir(["reload", "--pid", "\(weir.pid)"], in: dir)
+        #expect(reload.status == 0, "\(reload.output)")
+        #expect(
+            await eventually {
+                metricValue((try? httpGet(port: admin, path: "/metrics").body) ?? "", #"weir_rule_reloads_total{result="failed"}"#) == 2
+            })
+        #expect(try runWeir(["--version"], in: dir).output.trimmingCharacters(in: .whitespacesAndNewlines) == "0.0.0-dev")
 
         kill(weir.pid, SIGTERM)
         #expect(notify.wait(for: "STOPPING=1").contains { $0.contains("STOPPING=1") })

@@ -111,3 +111,20 @@ enum RuleLoaderFixture {
         return (RuleSet(rules: rules), errors)
     }
 }
+
+@Suite struct GatewayIdentityTests {
+    /// Without `gateway_id`, gateways installed from one package still get distinct ids (and so
+    /// distinct MQTT client ids and CloudEvent sources).
+    @Test func anUnsetGatewayIDIsUniquePerMachine() throws {
+        let machine = "0123abcdef4567890123abcdef456789\n"
+        #expect(MachineIdentity.gatewayID(hostname: "raspberrypi", machineID: machine) == "raspberrypi-0123abcd")
+        #expect(MachineIdentity.gatewayID(hostname: "gw 01.site/a", machineID: machine) == "gw-01.site-a-0123abcd")
+        #expect(MachineIdentity.gatewayID(hostname: "gw-01", machineID: nil) == "gw-01")
+        #expect(MachineIdentity.gatewayID(hostname: nil, machineID: machine) == "weir-0123abcd")
+        #expect(MachineIdentity.gatewayID(hostname: "", machineID: "") == "weir")
+        let config = try ConfigLoader.parse("mqtt: { host: 127.0.0.1 }\n", file: "w.yaml")
+        #expect(config.gatewayID == MachineIdentity.defaultGatewayID)
+        #expect(config.effectiveClientID == "weir-\(MachineIdentity.defaultGatewayID)")
+        #expect(try ConfigLoader.parse("gateway_id: gw-7\n", file: "w.yaml").effectiveClientID == "weir-gw-7")
+    }
+}

@@ -56,7 +56,9 @@ public struct WeirConfig: Sendable {
         public init() {}
     }
 
-    public var gatewayID = "weir"
+    /// Unique per machine unless set (`MachineIdentity`): names the gateway upstream and, through
+    /// the default client id, its broker session.
+    public var gatewayID = MachineIdentity.defaultGatewayID
     public var rulesDir = "/etc/weir/rules"
     public var stateDir = "/var/lib/weir"
     public var logLevel = "info"
