@@ -23,7 +23,7 @@ public enum WindowSpec: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether windows close by time (and so by the watermark), not by event counts.
-    var isTimeBased: Bool {
+    public var isTimeBased: Bool {
         if case .count = self { return false }
         return true
     }
