@@ -23,6 +23,21 @@ public final class LiveRules: Sendable {
     private let logger: Logger
     private let metrics: EngineMetrics
     private let onChange: Mutex<[@Sendable (RuleSet) -> Void]>
+    private let lastReloadState = Mutex<ReloadRecord?>(nil)
+
+    /// One reload: when (epoch ms), why, and how it went (`weir status`).
+    public struct ReloadRecord: Sendable, Equatable {
+        public var at: Int64
+        public var reason: String
+        public var succeeded: Bool
+        /// Diagnostics of a rejected reload (0 when it succeeded).
+        public var errors: Int
+        /// The first diagnostic of a rejected reload, as `path:line:col: message`.
+        public var firstError: String?
+    }
+
+    /// The last reload since the daemon started, nil when there was none.
+    public var lastReload: ReloadRecord? { lastReloadState.withLock { $0 } }
 
     public init(initial: RuleSet, directory: String, upstreams: Set<String>, logger: Logger, metrics: EngineMetrics) {
         self.upstreams = upstreams
@@ -59,6 +74,9 @@ public final class LiveRules: Sendable {
             rules.withLock { $0 = Snapshot(fresh) }
             metrics.rulesLoaded.record(fresh.rules.count)
             metrics.reload(result: "ok")
+            lastReloadState.withLock {
+                $0 = ReloadRecord(at: currentTimeMillis(), reason: reason, succeeded: true, errors: 0, firstError: nil)
+            }
             logger.notice(
                 "rules reloaded", metadata: ["reason": "\(reason)", "rules": "\(fresh.rules.count)"])
             for handler in onChange.withLock({ $0 }) { handler(fresh) }
@@ -67,6 +85,11 @@ public final class LiveRules: Sendable {
             return true
         } catch {
             metrics.reload(result: "failed")
+            lastReloadState.withLock {
+                $0 = ReloadRecord(
+                    at: currentTimeMillis(), reason: reason, succeeded: false, errors: error.diagnostics.count,
+                    firstError: error.diagnostics.first.map { "\($0)" })
+            }
             for diagnostic in error.diagnostics {
                 logger.error("\(diagnostic)")
             }

@@ -14,7 +14,7 @@ struct Weir: AsyncParsableCommand {
         version: weirVersion,
         subcommands: [
             Run.self, Check.self, Test.self, Decode.self, OutboxCommand.self, DeadLetterCommand.self, ScheduleCommand.self,
-            StoreCommand.self, ReloadCommand.self, ExplainCommand.self,
+            StoreCommand.self, ReloadCommand.self, ExplainCommand.self, StatusCommand.self,
         ])
 }
 
@@ -53,7 +53,7 @@ extension Weir {
             let logger = Logger(label: "weir")
             let daemon: Daemon
             do {
-                daemon = try buildDaemon(config: config, logger: logger)
+                daemon = try buildDaemon(config: config, logger: logger, version: weirVersion)
             } catch let error as DiagnosticList {
                 throw failure(printing: error.description + "\nweir: \(error.diagnostics.count) error(s) in rules; not starting")
             } catch let error as ConfigurationError {

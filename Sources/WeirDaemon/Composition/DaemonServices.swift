@@ -6,7 +6,8 @@ import WeirStore
 
 /// The admin server, when `admin.host` is set.
 func buildAdmin(
-    config: WeirConfig, store: DaemonStore, pipeline: DaemonPipeline, rules: LiveRules, metrics: DaemonMetrics, logger: Logger
+    config: WeirConfig, store: DaemonStore, pipeline: DaemonPipeline, rules: LiveRules, metrics: DaemonMetrics, version: String,
+    logger: Logger
 ) throws -> AdminServer? {
     guard let host = config.admin.host else { return nil }
     let (ingest, storeHealth, pool) = (pipeline.ingest, store.health, pipeline.pool)
@@ -26,7 +27,12 @@ func buildAdmin(
                 queued: pool.queued)
         },
         commands: AdminCommands(deadLetters: store.deadLetters, pool: pool, outboxes: store.outboxes, logger: logger),
-        commandToken: token, logger: logger)
+        commandToken: token,
+        status: StatusReport(
+            config: config, version: version, startedAt: currentTimeMillis(), ingest: ingest.client, storeHealth: storeHealth,
+            rules: rules, outboxes: store.outboxes, deadLetters: store.deadLetters, metrics: metrics,
+            activity: RuleActivity(metrics: metrics), stateDirectory: config.stateDir),
+        logger: logger)
 }
 
 /// `/healthz`: healthy while the ingest connection is up and the store accepts writes.

@@ -29,15 +29,18 @@ public final class AdminServer: Service, Sendable {
     let commandToken: String?
     /// What `/metrics` asks for as `Authorization: Bearer` (`admin.token_file`); nil: open.
     let readToken: String?
+    /// `/status` (`weir status`); nil answers 404.
+    let status: StatusReport?
     let logger: Logger
     /// The port bound, or nil when the first bind failed (later attempts are only logged).
     private let bound = AsyncLatch<Int?>()
 
     init(
         host: String, port: Int, metrics: DaemonMetrics, readToken: String? = nil, health: @escaping @Sendable () -> Health,
-        commands: AdminCommands? = nil, commandToken: String? = nil, logger: Logger
+        commands: AdminCommands? = nil, commandToken: String? = nil, status: StatusReport? = nil, logger: Logger
     ) {
         self.readToken = readToken
+        self.status = status
         self.commands = commands
         self.commandToken = commandToken
         self.host = host
@@ -61,6 +64,22 @@ public final class AdminServer: Service, Sendable {
     /// address not up yet) is logged and tried again, 1 s doubling to 30 s: the admin endpoint is
     /// not worth stopping ingest for.
     public func run() async throws {
+        await withDiscardingTaskGroup { tasks in
+            if let status {
+                // The baseline `weir status` compares the rules' counters with, once a minute.
+                tasks.addTask {
+                    while !Task.isCancelled {
+                        status.activity.sample()
+                        try? await Task.sleep(for: .seconds(60))
+                    }
+                }
+            }
+            await serve()
+            tasks.cancelAll()
+        }
+    }
+
+    private func serve() async {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var delay: Duration = .seconds(1)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -84,7 +103,7 @@ public final class AdminServer: Service, Sendable {
             try? await channel.close()
             break
         }
-        try await group.shutdownGracefully()
+        try? await group.shutdownGracefully()
     }
 
     /// Connections open at once; past it a new one is closed at once. Idle sockets would otherwise
@@ -95,7 +114,7 @@ public final class AdminServer: Service, Sendable {
     static let requestTimeout: TimeAmount = .seconds(10)
 
     private func bind(_ group: MultiThreadedEventLoopGroup) async throws -> any Channel {
-        let (metrics, health, commands, token, readToken) = (metrics, health, commands, commandToken, readToken)
+        let (metrics, health, commands, token, readToken, status) = (metrics, health, commands, commandToken, readToken, status)
         let open = OpenConnections()
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -109,7 +128,8 @@ public final class AdminServer: Service, Sendable {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(RequestDeadline(timeout: Self.requestTimeout))
                     try channel.pipeline.syncOperations.addHandler(
-                        AdminHandler(metrics: metrics, health: health, commands: commands, token: token, readToken: readToken))
+                        AdminHandler(
+                            metrics: metrics, health: health, commands: commands, token: token, readToken: readToken, status: status))
                 }
             }
             .bind(host: host, port: requestedPort).get()
@@ -160,12 +180,14 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
     let commands: AdminCommands?
     let token: String?
     let readToken: String?
+    let status: StatusReport?
 
     init(
         metrics: DaemonMetrics, health: @escaping @Sendable () -> AdminServer.Health, commands: AdminCommands?, token: String?,
-        readToken: String? = nil
+        readToken: String? = nil, status: StatusReport? = nil
     ) {
         self.readToken = readToken
+        self.status = status
         self.metrics = metrics
         self.health = health
         self.commands = commands
@@ -178,6 +200,10 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
         let path = parts.first.map(String.init) ?? request.uri
         if path.hasPrefix("/dlq/") {
             command(context: context, request: request, path: path, query: parts.count == 2 ? String(parts[1]) : "")
+            return
+        }
+        if path == "/status", request.method == .GET, let status, Self.presents(readToken, in: request) {
+            serveStatus(status, context: context, version: request.version)
             return
         }
         let (status, contentType, body): (HTTPResponseStatus, String, String)
@@ -257,7 +283,7 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
         return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
     }
 
-    private func respond(
+    func respond(
         context: ChannelHandlerContext, version: HTTPVersion, status: HTTPResponseStatus, contentType: String, body: String
     ) {
         var headers = HTTPHeaders()
