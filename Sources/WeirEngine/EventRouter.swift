@@ -16,13 +16,17 @@ public final class EventRouter: Sendable {
     let metrics: EngineMetrics
     let maxPayloadBytes: Int
     let logger: Logger
+    /// Open `weir tap`s; the router offers them events and rows only while one is open.
+    public let taps: TapHub
     /// One log line per reason or rule per 5 s: a flood of bad events is counted in metrics but
     /// does not flood the journal.
     private let throttle = SharedLogThrottle(interval: .seconds(5))
 
     public init(
-        rules: LiveRules, pool: ActionPool, windows: WindowEngine, metrics: EngineMetrics, maxPayloadBytes: Int, logger: Logger
+        rules: LiveRules, pool: ActionPool, windows: WindowEngine, metrics: EngineMetrics, maxPayloadBytes: Int, logger: Logger,
+        taps: TapHub = TapHub()
     ) {
+        self.taps = taps
         self.rules = rules
         self.pool = pool
         self.windows = windows
@@ -34,6 +38,8 @@ public final class EventRouter: Sendable {
     /// Routes one event. Every effect it starts joins `settlement` (when given), which the
     /// caller seals: the event's acknowledgement waits for them.
     public func route(_ event: Event, fromWorker: Bool = false, settlement: Settlement? = nil) async {
+        let tapping = taps.isActive
+        if tapping { taps.offer(event) }
         let outcome = rules.snapshot.set.process(event, maxPayloadBytes: maxPayloadBytes)
         if outcome.candidates == 0 {
             metrics.eventsUnmatched.increment()
@@ -55,11 +61,13 @@ public final class EventRouter: Sendable {
         }
         for input in outcome.windowInputs {
             metrics.matched(rule: input.rule.name)
+            if tapping { taps.offer(window: input, topic: event.topic) }
             await submit(
                 windows.add(input, settlement: settlement), engine: windows, to: pool, fromWorker: fromWorker, settlement: settlement)
         }
         for match in outcome.matches {
             metrics.matched(rule: match.rule.name)
+            if tapping { taps.offer(rule: match.rule, row: match.row, topic: event.topic) }
             for action in match.rule.actions {
                 var invocation = Invocation(
                     rule: match.rule.name, action: action, row: match.row, topic: event.topic, receivedAt: event.receivedAt,

@@ -14,7 +14,7 @@ struct Weir: AsyncParsableCommand {
         version: weirVersion,
         subcommands: [
             Run.self, Check.self, Test.self, Decode.self, OutboxCommand.self, DeadLetterCommand.self, ScheduleCommand.self,
-            StoreCommand.self, ReloadCommand.self, ExplainCommand.self, StatusCommand.self,
+            StoreCommand.self, ReloadCommand.self, ExplainCommand.self, StatusCommand.self, TapCommand.self,
         ])
 }
 

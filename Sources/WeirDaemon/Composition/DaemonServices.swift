@@ -31,8 +31,8 @@ func buildAdmin(
         status: StatusReport(
             config: config, version: version, startedAt: currentTimeMillis(), ingest: ingest.client, storeHealth: storeHealth,
             rules: rules, outboxes: store.outboxes, deadLetters: store.deadLetters, metrics: metrics,
-            activity: RuleActivity(metrics: metrics), stateDirectory: config.stateDir),
-        logger: logger)
+            activity: RuleActivity(metrics: metrics), stateDirectory: config.stateDir, taps: pipeline.router.taps),
+        taps: pipeline.router.taps, logger: logger)
 }
 
 /// `/healthz`: healthy while the ingest connection is up and the store accepts writes.

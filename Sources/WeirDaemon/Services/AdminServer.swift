@@ -6,6 +6,7 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 import WeirCore
+import WeirEngine
 
 /// The admin HTTP endpoint: `/metrics` (Prometheus text format), `/healthz`, and the dead-letter
 /// commands `POST /dlq/replay` and `POST /dlq/purge` (`?id=N` or `?all=1`), which `weir dlq`
@@ -31,14 +32,17 @@ public final class AdminServer: Service, Sendable {
     let readToken: String?
     /// `/status` (`weir status`); nil answers 404.
     let status: StatusReport?
+    /// `/tap` (`weir tap`); nil answers 404.
+    let taps: TapHub?
     let logger: Logger
     /// The port bound, or nil when the first bind failed (later attempts are only logged).
     private let bound = AsyncLatch<Int?>()
 
     init(
         host: String, port: Int, metrics: DaemonMetrics, readToken: String? = nil, health: @escaping @Sendable () -> Health,
-        commands: AdminCommands? = nil, commandToken: String? = nil, status: StatusReport? = nil, logger: Logger
+        commands: AdminCommands? = nil, commandToken: String? = nil, status: StatusReport? = nil, taps: TapHub? = nil, logger: Logger
     ) {
+        self.taps = taps
         self.readToken = readToken
         self.status = status
         self.commands = commands
@@ -114,7 +118,9 @@ public final class AdminServer: Service, Sendable {
     static let requestTimeout: TimeAmount = .seconds(10)
 
     private func bind(_ group: MultiThreadedEventLoopGroup) async throws -> any Channel {
-        let (metrics, health, commands, token, readToken, status) = (metrics, health, commands, commandToken, readToken, status)
+        let (metrics, health, commands, token, readToken, status, taps) = (
+            metrics, health, commands, commandToken, readToken, status, taps
+        )
         let open = OpenConnections()
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -129,7 +135,8 @@ public final class AdminServer: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandler(RequestDeadline(timeout: Self.requestTimeout))
                     try channel.pipeline.syncOperations.addHandler(
                         AdminHandler(
-                            metrics: metrics, health: health, commands: commands, token: token, readToken: readToken, status: status))
+                            metrics: metrics, health: health, commands: commands, token: token, readToken: readToken, status: status,
+                            taps: taps))
                 }
             }
             .bind(host: host, port: requestedPort).get()
@@ -181,11 +188,13 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
     let token: String?
     let readToken: String?
     let status: StatusReport?
+    let taps: TapHub?
 
     init(
         metrics: DaemonMetrics, health: @escaping @Sendable () -> AdminServer.Health, commands: AdminCommands?, token: String?,
-        readToken: String? = nil, status: StatusReport? = nil
+        readToken: String? = nil, status: StatusReport? = nil, taps: TapHub? = nil
     ) {
+        self.taps = taps
         self.readToken = readToken
         self.status = status
         self.metrics = metrics
@@ -200,6 +209,10 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
         let path = parts.first.map(String.init) ?? request.uri
         if path.hasPrefix("/dlq/") {
             command(context: context, request: request, path: path, query: parts.count == 2 ? String(parts[1]) : "")
+            return
+        }
+        if path == "/tap", request.method == .GET, let taps {
+            serveTap(taps, context: context, request: request, query: parts.count == 2 ? String(parts[1]) : "")
             return
         }
         if path == "/status", request.method == .GET, let status, Self.presents(readToken, in: request) {
@@ -225,16 +238,10 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
 
     /// Runs a dead-letter command off the event loop and answers when it is done.
     private func command(context: ChannelHandlerContext, request: HTTPRequestHead, path: String, query: String) {
-        let local = context.channel.remoteAddress.map(isLoopback) ?? false
-        // A browser cannot add this header to a cross-site request without a preflight this
-        // server never grants: a web page on the gateway cannot purge dead letters.
-        let fromWeir = request.headers.first(name: Self.commandHeader) == "1"
-        // A page on a name that resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host.
-        let loopbackHost = Self.isLoopbackHost(request.headers.first(name: "Host"))
-        let authorized = token != nil && Self.presents(token, in: request)
-        guard let commands, request.method == .POST, local, fromWeir, loopbackHost, authorized else {
-            let status: HTTPResponseStatus =
-                commands == nil ? .notFound : request.method != .POST ? .methodNotAllowed : !authorized ? .unauthorized : .forbidden
+        let refusal: HTTPResponseStatus? =
+            commands == nil ? .notFound : request.method != .POST ? .methodNotAllowed : refusal(context: context, request: request)
+        guard let commands, refusal == nil else {
+            let status = refusal ?? .notFound
             respond(context: context, version: request.version, status: status, contentType: "text/plain", body: "\(status.reasonPhrase)\n")
             return
         }
@@ -259,6 +266,19 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
         return AdminToken.matches(String(header.dropFirst(7)), token)
     }
 
+    /// Why a request that needs the command credential (commands, `weir tap`) is refused, or nil.
+    func refusal(context: ChannelHandlerContext, request: HTTPRequestHead) -> HTTPResponseStatus? {
+        let local = context.channel.remoteAddress.map(isLoopback) ?? false
+        // A browser cannot add this header to a cross-site request without a preflight this
+        // server never grants: a web page on the gateway cannot purge dead letters.
+        let fromWeir = request.headers.first(name: Self.commandHeader) == "1"
+        // A page on a name that resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host.
+        let loopbackHost = Self.isLoopbackHost(request.headers.first(name: "Host"))
+        let authorized = token != nil && Self.presents(token, in: request)
+        if !authorized { return .unauthorized }
+        return local && fromWeir && loopbackHost ? nil : .forbidden
+    }
+
     /// Header `weir dlq replay|purge` sends with its commands; requests without it are refused.
     static let commandHeader = "X-Weir-Command"
 
@@ -278,7 +298,7 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
         return host == "localhost" || dotted
     }
 
-    private func isLoopback(_ address: SocketAddress) -> Bool {
+    func isLoopback(_ address: SocketAddress) -> Bool {
         guard let ip = address.ipAddress else { return false }
         return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
     }

@@ -18,6 +18,7 @@ struct StatusReport: Sendable {
     let metrics: DaemonMetrics
     let activity: RuleActivity
     let stateDirectory: String
+    let taps: TapHub
 
     /// Rules listed by activity: the busiest, and every rule with errors.
     static let busiestRules = 20
@@ -53,6 +54,7 @@ struct StatusReport: Sendable {
         report["rules"] = .object(rulesJSON)
         report["upstreams"] = .array(upstreams(samples, now: now))
         report["dead_letters"] = .int(Int64(deadLetters?.count ?? 0))
+        report["taps_open"] = .int(Int64(taps.openTaps))
         report["functions"] = functions(samples, ruleSet)
         report["schedules"] = .array(
             samples.by("weir_schedule_next_run_timestamp_seconds", label: "rule").sorted { $0.value < $1.value }.prefix(10).map {
