@@ -2,10 +2,10 @@
 
 WEIR_APT_PACKAGES=(pkg-config libmosquitto-dev librocksdb-dev libzstd-dev libpcre2-dev mosquitto mosquitto-clients curl openssl python3)
 
-# Installs the Debian packages Weir needs, once; uses sudo when not root.
+# Installs the Debian packages Weir needs, and any named as arguments, once; uses sudo when not root.
 weir_install_deps() {
   local missing=()
-  for p in "${WEIR_APT_PACKAGES[@]}"; do
+  for p in "${WEIR_APT_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-weir_install_deps
+# Chromium: the status page's test loads it in a real (headless) browser.
+weir_install_deps chromium
 export PATH="$PATH:/usr/sbin"
 swift build --build-tests "$@"
 log=$(mktemp -t weir-test.XXXXXX)

@@ -43,7 +43,7 @@ public struct Daemon: Sendable {
 public func buildDaemon(
     config: WeirConfig, logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment,
     handleSignals: Bool = true, clock: @escaping @Sendable () -> Int64 = currentTimeMillis,
-    scheduleInterval: Duration = .seconds(1), version: String = "0.0.0-dev"
+    scheduleInterval: Duration = .seconds(1), version: String = "0.0.0-dev", recentLog: RecentLog? = nil
 ) throws -> Daemon {
     try config.requireCredentialsResolved()
     let metrics = DaemonMetrics()
@@ -57,7 +57,8 @@ public func buildDaemon(
     do {
         return try composeServices(
             config: config, logger: logger, environment: environment, handleSignals: handleSignals, clock: clock,
-            scheduleInterval: scheduleInterval, metrics: metrics, rules: rules, password: password, store: store, version: version)
+            scheduleInterval: scheduleInterval, metrics: metrics, rules: rules, password: password, store: store, version: version,
+            recentLog: recentLog)
     } catch {
         store.closeAfterFailedStart()
         throw error
@@ -69,7 +70,7 @@ public func buildDaemon(
 private func composeServices(
     config: WeirConfig, logger: Logger, environment: [String: String], handleSignals: Bool,
     clock: @escaping @Sendable () -> Int64, scheduleInterval: Duration, metrics: DaemonMetrics, rules: LiveRules,
-    password: String?, store: DaemonStore, version: String
+    password: String?, store: DaemonStore, version: String, recentLog: RecentLog?
 ) throws -> Daemon {
     let forwarders = try buildUpstreams(config: config, store: store, metrics: metrics, logger: logger)
     let pipeline = try buildPipeline(
@@ -77,7 +78,8 @@ private func composeServices(
     ReloadEffects(windows: pipeline.windows, ingest: pipeline.ingest.client, functions: pipeline.functions, logger: logger)
         .register(on: rules)
     let admin = try buildAdmin(
-        config: config, store: store, pipeline: pipeline, rules: rules, metrics: metrics, version: version, logger: logger)
+        config: config, store: store, pipeline: pipeline, rules: rules, metrics: metrics, version: version, recentLog: recentLog,
+        logger: logger)
     let services = buildServices(
         config: config, store: store, forwarders: forwarders, pipeline: pipeline, rules: rules, admin: admin,
         environment: environment, handleSignals: handleSignals, clock: clock, scheduleInterval: scheduleInterval, metrics: metrics,

@@ -49,11 +49,14 @@ extension Weir {
             let config = try options.load()
             let level = Logger.Level(rawValue: config.logLevel) ?? .info
             let journald = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil
-            LoggingSystem.bootstrap { StderrLogHandler(label: $0, level: level, journald: journald) }
+            let recent = RecentLog()
+            LoggingSystem.bootstrap {
+                RecordingLogHandler(wrapping: StderrLogHandler(label: $0, level: level, journald: journald), recent: recent)
+            }
             let logger = Logger(label: "weir")
             let daemon: Daemon
             do {
-                daemon = try buildDaemon(config: config, logger: logger, version: weirVersion)
+                daemon = try buildDaemon(config: config, logger: logger, version: weirVersion, recentLog: recent)
             } catch let error as DiagnosticList {
                 throw failure(printing: error.description + "\nweir: \(error.diagnostics.count) error(s) in rules; not starting")
             } catch let error as ConfigurationError {

@@ -7,7 +7,7 @@ import WeirStore
 /// The admin server, when `admin.host` is set.
 func buildAdmin(
     config: WeirConfig, store: DaemonStore, pipeline: DaemonPipeline, rules: LiveRules, metrics: DaemonMetrics, version: String,
-    logger: Logger
+    recentLog: RecentLog?, logger: Logger
 ) throws -> AdminServer? {
     guard let host = config.admin.host else { return nil }
     let (ingest, storeHealth, pool) = (pipeline.ingest, store.health, pipeline.pool)
@@ -19,6 +19,7 @@ func buildAdmin(
         logger.error("admin commands disabled: \(error)")
     }
     let readToken = try config.admin.readTokenFile.map { path in try SecretFile.read(path: path, trimming: .whitespace) }
+    let activity = RuleActivity(metrics: metrics)
     return AdminServer(
         host: host, port: config.admin.port, metrics: metrics, readToken: readToken,
         health: {
@@ -31,7 +32,8 @@ func buildAdmin(
         status: StatusReport(
             config: config, version: version, startedAt: currentTimeMillis(), ingest: ingest.client, storeHealth: storeHealth,
             rules: rules, outboxes: store.outboxes, deadLetters: store.deadLetters, metrics: metrics,
-            activity: RuleActivity(metrics: metrics), stateDirectory: config.stateDir, taps: pipeline.router.taps),
+            activity: activity, stateDirectory: config.stateDir, taps: pipeline.router.taps,
+            history: StatusHistory(metrics: metrics, activity: activity, outboxes: store.outboxes), recent: recentLog),
         taps: pipeline.router.taps, logger: logger)
 }
 

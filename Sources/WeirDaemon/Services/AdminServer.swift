@@ -70,11 +70,12 @@ public final class AdminServer: Service, Sendable {
     public func run() async throws {
         await withDiscardingTaskGroup { tasks in
             if let status {
-                // The baseline `weir status` compares the rules' counters with, once a minute.
+                // The status page's history every 10 s, and with it, every minute, the baseline
+                // `weir status` compares the rules' counters with.
                 tasks.addTask {
                     while !Task.isCancelled {
-                        status.activity.sample()
-                        try? await Task.sleep(for: .seconds(60))
+                        status.history.tick()
+                        try? await Task.sleep(for: StatusHistory.interval)
                     }
                 }
             }
@@ -213,6 +214,15 @@ final class AdminHandler: ChannelInboundHandler, Sendable {
         }
         if path == "/tap", request.method == .GET, let taps {
             serveTap(taps, context: context, request: request, query: parts.count == 2 ? String(parts[1]) : "")
+            return
+        }
+        if path == "/", request.method == .GET, status != nil {
+            respond(context: context, version: request.version, status: .ok, contentType: "text/html; charset=utf-8", body: StatusPage.html)
+            return
+        }
+        if path == "/status/history", request.method == .GET, let status, Self.presents(readToken, in: request) {
+            let body = String(decoding: JSONWriter.bytes(status.history.json(recent: status.recent)), as: UTF8.self) + "\n"
+            respond(context: context, version: request.version, status: .ok, contentType: "application/json", body: body)
             return
         }
         if path == "/status", request.method == .GET, let status, Self.presents(readToken, in: request) {

@@ -19,6 +19,8 @@ struct StatusReport: Sendable {
     let activity: RuleActivity
     let stateDirectory: String
     let taps: TapHub
+    let history: StatusHistory
+    let recent: RecentLog?
 
     /// Rules listed by activity: the busiest, and every rule with errors.
     static let busiestRules = 20
