@@ -76,7 +76,9 @@ enum StatusPage {
               row(ups, u.name, [u.name + (u.connected ? "" : " (down)"), u.depth, spark(d)]);
             }
             const errors = el("errors"); errors.replaceChildren();
-            for (const e of h.errors) { const li = document.createElement("li"); text(li, e.at + " " + e.level + " " + e.message); errors.appendChild(li); }
+            for (const e of h.errors) {
+              const li = document.createElement("li"); text(li, e.at + " " + e.level + " " + e.message); errors.appendChild(li);
+            }
           } catch (e) { text(el("health"), "no answer").className = "bad"; }
         }
         refresh(); setInterval(refresh, 2000);
