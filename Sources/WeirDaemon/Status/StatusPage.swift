@@ -52,17 +52,20 @@ enum StatusPage {
         }
         async function refresh() {
           try {
-            const [s, h] = await Promise.all([fetch("status", opts).then(r => r.json()), fetch("status/history", opts).then(r => r.json())]);
+            const [s, h] = await Promise.all([
+              fetch("status", opts).then(r => r.json()), fetch("status/history", opts).then(r => r.json())]);
             const health = el("health");
             text(health, s.healthy ? "healthy" : "degraded").className = s.healthy ? "ok" : "bad";
             text(el("version"), "v" + s.version + " · " + s.gateway_id);
             text(el("uptime"), "up " + s.uptime_seconds + " s · " + s.events_in + " events in");
             text(el("broker"), "broker " + s.broker.address + ": " + (s.broker.connected ? "connected" : "NOT CONNECTED"));
-            text(el("store"), "store: " + (s.store.writable ? "writable" : "NOT WRITABLE: " + s.store.problem) + ", " + s.store.bytes + " bytes");
+            text(el("store"),
+              "store: " + (s.store.writable ? "writable" : "NOT WRITABLE: " + s.store.problem) + ", " + s.store.bytes + " bytes");
             text(el("deadletters"), "dead letters: " + s.dead_letters);
             text(el("functions"), "functions: " + s.functions.in_flight + " running, " + s.functions.failures + " failures");
             const r = s.rules.last_reload;
-            text(el("reload"), s.rules.loaded + " rules; " + (r ? "last reload " + (r.ok ? "ok" : "REJECTED: " + r.first_error) : "no reload"));
+            text(el("reload"),
+              s.rules.loaded + " rules; " + (r ? "last reload " + (r.ok ? "ok" : "REJECTED: " + r.first_error) : "no reload"));
             const rules = el("rules"); rules.replaceChildren();
             const rates = new Map((s.rules.activity.rules || []).map(a => [a.rule, a]));
             for (const series of h.rules) {
