@@ -97,7 +97,7 @@ struct BinaryFixture {
 
         let startup = notify.wait(for: "READY=1")
         #expect(startup.contains { $0.contains("READY=1") }, "log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-        #expect(notify.wait(for: "WATCHDOG=1", seconds: 3).contains { $0.contains("WATCHDOG=1") })
+        #expect(notify.wait(for: "WATCHDOG=1", seconds: 10).contains { $0.contains("WATCHDOG=1") })
         // The admin endpoint binds on its own task: it may answer a moment after READY=1.
         #expect(await eventually { (try? httpGet(port: admin, path: "/healthz"))?.status == 200 })
 

@@ -30,4 +30,25 @@ import WeirRules
     @Test func longUnaryChainIsAnError() {
         #expect(throws: SQLError.self) { try CompiledQuery(sql: "SELECT " + String(repeating: "+", count: 1_000_000) + "x FROM \"t\"") }
     }
+
+    /// Saved window state with impossible values (a count at `Int64.max`, a session's last event at
+    /// `Int64.min`) restored, then an event added: the count's `n + 1` (Aggregate.swift) and the
+    /// session's `time - group.lastEvent` (WindowOperator.swift) trapped on overflow
+    /// (Fuzz/regressions/window-state/). Either `restore` refuses the state or `add` is an error.
+    @Test(arguments: [
+        #"{"start":1796169600000,"end":1796169600000,"keys":["d1"],"states":[["c",9223372036854775807]],"#
+            + #""buffer":[],"events":1,"last":1796169600000}"#,
+        #"{"start":1796169600000,"end":1796169600000,"keys":["d1"],"states":[["c",1]],"buffer":[],"events":1,"#
+            + #""last":-9223372036854775808}"#,
+    ])
+    func impossibleWindowStateIsAnError(_ state: String) throws {
+        let now: Int64 = 1_796_169_600_000
+        for window in ["COUNT(3)", "SESSION(5m, 8h)"] {
+            let query = try CompiledQuery(sql: "SELECT device, count(*) FROM \"s/+/t\" GROUP BY device, \(window)")
+            var windows = WindowOperator(query: try #require(query.grouping))
+            let storeKey = window.hasPrefix("COUNT") ? "*|[\"d1\"]" : "\(now)|[\"d1\"]"
+            guard windows.restore(storeKey: storeKey, json: try JSONParser.parse(state)) else { continue }
+            #expect(throws: EvaluationError.self) { _ = try windows.add(keys: ["d1"], values: [nil], time: now + 1_000, now: now + 1_000) }
+        }
+    }
 }
