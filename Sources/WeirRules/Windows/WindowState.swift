@@ -19,19 +19,22 @@ extension AggregateState {
 
     init?(json: JSONValue) {
         guard case .array(let a) = json, case .string(let tag)? = a.first else { return nil }
+        // Counts as Weir writes them: never negative, never near the top of Int64, where the next
+        // `+ 1` would trap (a damaged or forged state, found by fuzzing).
+        func count(_ i: Int) -> Int64? { int(i).flatMap { (0...maxStoredCount).contains($0) ? $0 : nil } }
         func int(_ i: Int) -> Int64? { i < a.count ? a[i].intValue.map(Int64.init) : nil }
         func double(_ i: Int) -> Double? { i < a.count ? a[i].doubleValue : nil }
         func bool(_ i: Int) -> Bool? { if i < a.count, case .bool(let b) = a[i] { return b } else { return nil } }
         func array(_ i: Int) -> [JSONValue]? { if i < a.count, case .array(let v) = a[i] { return v } else { return nil } }
         switch tag {
         case "c":
-            guard let n = int(1) else { return nil }
+            guard let n = count(1) else { return nil }
             self = .count(n)
         case "s":
             guard let i = int(1), let d = double(2), let isDouble = bool(3), let seen = bool(4) else { return nil }
             self = .sum(int: i, double: d, isDouble: isDouble, seen: seen)
         case "m":
-            guard let n = int(1), let mean = double(2), let m2 = double(3) else { return nil }
+            guard let n = count(1), let mean = double(2), let m2 = double(3) else { return nil }
             self = .moments(count: n, mean: mean, m2: m2)
         case "x":
             guard a.count == 2 else { return nil }
@@ -40,18 +43,23 @@ extension AggregateState {
             guard a.count == 2 else { return nil }
             self = .edge(a[1])
         case "r":
-            guard let seen = int(1), let values = array(2) else { return nil }
+            guard let seen = count(1), let values = array(2) else { return nil }
             self = .reservoir(seen: seen, values: values.compactMap(\.doubleValue))
         case "k":
             guard let hashes = array(1) else { return nil }
             self = .sketch(hashes.compactMap { $0.intValue.map { UInt64(bitPattern: Int64($0)) } })
         case "i":
-            guard let items = array(1), let dropped = int(2) else { return nil }
+            guard let items = array(1), let dropped = count(2) else { return nil }
             self = .items(items, dropped: dropped)
         default: return nil
         }
     }
 }
+
+/// The largest count a stored window state may hold (2^53: what a JSON number keeps exactly).
+let maxStoredCount: Int64 = 1 << 53
+/// The times a stored window state may hold: epoch milliseconds from 1970 to the year 9999.
+let storedTimes: ClosedRange<Int64> = 0...253_402_300_799_999
 
 extension WindowOperator.Group {
     /// The group as JSON: `{start, end, keys, states, buffer, events, last}`.
@@ -68,11 +76,15 @@ extension WindowOperator.Group {
             case .array(let states)? = json["states"], case .array(let buffer)? = json["buffer"], case .int(let events)? = json["events"],
             case .int(let last)? = json["last"]
         else { return nil }
+        // Times as Weir writes them (epoch ms, 1970 to 9999), so window arithmetic cannot overflow.
+        guard storedTimes.contains(start), storedTimes.contains(last), end >= 0, (0...maxStoredCount).contains(events) else { return nil }
         let decoded = states.compactMap(AggregateState.init(json:))
         guard decoded.count == states.count else { return nil }
         var entries: [(time: Int64, values: [JSONValue?])] = []
         for item in buffer {
-            guard case .array(let pair) = item, pair.count == 2, case .int(let time) = pair[0], case .array(let values) = pair[1] else {
+            guard case .array(let pair) = item, pair.count == 2, case .int(let time) = pair[0], storedTimes.contains(time),
+                case .array(let values) = pair[1]
+            else {
                 return nil
             }
             // count(*) inputs are stored as "*": there is no value, only the row.
