@@ -23,7 +23,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
-        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
@@ -47,6 +46,9 @@ let package = Package(
         .systemLibrary(
             name: "CPCRE2", pkgConfig: "libpcre2-8",
             providers: [.apt(["libpcre2-dev"])]),
+        .systemLibrary(
+            name: "CYAML", pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]),
 
         .target(
             name: "WeirCore",
@@ -54,7 +56,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "WeirRules",
-            dependencies: ["WeirCore", "WeirRegex", .product(name: "Yams", package: "Yams")],
+            dependencies: ["WeirCore", "WeirRegex", "WeirYAML"],
             swiftSettings: swiftSettings),
         .target(
             name: "WeirMQTT",
@@ -65,6 +67,7 @@ let package = Package(
         .target(name: "WeirRocksDB", dependencies: ["CRocksDB", "CRocksDBShim"], swiftSettings: swiftSettings),
         .target(name: "WeirZstd", dependencies: ["CZstd"], swiftSettings: swiftSettings),
         .target(name: "WeirRegex", dependencies: ["CPCRE2"], swiftSettings: swiftSettings),
+        .target(name: "WeirYAML", dependencies: ["CYAML"], swiftSettings: swiftSettings),
         .target(
             name: "WeirStore",
             dependencies: [
@@ -114,7 +117,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -163,6 +165,7 @@ let package = Package(
         .testTarget(name: "WeirRocksDBTests", dependencies: ["WeirRocksDB"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirZstdTests", dependencies: ["WeirZstd"], swiftSettings: swiftSettings),
         .testTarget(name: "WeirRegexTests", dependencies: ["WeirRegex"], swiftSettings: swiftSettings),
+        .testTarget(name: "WeirYAMLTests", dependencies: ["WeirYAML"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WeirStoreTests",
             dependencies: [

@@ -1,3 +1,4 @@
+import FoundationEssentials
 import Glibc
 import Subprocess
 import Synchronization
@@ -139,7 +140,7 @@ public enum ExecProcess {
     /// Weir's own `oom_score_adj`, read once (a unit's `OOMScoreAdjust=` sets it before start).
     private static let ownOOMScoreAdjustment =
         (try? String(contentsOfFile: "/proc/self/oom_score_adj", encoding: .utf8)).flatMap {
-            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            Int($0.trimmingWhitespaceAndNewlines())
         } ?? 0
 
     /// Writes `bytes`, then closes its stdin. A program that exits (or closes stdin) without

@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Dispatch
-import Foundation
 import NIOCore
 import WeirCore
 import WeirRules
@@ -56,7 +55,7 @@ extension FunctionRunner {
                 return .failure(FunctionError(function: function, message: "timed out after \(program.timeout); process group killed"))
             }
             guard result.status == 0 else {
-                let tail = String(decoding: result.stderr.suffix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                let tail = String(decoding: result.stderr.suffix(200), as: UTF8.self).trimmingWhitespaceAndNewlines()
                 return .failure(
                     FunctionError(function: function, message: "exited with status \(result.status)\(tail.isEmpty ? "" : ": \(tail)")"))
             }
@@ -154,7 +153,7 @@ extension FunctionRunner {
             let body = try await response.body.collect(upTo: 1 << 20)
             let bytes = Array(body.readableBytesView)
             guard (200..<300).contains(Int(response.status.code)) else {
-                let tail = String(decoding: bytes.prefix(200), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                let tail = String(decoding: bytes.prefix(200), as: UTF8.self).trimmingWhitespaceAndNewlines()
                 return fail("HTTP \(response.status.code)\(tail.isEmpty ? "" : ": \(tail)")")
             }
             // A JSON body is the function's output (an array: one value each); anything else is none.

@@ -1,4 +1,3 @@
-import Foundation
 import WeirCore
 import WeirStore
 import WeirZstd
@@ -126,7 +125,7 @@ extension Forwarder {
     }
 }
 
-private let hexDigits = (0...255).map { String(format: "%02x", $0) }
+private let hexDigits = (0...255).map { hexByte(UInt8($0)) }
 
 extension Forwarder {
     /// The rows to send and their payload, within `maxPayloadBytes` when it is set: a batch that

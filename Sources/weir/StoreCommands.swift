@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import WeirCore
 import WeirDaemon
 import WeirRocksDB
@@ -153,18 +154,18 @@ func adminCommand(_ config: WeirConfig, _ path: String) -> String? {
     do {
         token = try AdminToken.read(stateDir: config.stateDir)
     } catch {
-        FileHandle.standardError.write(Data("weir: \(error)\n".utf8))
-        Foundation.exit(1)
+        writeToStandardError("weir: \(error)\n")
+        exit(1)
     }
     guard
         let (status, body) = AdminClient.request(
             "POST", port: config.admin.port, path: path, headers: ["X-Weir-Command": "1", "Authorization": "Bearer \(token)"],
             timeoutSeconds: 60)
     else { return nil }
-    let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
+    let text = body.trimmingWhitespaceAndNewlines()
     guard status == 200 else {
-        FileHandle.standardError.write(Data("weir: the daemon refused (HTTP \(status)): \(text)\n".utf8))
-        Foundation.exit(1)
+        writeToStandardError("weir: the daemon refused (HTTP \(status)): \(text)\n")
+        exit(1)
     }
     return text
 }

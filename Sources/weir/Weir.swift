@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import WeirCore
 import WeirDaemon
@@ -34,7 +35,7 @@ struct ConfigOption: ParsableArguments {
 /// Prints a message already written for the operator (diagnostics as `path:line:col: message`) to
 /// stderr, unadorned, and ends with exit status 1.
 func failure(printing message: String) -> ExitCode {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    writeToStandardError(message + "\n")
     return ExitCode.failure
 }
 
@@ -144,9 +145,8 @@ extension Weir {
         @Option(help: "Refuse to decompress more than this many bytes.") var maxSize = 256 << 20
 
         func run() throws {
-            let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
-            guard let data else { throw failure(printing: "\(file): cannot read") }
-            var bytes = [UInt8](data)
+            let data = file == "-" ? readStandardInput() : FileManager.default.contents(atPath: file).map { [UInt8]($0) }
+            guard var bytes = data else { throw failure(printing: "\(file): cannot read") }
             if bytes.starts(with: [0x28, 0xB5, 0x2F, 0xFD]) {
                 do {
                     bytes = try Zstd.decompress(bytes, maxSize: maxSize)
@@ -166,5 +166,20 @@ extension Weir {
             }
             for event in events { print(event) }
         }
+    }
+}
+
+/// Everything on standard input, or nil when it cannot be read.
+func readStandardInput() -> [UInt8]? {
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+        if count == 0 { return bytes }
+        if count < 0 {
+            if errno == EINTR { continue }
+            return nil
+        }
+        bytes += chunk[0..<count]
     }
 }

@@ -6,7 +6,7 @@ import WeirCore
 /// Configuration inputs the fuzz harnesses (Fuzz/, docs/fuzzing.md) found crashing: each must be an
 /// error, not a crash.
 @Suite struct ConfigFuzzRegressionTests {
-    /// Deeply nested YAML: Yams composes nodes recursively, and overflowed the stack at about 10,000
+    /// Deeply nested YAML: Yams composed nodes recursively (before issue 12), and overflowed the stack at about 10,000
     /// levels in a release build (`weir check`; Fuzz/regressions/config/yaml-nesting-8000).
     @Test func deeplyNestedConfigurationIsAnError() {
         let depth = 100_000

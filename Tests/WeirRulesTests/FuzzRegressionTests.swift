@@ -6,7 +6,7 @@ import WeirRules
 /// crash. The reproducers are under Fuzz/regressions/; these are larger, so that they overflow the
 /// stack of a release build without sanitizers too.
 @Suite struct FuzzRegressionTests {
-    /// Deeply nested YAML (`[[[[…`): Yams composes nodes recursively, and overflowed the stack at
+    /// Deeply nested YAML (`[[[[…`): Yams composed nodes recursively (before issue 12), and overflowed the stack at
     /// about 6,000 levels in a release build (Fuzz/regressions/rules/yaml-nesting-8000).
     @Test func deeplyNestedRuleFileIsAnError() {
         let depth = 100_000

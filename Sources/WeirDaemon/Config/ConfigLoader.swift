@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import WeirActions
 import WeirCore
 import WeirMQTT
@@ -135,7 +135,7 @@ public enum ConfigLoader {
         else {
             throw n.error("'listen' must be HOST:PORT (for example 127.0.0.1:9110) or 'off'")
         }
-        admin.host = String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        admin.host = listen[..<colon].trimmingScalars { $0 == "[" || $0 == "]" }
         admin.port = port
         return admin
     }

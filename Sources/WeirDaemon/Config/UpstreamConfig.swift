@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import WeirCore
 import WeirForwarder
 import WeirMQTT
@@ -25,7 +25,7 @@ public struct UpstreamConfig: Sendable {
 
     /// The topic with `${gateway_id}` filled in.
     public func resolvedTopic(gatewayID: String) -> String {
-        topic.replacingOccurrences(of: "${gateway_id}", with: gatewayID)
+        topic.replacing("${gateway_id}", with: gatewayID)
     }
 }
 

@@ -1,4 +1,3 @@
-import Foundation
 import WeirCore
 import WeirRocksDB
 import WeirRules

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import WeirCore
 import WeirForwarder
 import WeirRocksDB
@@ -107,7 +107,7 @@ func table(_ rows: [[String]]) -> String {
     let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
     return rows.map { row in
         row.enumerated().map { column, cell in
-            column == row.count - 1 ? cell : cell.padding(toLength: widths[column] + 2, withPad: " ", startingAt: 0)
+            column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] + 2 - cell.count)
         }.joined()
     }.joined(separator: "\n")
 }
@@ -120,7 +120,7 @@ func formatBytes(_ bytes: UInt64) -> String {
         value /= 1024
         unit += 1
     }
-    return unit == 0 ? "\(bytes)B" : String(format: "%.1f%@", value, units[unit])
+    return unit == 0 ? "\(bytes)B" : cFormat("%.1f", value) + units[unit]
 }
 
 func formatAge(millis: Int64) -> String {

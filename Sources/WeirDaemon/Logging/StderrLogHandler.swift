@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Logging
+import WeirCore
 
 /// Logs one line per record to stderr, the way journald wants it.
 ///
@@ -24,7 +25,7 @@ public struct StderrLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        FileHandle.standardError.write(Data(line(for: event).utf8))
+        writeToStandardError(line(for: event))
     }
 
     /// The record as one line. Text from devices, files and functions (a topic, an error, a
@@ -81,6 +82,6 @@ public struct StderrLogHandler: LogHandler {
 
     static func quoted(_ value: String) -> String {
         value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" })
-            ? "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" : value
+            ? "\"" + value.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\"" : value
     }
 }

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import Glibc
+import WeirCore
 
 /// The credential for the admin endpoint's commands (dead-letter replay and purge): a random
 /// token in `<state_dir>/admin.token`, mode 0600, made at the daemon's first start. `weir dlq`
@@ -18,7 +19,7 @@ public enum AdminToken {
         if let existing = try? read(stateDir: stateDir) { return existing }
         if let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int, size == 0 { unlink(path) }
         var generator = SystemRandomNumberGenerator()
-        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let token = (0..<32).map { _ in hexByte(UInt8.random(in: 0...255, using: &generator)) }.joined()
         let temporary = path + ".new-\(getpid())"
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -49,7 +50,7 @@ public enum AdminToken {
                 description: "cannot read \(path) (the admin token, mode 0600): run as the daemon's user or root, "
                     + "and make sure the daemon has started once")
         }
-        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = String(decoding: data, as: UTF8.self).trimmingWhitespaceAndNewlines()
         guard !token.isEmpty else { throw AdminTokenError(description: "\(path) is empty") }
         return token
     }

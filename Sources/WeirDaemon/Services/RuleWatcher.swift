@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -57,10 +57,9 @@ struct RuleWatcher: Service {
     func fingerprint() -> [String] {
         guard let files = try? RuleLoader.ruleFiles(in: rules.directory) else { return [] }
         return files.map { path in
-            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-            let size = (attributes?[.size] as? NSNumber)?.int64Value ?? -1
-            let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            return "\(path)|\(size)|\(modified)"
+            var info = stat()
+            guard stat(path, &info) == 0 else { return "\(path)|-1|0" }
+            return "\(path)|\(info.st_size)|\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
         }
     }
 }

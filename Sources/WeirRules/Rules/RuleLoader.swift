@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import WeirCore
 
 /// Loads every `*.yaml` / `*.yml` file under a rules directory into a `RuleSet`.
@@ -18,10 +19,7 @@ public enum RuleLoader {
         do {
             files = try ruleFiles(in: directory)
         } catch {
-            throw DiagnosticList([
-                Diagnostic(
-                    SourceLocation(file: directory, line: 1, column: 1), "cannot read rules directory: \(error.localizedDescription)")
-            ])
+            throw DiagnosticList([Diagnostic(SourceLocation(file: directory, line: 1, column: 1), "cannot read rules directory: \(error)")])
         }
         var rules: [Rule] = []
         var schedules: [ScheduledRule] = []
@@ -64,20 +62,29 @@ public enum RuleLoader {
         return RuleSet(rules: rules, functions: declared, schedules: schedules)
     }
 
-    /// The rule files under `directory`, sorted, skipping hidden files and editor leftovers.
-    public static func ruleFiles(in directory: String) throws -> [String] {
-        let root = URL(fileURLWithPath: directory)
-        guard
-            let enumerator = FileManager.default.enumerator(
-                at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
-        else { throw CocoaError(.fileReadNoSuchFile) }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CocoaError(.fileReadNoSuchFile)
-        }
+    /// The rule files under `directory` and its folders, sorted: names ending in `.yaml` or `.yml`,
+    /// skipping hidden files and folders (a leading dot) and editor leftovers (`a.yaml~`). Symbolic
+    /// links to files count; links to folders are not followed. Paths are absolute (a relative
+    /// `directory` is taken from the working directory).
+    public static func ruleFiles(in directory: String) throws(RulesDirectoryError) -> [String] {
+        var info = stat()
+        guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { throw RulesDirectoryError() }
+        var root = URL(fileURLWithPath: directory).path
+        while root.count > 1, root.hasSuffix("/") { root.removeLast() }
         var files: [String] = []
-        for case let url as URL in enumerator where ["yaml", "yml"].contains(url.pathExtension) {
-            files.append(url.path)
+        var folders = [root]
+        while let folder = folders.popLast() {
+            // A folder that cannot be read holds no rule files, as Foundation's enumerator had it.
+            guard let stream = opendir(folder) else { continue }
+            defer { closedir(stream) }
+            while let entry = readdir(stream) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard !name.hasPrefix(".") else { continue }
+                let path = (folder == "/" ? "" : folder) + "/" + name
+                var entryInfo = stat()
+                if lstat(path, &entryInfo) == 0, entryInfo.st_mode & S_IFMT == S_IFDIR { folders.append(path) }
+                if name.hasSuffix(".yaml") || name.hasSuffix(".yml") { files.append(path) }
+            }
         }
         return files.sorted()
     }
@@ -229,4 +236,10 @@ public enum RuleLoader {
         }
         return .event(field: field, lateness: try millis("lateness", 0), idleTimeout: try millis("idle_timeout", 30_000))
     }
+}
+
+/// The rules directory is missing or is not a folder.
+public struct RulesDirectoryError: Error, Sendable, CustomStringConvertible {
+    /// Foundation's words for it, which `weir check` has always printed.
+    public var description: String { "The operation could not be completed. The file doesn\u{2019}t exist." }
 }

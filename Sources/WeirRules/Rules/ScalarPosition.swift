@@ -1,5 +1,5 @@
 import WeirCore
-import Yams
+import WeirYAML
 
 /// Maps an offset inside a YAML scalar's value back to a line and column in the file, so a SQL
 /// error points at the character in the operator's file, not inside the extracted string.

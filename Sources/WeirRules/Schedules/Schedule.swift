@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import WeirCore
 
 /// When a scheduled rule runs: `every <duration>` or a five-field cron expression (UTC).
@@ -9,9 +9,9 @@ public enum Schedule: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `every 60d`, `every 15m`, a cron line such as `0 3 * * 1`, or `@daily` and friends.
     public init(parsing text: String) throws(ScheduleError) {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingSpaces()
         if trimmed.lowercased().hasPrefix("every ") {
-            let amount = trimmed.dropFirst(6).trimmingCharacters(in: .whitespaces)
+            let amount = trimmed.dropFirst(6).trimmingSpaces()
             guard let duration = parseDuration(amount), duration >= .seconds(1) else {
                 throw ScheduleError(
                     message: "'every' needs a duration of at least 1s such as 60d, 12h or 15m, found '\(amount)'", offset: 6)
