@@ -129,7 +129,15 @@ let package = Package(
                 "WeirDaemon", "WeirCore", "WeirRules", "WeirZstd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: swiftSettings),
+            swiftSettings: swiftSettings,
+            // The shipped binary (issue 12; BENCHMARKS.md, "Footprint"): linked by lld without the static
+            // stdlib's -export-dynamic (a dynamic symbol table of every symbol, 3 MB) and with relative
+            // relocations packed (DT_RELR, glibc 2.36: 1.9 MB of .rela.dyn, and fewer pages written at start).
+            linkerSettings: [
+                .unsafeFlags(
+                    ["-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                    .when(platforms: [.linux], configuration: .release))
+            ]),
         .executableTarget(
             name: "weir-sim",
             dependencies: [

@@ -2,7 +2,9 @@
 """Every module a target imports must be declared among its dependencies in Package.swift.
 
 Reads Package.swift's targets (name, path, dependencies), then every `import X` in each target's
-Swift files, and reports imports that are neither declared nor part of the toolchain.
+Swift files, and reports imports that are neither declared nor part of the toolchain, and any
+`import Foundation` in a module the shipped `weir` binary links (FoundationEssentials only: full
+Foundation brings ICU's 30 MB of data; BENCHMARKS.md, "Footprint (issue 12)").
 Exit status 1 when anything is undeclared.
 """
 import pathlib
@@ -48,7 +50,15 @@ def targets(package):
 def main():
     package = (ROOT / "Package.swift").read_text()
     problems = []
-    for name, folder, declared in targets(package):
+    all_targets = list(targets(package))
+    graph = {name: declared for name, _, declared in all_targets}
+    shipped, pending = set(), ["weir"]
+    while pending:
+        target = pending.pop()
+        if target in graph and target not in shipped:
+            shipped.add(target)
+            pending.extend(graph[target])
+    for name, folder, declared in all_targets:
         for file in sorted(folder.rglob("*.swift")):
             in_string = False
             for number, line in enumerate(file.read_text().splitlines(), 1):
@@ -62,6 +72,10 @@ def main():
                 if not found:
                     continue
                 module = found.group(1)
+                if module == "Foundation" and name in shipped:
+                    problems.append(f"{file.relative_to(ROOT)}:{number}: '{name}' is linked into weir and imports Foundation "
+                                    "(import FoundationEssentials: Foundation brings ICU into the binary)")
+                    continue
                 if module in TOOLCHAIN or module in declared:
                     continue
                 problems.append(f"{file.relative_to(ROOT)}:{number}: '{name}' imports {module}, not declared in Package.swift")
