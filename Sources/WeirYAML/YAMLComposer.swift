@@ -16,8 +16,9 @@ extension YAMLTree {
 
     private static func compose(_ input: UnsafeBufferPointer<UInt8>) throws(YAMLError) -> YAMLTree {
         guard let base = input.baseAddress, !input.isEmpty else { return YAMLTree(elements: [], children: [], bytes: [], roots: []) }
-        // Node offsets are 32-bit: a tree never holds more elements, children or bytes than the text has bytes.
-        guard input.count < Int(Int32.max) else {
+        // Node numbers and offsets are 32-bit: a tree holds fewer value bytes than the text has bytes, and
+        // fewer than two elements or children per byte of text (`[?]` is four nodes in three bytes).
+        guard input.count <= Int(Int32.max) / 4 else {
             throw YAMLError(stage: .reader, problem: "input is too long", mark: YAMLMark(line: 1, column: 1))
         }
         // libyaml keeps a pointer to the parser in the parser (its string reader's data): it must not move.
