@@ -1,6 +1,5 @@
 import ArgumentParser
 import WeirDaemon
-import WeirRules
 
 /// `weir explain`: `weir test`'s dry run, saying why each rule did or did not match.
 struct ExplainCommand: ParsableCommand {
@@ -16,12 +15,7 @@ struct ExplainCommand: ParsableCommand {
 
     func run() throws {
         let config = try options.load()
-        let rules: RuleSet
-        do {
-            rules = try RuleLoader.load(directory: config.rulesDir)
-        } catch {
-            throw failure(printing: error.description)
-        }
+        let rules = try loadRules(config)
         print(
             Explain.report(
                 rules: rules, topic: topic, payload: Array(payload.utf8), qos: qos, rule: rule, maxPayloadBytes: config.mqtt.maxPayloadBytes

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Glibc
 import WeirCore
 import WeirDaemon
 
@@ -20,7 +19,7 @@ struct StatusCommand: ParsableCommand {
             headers["Authorization"] = "Bearer \(token)"
         }
         guard let (status, body) = AdminClient.request("GET", port: config.admin.port, path: "/status", headers: headers) else {
-            FileHandleOutput.error("weir status: no daemon answers on 127.0.0.1:\(config.admin.port) (is weir running?)")
+            writeToStandardError("weir status: no daemon answers on 127.0.0.1:\(config.admin.port) (is weir running?)\n")
             throw ExitCode(2)
         }
         guard status == 200, let report = try? JSONParser.parse(Array(body.utf8)) else {
@@ -28,13 +27,5 @@ struct StatusCommand: ParsableCommand {
         }
         print(json ? String(decoding: JSONWriter.bytes(report), as: UTF8.self) : StatusView.render(report))
         if report["healthy"] != .bool(true) { throw ExitCode(1) }
-    }
-}
-
-/// Writes to stderr without Foundation.
-enum FileHandleOutput {
-    static func error(_ message: String) {
-        var line = message + "\n"
-        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     }
 }

@@ -57,14 +57,9 @@ struct TapCommand: ParsableCommand {
         var result = ""
         for byte in text.utf8 {
             let c = Character(UnicodeScalar(byte))
-            if c.isASCII && (c.isLetter || c.isNumber || "-_./".contains(c)) { result.append(c) } else { result += "%" + hex(byte) }
+            if c.isASCII && (c.isLetter || c.isNumber || "-_./".contains(c)) { result.append(c) } else { result += "%" + hexByte(byte) }
         }
         return result
-    }
-
-    static func hex(_ byte: UInt8) -> String {
-        let digits = Array("0123456789ABCDEF")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
     }
 }
 
@@ -107,7 +102,7 @@ struct ChunkedLineReader {
     /// What is left of a (short, refused) response.
     mutating func rest() -> String {
         while fill() {}
-        return String(decoding: buffer, as: UTF8.self).trimmingCharacters(in: " \r\n")
+        return String(decoding: buffer, as: UTF8.self).trimmingWhitespaceAndNewlines()
     }
 
     /// The next line of the chunked body; nil when the stream ends.
@@ -124,14 +119,5 @@ struct ChunkedLineReader {
             pending += buffer[..<length]
             buffer.removeFirst(length + 2)
         }
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        var slice = Substring(self)
-        while let first = slice.first, set.contains(first) { slice.removeFirst() }
-        while let last = slice.last, set.contains(last) { slice.removeLast() }
-        return String(slice)
     }
 }

@@ -32,6 +32,16 @@ struct ConfigOption: ParsableArguments {
     }
 }
 
+/// The rules of `config`'s rules directory, for the dry runs (`weir test`, `weir explain`); a
+/// failure prints every diagnostic and exits 1.
+func loadRules(_ config: WeirConfig) throws -> RuleSet {
+    do {
+        return try RuleLoader.load(directory: config.rulesDir)
+    } catch {
+        throw failure(printing: error.description)
+    }
+}
+
 /// Prints a message already written for the operator (diagnostics as `path:line:col: message`) to
 /// stderr, unadorned, and ends with exit status 1.
 func failure(printing message: String) -> ExitCode {
@@ -123,12 +133,7 @@ extension Weir {
 
         func run() throws {
             let config = try options.load()
-            let rules: RuleSet
-            do {
-                rules = try RuleLoader.load(directory: config.rulesDir)
-            } catch {
-                throw failure(printing: error.description)
-            }
+            let rules = try loadRules(config)
             let report = DryRun.report(
                 rules: rules, topic: topic, payload: Array(payload.utf8), qos: qos, maxPayloadBytes: config.mqtt.maxPayloadBytes)
             print(report.text)

@@ -19,7 +19,7 @@ func buildAdmin(
         logger.error("admin commands disabled: \(error)")
     }
     let readToken = try config.admin.readTokenFile.map { path in try SecretFile.read(path: path, trimming: .whitespace) }
-    let activity = RuleActivity(metrics: metrics)
+    let activity = RuleActivity()
     return AdminServer(
         host: host, port: config.admin.port, metrics: metrics, readToken: readToken,
         health: {

@@ -34,12 +34,7 @@ struct AdminCommands: Sendable {
 
     /// Answers `POST /dlq/replay` and `/dlq/purge` with `id=N` or `all=1`: status and JSON body.
     func run(path: String, query: String) async -> (Int, String) {
-        var parameters: [String: String] = [:]
-        for pair in query.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let key = kv.first, !key.isEmpty else { continue }
-            parameters[String(key)] = kv.count == 2 ? String(kv[1]) : ""
-        }
+        let parameters = AdminHandler.parameters(query)
         let id = parameters["id"].flatMap(UInt64.init)
         let all = parameters["all"] == "1"
         guard id != nil || all else { return (400, #"{"error":"give id=N or all=1"}"# + "\n") }

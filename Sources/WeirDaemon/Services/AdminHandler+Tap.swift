@@ -68,7 +68,7 @@ extension AdminHandler {
         var result: [String: String] = [:]
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let key = parts.first.map(String.init) else { continue }
+            guard let key = parts.first.map(String.init), !key.isEmpty else { continue }
             result[key] = parts.count == 2 ? percentDecoded(parts[1]) : ""
         }
         return result

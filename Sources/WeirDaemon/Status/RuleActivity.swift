@@ -18,17 +18,14 @@ final class RuleActivity: Sendable {
         var errors: [String: Double]
     }
 
-    private let metrics: DaemonMetrics
     private let baseline: Mutex<Baseline?> = Mutex(nil)
     static let series: Set<String> = ["weir_rule_matched_total", "weir_rule_errors_total"]
 
-    init(metrics: DaemonMetrics) {
-        self.metrics = metrics
-    }
+    init() {}
 
-    /// Takes a new baseline: every minute, from the status sampler.
-    func sample(now: Int64 = currentTimeMillis()) {
-        let samples = MetricSamples(metrics.exposition(), names: Self.series)
+    /// Takes a new baseline from `samples` (parsed with at least `series`): every minute, from the
+    /// status history's tick.
+    func sample(_ samples: MetricSamples, now: Int64 = currentTimeMillis()) {
         let fresh = Baseline(
             at: now, matched: samples.by("weir_rule_matched_total", label: "rule"),
             errors: samples.by("weir_rule_errors_total", label: "rule"))
@@ -39,7 +36,7 @@ final class RuleActivity: Sendable {
     func rates(_ samples: MetricSamples, now: Int64 = currentTimeMillis()) -> Rates? {
         guard let base = baseline.withLock({ $0 }) else { return nil }
         let seconds = max(1, Double(now - base.at) / 1000)
-        let matched = samples.by("weir_rule_matched_total", label: "rule").mapValues { $0 }
+        let matched = samples.by("weir_rule_matched_total", label: "rule")
         var perSecond: [String: Double] = [:]
         for (rule, count) in matched { perSecond[rule] = max(0, count - (base.matched[rule] ?? 0)) / seconds }
         var errors: [String: Double] = [:]

@@ -43,7 +43,7 @@ final class StatusHistory: Sendable {
         var chosen: [String]?
         if rechoose {
             let rates = activity.rates(samples, now: now)
-            activity.sample(now: now)
+            activity.sample(samples, now: now)
             if let rates {
                 chosen = rates.matchedPerSecond.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
                     .prefix(Self.maxRules).map(\.key)

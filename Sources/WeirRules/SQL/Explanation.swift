@@ -77,7 +77,7 @@ extension CompiledQuery {
             let from = tokens[pieceStart].offset
             let to = min(end, bytes.count)
             let text = String(decoding: bytes[from..<max(from, to)], as: UTF8.self)
-            pieces.append(text.trimmingCharacters(in: " \n\t\r"))
+            pieces.append(text.trimmingWhitespaceAndNewlines())
         }
         var index = start + 1
         while index < tokens.count {
@@ -120,14 +120,5 @@ extension CompiledQuery {
             }
         }
         return Array(Set(missing)).sorted()
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        var slice = Substring(self)
-        while let first = slice.first, set.contains(first) { slice.removeFirst() }
-        while let last = slice.last, set.contains(last) { slice.removeLast() }
-        return String(slice)
     }
 }
