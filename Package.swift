@@ -107,6 +107,15 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings),
+        // Rule tests in files (`*.test.yaml`): the rules, windows and schedules on a virtual clock.
+        .target(
+            name: "WeirRuleTesting",
+            dependencies: [
+                "WeirCore", "WeirRules", "WeirActions",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "WeirDaemon",
             dependencies: [
@@ -126,7 +135,7 @@ let package = Package(
             name: "weir",
             dependencies: [
                 "WeirRocksDB", .product(name: "Logging", package: "swift-log"),
-                "WeirDaemon", "WeirCore", "WeirRules", "WeirZstd",
+                "WeirDaemon", "WeirCore", "WeirRules", "WeirZstd", "WeirRuleTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings,
@@ -205,6 +214,10 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WeirRuleTestingTests",
+            dependencies: ["WeirRuleTesting", "WeirRules", "WeirCore", "WeirTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "WeirDaemonTests",

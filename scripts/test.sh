@@ -12,6 +12,9 @@ log=$(mktemp -t weir-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 status=0
 swift test --skip-build --no-parallel "$@" 2>&1 | tee "$log" || status=$?
+# The shipped rules' own tests (rules/**/*.test.yaml), through the real CLI as an operator runs them.
+echo "==> weir test --rules rules"
+"$(swift build --show-bin-path "$@")/weir" test --rules rules 2>&1 | tee -a "$log" || status=$?
 if [ "$status" -ne 0 ]; then
     # CI logs are often read from the tail: repeat what failed, and why, at the end.
     echo

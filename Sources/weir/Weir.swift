@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import WeirCore
 import WeirDaemon
+import WeirRuleTesting
 import WeirRules
 import WeirZstd
 
@@ -116,29 +117,21 @@ extension Weir {
                     "\(config.rulesDir): ok, \(rules.rules.count) rule(s), \(rules.schedules.count) scheduled rule(s), "
                         + "\(rules.functions.count) function(s) in \(files) file(s), \(rules.topicFilters.count) topic filter(s)"
                 )
+                try checkRuleTests(config: config, rules: rules)
             } catch {
                 throw failure(printing: error.description + "\nweir: \(error.diagnostics.count) error(s)")
             }
         }
     }
+}
 
-    struct Test: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Dry-run one message through the rules: which match, their rows and actions. Connects nowhere.")
-
-        @OptionGroup var options: ConfigOption
-        @Option(help: "Topic of the test message.") var topic: String
-        @Option(help: "Payload of the test message (JSON text).") var payload: String
-        @Option(help: "QoS the message is treated as having.") var qos = 0
-
-        func run() throws {
-            let config = try options.load()
-            let rules = try loadRules(config)
-            let report = DryRun.report(
-                rules: rules, topic: topic, payload: Array(payload.utf8), qos: qos, maxPayloadBytes: config.mqtt.maxPayloadBytes)
-            print(report.text)
-        }
-    }
+/// `weir check`'s part for rule test files: every `*.test.yaml` under the rules directory must
+/// parse and name only rules and functions that exist (`weir test` runs them).
+func checkRuleTests(config: WeirConfig, rules: RuleSet) throws(DiagnosticList) {
+    let files = try RuleTestReport.files(paths: [], rulesDir: config.rulesDir)
+    guard !files.isEmpty else { return }
+    let tests = try RuleTestReport.load(files, rules: rules)
+    print("\(config.rulesDir): ok, \(tests.reduce(0) { $0 + $1.cases.count }) rule test case(s) in \(files.count) test file(s)")
 }
 
 extension Weir {

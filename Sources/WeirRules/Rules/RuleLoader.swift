@@ -63,10 +63,25 @@ public enum RuleLoader {
     }
 
     /// The rule files under `directory` and its folders, sorted: names ending in `.yaml` or `.yml`,
-    /// skipping hidden files and folders (a leading dot) and editor leftovers (`a.yaml~`). Symbolic
-    /// links to files count; links to folders are not followed. Paths are absolute (a relative
-    /// `directory` is taken from the working directory).
+    /// skipping hidden files and folders (a leading dot), editor leftovers (`a.yaml~`) and rule
+    /// test files (`*.test.yaml`, `*.test.yml`: see `testFiles(in:)`), so a test never becomes a
+    /// rule. Symbolic links to files count; links to folders are not followed. Paths are absolute
+    /// (a relative `directory` is taken from the working directory).
     public static func ruleFiles(in directory: String) throws(RulesDirectoryError) -> [String] {
+        try yamlFiles(in: directory).filter { !isTestFile($0) }
+    }
+
+    /// The rule test files (`*.test.yaml`, `*.test.yml`) under `directory`, found as rule files are.
+    public static func testFiles(in directory: String) throws(RulesDirectoryError) -> [String] {
+        try yamlFiles(in: directory).filter(isTestFile)
+    }
+
+    /// Whether a path names a rule test file rather than a rule file.
+    public static func isTestFile(_ path: String) -> Bool {
+        path.hasSuffix(".test.yaml") || path.hasSuffix(".test.yml")
+    }
+
+    private static func yamlFiles(in directory: String) throws(RulesDirectoryError) -> [String] {
         var info = stat()
         guard stat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { throw RulesDirectoryError() }
         var root = URL(fileURLWithPath: directory).path
