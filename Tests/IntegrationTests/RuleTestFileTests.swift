@@ -147,6 +147,10 @@ import WeirTestSupport
         let bad = try runWeir(["check", "--config", fixture.config.path], in: fixture.dir)
         #expect(bad.status == 1)
         #expect(bad.output.contains("hot.test.yaml:4:13: stub for unknown function 'nowhere' (functions: none declared)"), "\(bad.output)")
+        // The unit's check before a start leaves the tests out: a broken test must not stop the daemon.
+        let unit = try runWeir(["check", "--skip-tests", "--config", fixture.config.path], in: fixture.dir)
+        #expect(unit.status == 0, "\(unit.output)")
+        #expect(!unit.output.contains("test"), "\(unit.output)")
         let run = try runWeir(["test", "--config", fixture.config.path], in: fixture.dir)
         #expect(run.status == 1)
         #expect(run.output.contains("error(s) in rule tests"), "\(run.output)")
