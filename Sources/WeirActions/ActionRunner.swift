@@ -41,7 +41,7 @@ public struct ActionRunner: ActionExecutor {
             logger.log(
                 level: level.loggerLevel, "rule \(invocation.rule) matched",
                 metadata: ["rule": "\(invocation.rule)", "topic": "\(invocation.topic)", "row": "\(JSONValue.object(invocation.row))"])
-        case .forward(let upstream):
+        case .forward(let upstream, _):
             guard let forward else { throw NoUpstreams(upstream: upstream) }
             try await forward(upstream, invocation)()
         case .call(let function):
@@ -55,7 +55,7 @@ public struct ActionRunner: ActionExecutor {
     /// is awaited without holding a worker.
     public func startInline(_ invocation: Invocation) throws -> Started? {
         switch invocation.action {
-        case .forward(let upstream):
+        case .forward(let upstream, _):
             guard let forward else { throw NoUpstreams(upstream: upstream) }
             return .pending(try forward(upstream, invocation))
         case .publish(let template, let qos, let retain):

@@ -54,8 +54,8 @@ public enum DryRun {
             return "publish to '\(rendered)' qos=\(qos) retain=\(retain)"
         case .log(let level):
             return "log at \(level.rawValue)"
-        case .forward(let upstream):
-            return "forward to upstream '\(upstream)'"
+        case .forward(let upstream, let priority):
+            return "forward to upstream '\(upstream)'" + (priority == .normal ? "" : " (priority \(priority))")
         case .call(let function):
             let how: String
             switch functions[function]?.runtime {

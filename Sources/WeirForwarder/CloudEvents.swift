@@ -2,12 +2,13 @@ import WeirCore
 
 /// CloudEvents 1.0, structured mode, batched as a JSON array.
 public enum CloudEvents {
-    /// One event: `id` is `<gateway>-<sequence>`, unique and increasing per gateway so the cloud
-    /// can de-duplicate at-least-once deliveries.
-    public static func event(_ record: OutboxRecord, sequence: UInt64, gatewayID: String) -> JSONValue {
+    /// One event: `id` is `<gateway>-<sequence>` (`<gateway>-high-<sequence>` and
+    /// `<gateway>-low-<sequence>` for the other priority classes, whose sequences count apart),
+    /// unique and increasing per gateway and class so the cloud can de-duplicate at-least-once deliveries.
+    public static func event(_ record: OutboxRecord, sequence: UInt64, gatewayID: String, priority: OutboxPriority = .normal) -> JSONValue {
         .object([
             "specversion": "1.0",
-            "id": .string("\(gatewayID)-\(sequence)"),
+            "id": .string("\(gatewayID)-\(classInfix(priority))\(sequence)"),
             "source": .string("weir://\(gatewayID)/\(record.rule)"),
             "type": .string(record.rule),
             "subject": .string(record.topic),
@@ -17,9 +18,15 @@ public enum CloudEvents {
         ])
     }
 
-    public static func batch(_ records: [(sequence: UInt64, record: OutboxRecord)], gatewayID: String) -> [UInt8] {
-        JSONWriter.bytes(.array(records.map { event($0.record, sequence: $0.sequence, gatewayID: gatewayID) }))
+    public static func batch(
+        _ records: [(sequence: UInt64, record: OutboxRecord)], gatewayID: String, priority: OutboxPriority = .normal
+    ) -> [UInt8] {
+        JSONWriter.bytes(.array(records.map { event($0.record, sequence: $0.sequence, gatewayID: gatewayID, priority: priority) }))
     }
+
+    /// What comes between the gateway and the sequence in an id: nothing for the normal class
+    /// (ids as they were before classes existed), `high-` or `low-` otherwise.
+    static func classInfix(_ priority: OutboxPriority) -> String { priority == .normal ? "" : "\(priority)-" }
 }
 
 /// Builds CloudEvents batches from stored rows (`StoredRow`) by splicing their escaped pieces
@@ -47,21 +54,23 @@ public struct CloudEventsBatchWriter: Sendable {
     }
 
     /// The JSON array of the events of `rows` (format 2 bytes and their pieces), in order.
-    func batch(_ rows: [(sequence: UInt64, row: [UInt8], pieces: StoredRow.Pieces)]) -> [UInt8] {
+    func batch(_ rows: [(sequence: UInt64, row: [UInt8], pieces: StoredRow.Pieces)], priority: OutboxPriority = .normal) -> [UInt8] {
+        let infix = Array(CloudEvents.classInfix(priority).utf8)
         var out: [UInt8] = []
         out.reserveCapacity(rows.reduce(2) { $0 + $1.row.count + idPrefix.count + sourcePrefix.count + 160 })
         out.append(UInt8(ascii: "["))
         for (index, row) in rows.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            append(sequence: row.sequence, row: row.row, pieces: row.pieces, into: &out)
+            append(sequence: row.sequence, row: row.row, pieces: row.pieces, infix: infix, into: &out)
         }
         out.append(UInt8(ascii: "]"))
         return out
     }
 
     /// One event, as `JSONWriter.bytes(CloudEvents.event(record, sequence:, gatewayID:))` writes it.
-    func append(sequence: UInt64, row: [UInt8], pieces: StoredRow.Pieces, into out: inout [UInt8]) {
+    func append(sequence: UInt64, row: [UInt8], pieces: StoredRow.Pieces, infix: [UInt8] = [], into out: inout [UInt8]) {
         out += idPrefix
+        out += infix
         appendDecimal(sequence, into: &out)
         out += sourcePrefix
         out += row[pieces.rule]

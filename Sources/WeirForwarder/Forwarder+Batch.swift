@@ -7,6 +7,9 @@ import WeirZstd
 struct PendingBatch {
     var entries: [OutboxEntry] = []
     var bytes = 0
+    /// The class the batch is read from: the highest holding rows when it started; a batch holds
+    /// one class, so higher classes go first after an outage.
+    var priority: OutboxPriority?
     /// `max_events` or `max_bytes` reached: send without waiting.
     var full = false
 }
@@ -22,11 +25,13 @@ extension Forwarder {
     /// Reads the rows after `sequence` (from the head when nil) that still fit in `batch`.
     func read(after sequence: UInt64?, into batch: PendingBatch) async throws -> PendingBatch {
         let (outbox, maxEvents, maxBytes) = (outbox, configuration.maxEvents, configuration.maxBytes)
-        let (count, bytes) = (batch.entries.count, batch.bytes)
+        let (count, bytes, priority) = (batch.entries.count, batch.bytes, batch.priority)
         let read = try await io.run {
-            try outbox.peek(after: sequence, maxRecords: maxEvents - count, maxBytes: maxBytes - bytes, atLeastOne: count == 0)
+            try outbox.peek(
+                after: sequence, priority: priority, maxRecords: maxEvents - count, maxBytes: maxBytes - bytes, atLeastOne: count == 0)
         }
         var batch = batch
+        batch.priority = batch.priority ?? read.entries.first?.priority
         batch.entries += read.entries
         batch.bytes += read.entries.reduce(0) { $0 + $1.storedBytes }
         batch.full = read.full || batch.entries.count >= maxEvents
@@ -38,7 +43,7 @@ extension Forwarder {
     func fill(_ batch: inout PendingBatch) async throws {
         let deadline = ContinuousClock.now + configuration.maxDelay
         while !batch.full, let last = batch.entries.last?.sequence {
-            let more = await waitForRecords(after: last, until: deadline)
+            let more = await waitForRecords(after: last, priority: batch.priority, until: deadline)
             try Task.checkCancellation()
             guard more, !outbox.isClosed else { return }
             let count = batch.entries.count
@@ -63,12 +68,12 @@ extension Forwarder {
         if outbox.isClosed { throw OutboxClosed(name: outbox.name) }
     }
 
-    /// True when a row above `sequence` was committed before `deadline`.
-    func waitForRecords(after sequence: UInt64, until deadline: ContinuousClock.Instant) async -> Bool {
+    /// True when a row above `sequence` (of class `priority`; with none, any row) was committed before `deadline`.
+    func waitForRecords(after sequence: UInt64, priority: OutboxPriority? = nil, until deadline: ContinuousClock.Instant) async -> Bool {
         let outbox = self.outbox
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
-                await outbox.waitForRecords(after: sequence)
+                await outbox.waitForRecords(after: sequence, priority: priority)
                 return true
             }
             group.addTask {
@@ -117,8 +122,8 @@ extension Forwarder {
 
     /// The batch as sent: the spliced JSON array, one zstd frame when compression is on (large
     /// batches compressed on the forwarder's thread, off the cooperative pool).
-    func encode(_ rows: [SplicedRow]) async throws -> [UInt8] {
-        let json = writer.batch(rows)
+    func encode(_ rows: [SplicedRow], priority: OutboxPriority) async throws -> [UInt8] {
+        let json = writer.batch(rows, priority: priority)
         guard configuration.compression else { return json }
         if json.count < compressOffPoolBytes { return try Zstd.compress(json) }
         return try await io.run { try Zstd.compress(json) }
@@ -131,16 +136,16 @@ extension Forwarder {
     /// The rows to send and their payload, within `maxPayloadBytes` when it is set: a batch that
     /// encodes larger keeps the rows that fit (estimated from the overflow, then halved until it
     /// fits). A single row that alone encodes larger comes back with a nil payload.
-    func encodeWithinLimit(_ rows: [SplicedRow]) async throws -> (rows: [SplicedRow], payload: [UInt8]?) {
+    func encodeWithinLimit(_ rows: [SplicedRow], priority: OutboxPriority) async throws -> (rows: [SplicedRow], payload: [UInt8]?) {
         var rows = rows
-        var payload = try await encode(rows)
+        var payload = try await encode(rows, priority: priority)
         guard let limit = configuration.maxPayloadBytes else { return (rows, payload) }
         while payload.count > limit {
             guard rows.count > 1 else { return (rows, nil) }
             let estimate = rows.count * limit / payload.count * 9 / 10
             let keep = estimate > 0 && estimate < rows.count ? estimate : rows.count / 2
             rows.removeLast(rows.count - max(1, keep))
-            payload = try await encode(rows)
+            payload = try await encode(rows, priority: priority)
         }
         return (rows, payload)
     }

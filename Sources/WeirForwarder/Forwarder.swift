@@ -93,7 +93,7 @@ public final class Forwarder: Sendable {
         var backoff = configuration.retryInitial
         var attempts = 0
         // Unreadable entries up to here are in dead letters already: a retried batch must not add them again.
-        var letteredThrough: UInt64 = 0
+        var letteredThrough: [OutboxPriority: UInt64] = [:]
         while !Task.isCancelled && !(isStopping?() ?? false) {
             do {
                 var batch = try await read(after: nil, into: PendingBatch())
@@ -107,13 +107,14 @@ public final class Forwarder: Sendable {
                 }
                 let last = batch.entries[batch.entries.count - 1].sequence
                 let (rows, unreadable) = decode(batch.entries)
-                let fresh = unreadable.filter { $0.sequence > letteredThrough }.map(\.json)
+                let priority = batch.priority ?? .normal
+                let fresh = unreadable.filter { $0.sequence > letteredThrough[priority, default: 0] }.map(\.json)
                 if !fresh.isEmpty { try await deadLetter(fresh, kind: .record, error: "unreadable outbox record", attempts: 0) }
-                letteredThrough = last
+                letteredThrough[priority] = last
                 var acknowledged = batch.entries
                 if !rows.isEmpty {
                     attempts += 1
-                    let (rows, payload) = try await encodeWithinLimit(rows)
+                    let (rows, payload) = try await encodeWithinLimit(rows, priority: priority)
                     if rows.count < acknowledged.count, let sentThrough = rows.last?.sequence {
                         // The rest stays queued for the next batch.
                         acknowledged = acknowledged.filter { $0.sequence <= sentThrough }

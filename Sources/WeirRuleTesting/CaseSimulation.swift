@@ -234,8 +234,10 @@ final class CaseSimulation {
                 // The broker would hand it back to Weir, which subscribes to it.
                 let event = Event(topic: rendered, payload: JSONWriter.bytes(.object(row)), qos: qos, receivedAt: now)
                 agenda.add(.event(event, publishDepth: publishDepth + 1), at: now)
-            case .forward(let upstream):
-                record(.forward, [("upstream", .string(upstream)), ("row", .object(row)), ("rule", .string(rule))])
+            case .forward(let upstream, let priority):
+                record(
+                    .forward,
+                    [("upstream", .string(upstream)), ("row", .object(row)), ("priority", .string("\(priority)")), ("rule", .string(rule))])
             case .log(let level):
                 record(.log, [("level", .string(level.rawValue)), ("row", .object(row)), ("rule", .string(rule))])
             case .call:

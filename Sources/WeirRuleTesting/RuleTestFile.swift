@@ -81,7 +81,7 @@ public enum HappeningKind: String, Sendable, CaseIterable {
     var fields: Set<String> {
         switch self {
         case .publish: return ["topic", "payload", "qos", "retain", "rule"]
-        case .forward: return ["upstream", "row", "rule"]
+        case .forward: return ["upstream", "row", "priority", "rule"]
         case .log: return ["level", "row", "rule"]
         case .call: return ["function", "row", "output", "error", "rule"]
         case .emit: return ["function", "topic", "payload"]

@@ -32,8 +32,11 @@ public struct OutboxEntry: Sendable, Equatable {
     /// Bytes of the stored value (header + record; the raw value for an unreadable one): what it
     /// counts towards `max_bytes`.
     public var storedBytes: Int
+    /// The class it was appended in; sequences count per class.
+    public var priority: OutboxPriority = .normal
 
-    public init(sequence: UInt64, appendedAt: Int64, record: [UInt8], storedBytes: Int? = nil) {
+    public init(sequence: UInt64, appendedAt: Int64, record: [UInt8], storedBytes: Int? = nil, priority: OutboxPriority = .normal) {
+        self.priority = priority
         self.sequence = sequence
         self.appendedAt = appendedAt
         self.record = record
@@ -57,6 +60,17 @@ public struct OutboxStats: Sendable, Equatable {
     public var dropped: UInt64
     public var expired: UInt64
     public var rejected: UInt64
+    /// Per class, highest first; only classes that ever held a row.
+    public var classes: [OutboxClassStats] = []
+}
+
+/// One priority class of an outbox.
+public struct OutboxClassStats: Sendable, Equatable {
+    public var priority: OutboxPriority
+    public var depth: UInt64
+    public var bytes: UInt64
+    public var oldestAppendedAt: Int64?
+    public var dropped: UInt64
 }
 
 /// Totals kept in the outbox's meta key, written in the same batch as the change they count, so
@@ -117,10 +131,19 @@ struct OutboxKeys: Sendable {
     let prefix: [UInt8]
     let meta: [UInt8]
 
-    init(name: String) {
-        prefix = Array("outbox/\(name)/".utf8)
-        meta = Array("meta/outbox/\(name)".utf8)
+    /// The normal class keeps the layout outboxes had before classes existed, so stored rows stay
+    /// where they were; the others are the outbox `<name>!high` and `<name>!low` (upstream names
+    /// cannot hold a `!`).
+    init(name: String, priority: OutboxPriority = .normal) {
+        let stored = name + Self.suffix(priority)
+        prefix = Array("outbox/\(stored)/".utf8)
+        meta = Array("meta/outbox/\(stored)".utf8)
     }
+
+    static func suffix(_ priority: OutboxPriority) -> String { priority == .normal ? "" : "!\(priority)" }
+
+    /// The keys of each class, by `OutboxPriority.rawValue`.
+    static func lanes(_ name: String) -> [OutboxKeys] { OutboxPriority.allCases.map { OutboxKeys(name: name, priority: $0) } }
 
     func key(_ sequence: UInt64) -> [UInt8] { prefix + [UInt8](bigEndian: sequence) }
     var end: [UInt8] { prefix + [0xFF] }

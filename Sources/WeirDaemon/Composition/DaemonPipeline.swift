@@ -27,7 +27,9 @@ func buildPipeline(
     let forwardTo: @Sendable (String, Invocation) throws -> Completion = { [outboxes = store.outboxes] upstream, invocation in
         guard let outbox = outboxes[upstream] else { throw NoUpstreams(upstream: upstream) }
         let record = OutboxRecord(rule: invocation.rule, topic: invocation.topic, time: invocation.receivedAt, data: invocation.row)
-        let ticket = outbox.enqueue(record.encoded())
+        var priority = OutboxPriority.normal
+        if case .forward(_, let chosen) = invocation.action { priority = chosen }
+        let ticket = outbox.enqueue(record.encoded(), priority: priority)
         return { _ = try await ticket.sequence }
     }
 

@@ -53,6 +53,12 @@ public struct StoreInspector {
                 name, "\(s.depth)", formatBytes(s.bytes), formatBytes(s.diskBytes), age, "\(s.sent)", "\(s.dropped)", "\(s.expired)",
                 "\(s.rejected)",
             ])
+            // With more than the normal class in use, a line per class under the upstream's.
+            guard s.classes.count > 1 else { continue }
+            for c in s.classes {
+                let age = c.oldestAppendedAt.map { formatAge(millis: now - $0) } ?? "-"
+                rows.append(["  \(c.priority)", "\(c.depth)", formatBytes(c.bytes), "", age, "", "\(c.dropped)", "", ""])
+            }
         }
         return table(rows)
     }
@@ -66,6 +72,13 @@ public struct StoreInspector {
                 "oldest_appended_at_ms": s.oldestAppendedAt.map { .int($0) } ?? .null, "next_sequence": .int(Int64(s.nextSequence)),
                 "sent": .int(Int64(s.sent)), "dropped": .int(Int64(s.dropped)), "expired": .int(Int64(s.expired)),
                 "rejected": .int(Int64(s.rejected)),
+                "classes": .array(
+                    s.classes.map { c in
+                        [
+                            "priority": .string("\(c.priority)"), "depth": .int(Int64(c.depth)), "bytes": .int(Int64(c.bytes)),
+                            "oldest_appended_at_ms": c.oldestAppendedAt.map { .int($0) } ?? .null, "dropped": .int(Int64(c.dropped)),
+                        ]
+                    }),
             ])
         }
     }
@@ -80,7 +93,8 @@ public struct StoreInspector {
             guard entry.appendedAt >= 0, let record = try? OutboxRecord(decoding: entry.record) else {
                 return JSONWriter.string(["sequence": .int(Int64(entry.sequence)), "unreadable": true])
             }
-            return JSONWriter.string(CloudEvents.event(record, sequence: entry.sequence, gatewayID: config.gatewayID))
+            return JSONWriter.string(
+                CloudEvents.event(record, sequence: entry.sequence, gatewayID: config.gatewayID, priority: entry.priority))
         }
     }
 

@@ -93,6 +93,7 @@ struct StatusReport: Sendable {
                 "bytes": .int(Int64(stats.bytes)),
                 "oldest_age_seconds": stats.oldestAppendedAt.map { .int(max(0, now - $0) / 1000) } ?? .null,
                 "sent": .int(Int64(stats.sent)), "dropped": .int(Int64(stats.dropped + stats.expired)),
+                "classes": .object(JSONObject(stats.classes.map { ("\($0.priority)", .int(Int64($0.depth))) })),
             ]
         }
     }

@@ -51,8 +51,8 @@ public enum ActionSpec: Sendable, Equatable {
     case publish(topic: Template, qos: Int, retain: Bool)
     /// Write the row to the log (journald under systemd).
     case log(level: LogLevel)
-    /// Append the row to the durable outbox of an upstream; done once it is durable.
-    case forward(upstream: String)
+    /// Append the row to the durable outbox of an upstream, in a priority class; done once it is durable.
+    case forward(upstream: String, priority: OutboxPriority = .normal)
     /// Invoke a declared function with the row (retried, then dead-lettered).
     case call(function: String)
 

@@ -23,13 +23,7 @@ extension RuleLoader {
             switch entry.key {
             case "publish": actions.append(try parsePublish(entry.value, columns: columns))
             case "log": actions.append(try parseLog(entry.value))
-            case "forward":
-                let upstream = try entry.value.string("'forward'")
-                if let upstreams, !upstreams.contains(upstream) {
-                    let known = upstreams.isEmpty ? "none configured" : upstreams.sorted().joined(separator: ", ")
-                    throw entry.value.error("unknown upstream '\(upstream)' (upstreams: \(known))")
-                }
-                actions.append(.forward(upstream: upstream))
+            case "forward": actions.append(try parseForward(entry.value, upstreams: upstreams))
             case "call":
                 actions.append(.call(function: try entry.value.string("'call'")))
             default:
@@ -48,6 +42,30 @@ extension RuleLoader {
             else { return nil }
             return CallSite(function: name, location: entry.value.location)
         }
+    }
+
+    /// `forward: cloud`, or `forward: { upstream: cloud, priority: high }`.
+    static func parseForward(_ node: YAMLNode, upstreams: Set<String>?) throws(Diagnostic) -> ActionSpec {
+        var upstreamNode = node
+        var priority = OutboxPriority.normal
+        if node.node.kind == .mapping {
+            let map = try node.mapping("'forward'")
+            try map.checkKeys(["upstream", "priority"], in: "'forward'")
+            upstreamNode = try map.require("upstream", in: "'forward'")
+            if let priorityNode = map["priority"] {
+                let name = try priorityNode.string("'priority'")
+                guard let parsed = OutboxPriority(name: name) else {
+                    throw priorityNode.error("'priority' must be high, normal or low, found '\(name)'")
+                }
+                priority = parsed
+            }
+        }
+        let upstream = try upstreamNode.string("'forward'")
+        if let upstreams, !upstreams.contains(upstream) {
+            let known = upstreams.isEmpty ? "none configured" : upstreams.sorted().joined(separator: ", ")
+            throw upstreamNode.error("unknown upstream '\(upstream)' (upstreams: \(known))")
+        }
+        return .forward(upstream: upstream, priority: priority)
     }
 
     static func parsePublish(_ node: YAMLNode, columns: [String]?) throws(Diagnostic) -> ActionSpec {
