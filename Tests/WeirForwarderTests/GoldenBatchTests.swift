@@ -54,6 +54,20 @@ import WeirZstd
         #expect(String(decoding: batch, as: UTF8.self) == expected)
     }
 
+    /// A priority class other than normal puts its name in the id; the spliced and the reference
+    /// paths agree on it.
+    @Test func aClassNamesItselfInTheID() throws {
+        let row = row(1).encoded()
+        let writer = CloudEventsBatchWriter(gatewayID: "gw")
+        let high = String(decoding: writer.batch([(7, row, StoredRow.pieces(row)!)], priority: .high), as: UTF8.self)
+        #expect(high.hasPrefix(#"[{"specversion":"1.0","id":"gw-high-7","source""#), "\(high)")
+        let record = try OutboxRecord(decoding: row)
+        for priority in OutboxPriority.allCases {
+            let spliced = writer.batch([(7, row, StoredRow.pieces(row)!)], priority: priority)
+            #expect(spliced == CloudEvents.batch([(sequence: 7, record: record)], gatewayID: "gw", priority: priority))
+        }
+    }
+
     @Test func fastTimeFormattingMatchesRFC3339() {
         var generator = SystemRandomNumberGenerator()
         var times: [Int64] = [0, 999, 1000, 86_399_999, 951_782_400_000, 4_107_542_400_000, 253_402_300_799_999]
