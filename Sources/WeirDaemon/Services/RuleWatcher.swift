@@ -6,7 +6,8 @@ import WeirCore
 import WeirEngine
 import WeirRules
 
-/// Reloads the rules on SIGHUP and when files in the rules directory change.
+/// Reloads the rules on SIGHUP and when files in the rules directory, or the lookup tables they
+/// load, change.
 ///
 /// Changes are found by polling a fingerprint (path, size, mtime) of the rule files: cheap for a
 /// directory of a few files, and it works on every filesystem, including overlay and network ones
@@ -54,9 +55,11 @@ struct RuleWatcher: Service {
         }
     }
 
+    /// The rule files' and the loaded lookup tables' fingerprints: a table file that changes
+    /// reloads the rules (and so the table) as a rule file does.
     func fingerprint() -> [String] {
         guard let files = try? RuleLoader.ruleFiles(in: rules.directory) else { return [] }
-        return files.map { path in
+        return (files + rules.current.tables.map(\.path)).map { path in
             var info = stat()
             guard stat(path, &info) == 0 else { return "\(path)|-1|0" }
             return "\(path)|\(info.st_size)|\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"

@@ -25,17 +25,26 @@ public enum RuleLoader {
         var schedules: [ScheduledRule] = []
         var functions: [FunctionSpec] = []
         var diagnostics: [Diagnostic] = []
+        var texts: [(file: String, text: String)] = []
         for file in files {
             guard let text = readText(file) else {
                 diagnostics.append(
                     Diagnostic(SourceLocation(file: file, line: 1, column: 1), "cannot read file (missing, unreadable or not UTF-8)"))
                 continue
             }
-            let parsed = parseFile(text, file: file, upstreams: upstreams)
-            rules += parsed.rules
-            schedules += parsed.schedules
-            functions += parsed.functions
-            diagnostics += parsed.diagnostics
+            texts.append((file, text))
+        }
+        // Tables first: a rule in any file may look up a table declared in any other.
+        let (tables, tableDiagnostics) = loadTables(texts)
+        diagnostics += tableDiagnostics
+        LookupTables.$current.withValue(tables) {
+            for (file, text) in texts {
+                let parsed = parseFile(text, file: file, upstreams: upstreams)
+                rules += parsed.rules
+                schedules += parsed.schedules
+                functions += parsed.functions
+                diagnostics += parsed.diagnostics
+            }
         }
         var declared: [String: FunctionSpec] = [:]
         for function in functions {
@@ -59,7 +68,7 @@ public enum RuleLoader {
             }
         }
         guard diagnostics.isEmpty else { throw DiagnosticList(diagnostics) }
-        return RuleSet(rules: rules, functions: declared, schedules: schedules)
+        return RuleSet(rules: rules, functions: declared, schedules: schedules, tables: tables.all)
     }
 
     /// The rule files under `directory` and its folders, sorted: names ending in `.yaml` or `.yml`,
@@ -139,8 +148,9 @@ public enum RuleLoader {
             do {
                 let top = try document.mapping("a rule file")
                 var ruleNodes: [YAMLNode] = []
-                if top["rules"] != nil || top["functions"] != nil {
-                    try top.checkKeys(["rules", "functions"], in: "a rule file with 'rules' or 'functions' lists")
+                if top["rules"] != nil || top["functions"] != nil || top["tables"] != nil {
+                    // Tables were loaded before the rules (`loadTables`).
+                    try top.checkKeys(["rules", "functions", "tables"], in: "a rule file with 'rules', 'functions' or 'tables' lists")
                     ruleNodes = try top["rules"]?.sequence("'rules'") ?? []
                     for node in try top["functions"]?.sequence("'functions'") ?? [] {
                         do {

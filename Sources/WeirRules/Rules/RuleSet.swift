@@ -22,7 +22,11 @@ public struct RuleSet: Sendable {
     /// Rules that share FROM and test one path against numeric intervals, answered together.
     let ranges: RangeIndex
 
-    public init(rules: [Rule], functions: [String: FunctionSpec] = [:], schedules: [ScheduledRule] = []) {
+    /// The lookup tables the rules were compiled with (`tables:`), for the reload fingerprint and status.
+    public let tables: [LookupTable]
+
+    public init(rules: [Rule], functions: [String: FunctionSpec] = [:], schedules: [ScheduledRule] = [], tables: [LookupTable] = []) {
+        self.tables = tables
         self.rules = rules
         self.schedules = schedules
         self.functions = functions

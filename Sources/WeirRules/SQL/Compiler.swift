@@ -5,10 +5,13 @@ import WeirCore
 enum Compiler {
     static func compile(_ node: SQLNode) throws(SQLError) -> SQLNode {
         switch node {
-        case .literal, .path, .function, .likeCompiled, .regexMatch, .regexReplace, .aggregateRef, .groupKeyRef, .windowStart, .windowEnd:
+        case .literal, .path, .function, .likeCompiled, .regexMatch, .regexReplace, .aggregateRef, .groupKeyRef, .windowStart, .windowEnd,
+            .lookup:
             return node
         case .allRows:
             throw SQLError("'*' is only allowed in count(*) of a grouped rule", at: 0)
+        case .call(let name, let rawArgs, let offset) where name.lowercased() == "lookup":
+            return try compileLookup(rawArgs, offset: offset)
         case .call(let name, let rawArgs, let offset):
             guard let function = BuiltinFunction.named(name) else {
                 if AggregateKind.named(name) != nil {
@@ -68,6 +71,36 @@ enum Compiler {
             for (value, result) in branches { compiled.append((try compile(value), try compile(result))) }
             return .simpleCase(try compile(subject), compiled, otherwise: try otherwise.map { (n) throws(SQLError) in try compile(n) })
         }
+    }
+}
+
+extension Compiler {
+    /// `lookup('table', key [, 'column'])`: the table and the column are literals, resolved now
+    /// against the tables being loaded with the rules (`LookupTables.current`).
+    static func compileLookup(_ args: [SQLNode], offset: Int) throws(SQLError) -> SQLNode {
+        guard (2...3).contains(args.count) else {
+            throw SQLError("function 'lookup' takes 2 or 3 arguments (table, key [, column]), got \(args.count)", at: offset)
+        }
+        guard case .literal(.string(let name)) = args[0] else { throw SQLError("lookup's table must be a string literal", at: offset) }
+        let tables = LookupTables.current.byName
+        // The rule set fails to load anyway: the table's own error says why.
+        if LookupTables.current.broken.contains(name) { return .literal(.null) }
+        guard let table = tables[name] else {
+            let known = tables.isEmpty ? "none declared" : tables.keys.sorted().joined(separator: ", ")
+            throw SQLError("unknown table '\(name)' (tables: \(known))", at: offset)
+        }
+        var column: Int?
+        if args.count == 3 {
+            guard case .literal(.string(let columnName)) = args[2] else {
+                throw SQLError("lookup's column must be a string literal", at: offset)
+            }
+            guard let index = table.columns.firstIndex(of: columnName) else {
+                throw SQLError(
+                    "table '\(name)' has no column '\(columnName)' (columns: \(table.columns.joined(separator: ", ")))", at: offset)
+            }
+            column = index
+        }
+        return .lookup(table, try compile(args[1]), column: column, offset: offset)
     }
 }
 

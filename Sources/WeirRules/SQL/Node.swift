@@ -51,6 +51,8 @@ indirect enum SQLNode: Sendable {
     /// regex_match / regex_replace with a literal pattern, compiled once.
     case regexMatch(SQLNode, CompiledRegex, offset: Int)
     case regexReplace(SQLNode, CompiledRegex, SQLNode, offset: Int)
+    /// `lookup('table', key [, 'column'])`, bound to its table at compile time (nil column: the whole row).
+    case lookup(LookupTable, SQLNode, column: Int?, offset: Int)
     /// `*` as the argument of `count(*)`.
     case allRows
     /// In a grouped query's output: the value of aggregate number n, of GROUP BY key number n, and
@@ -120,6 +122,7 @@ extension SQLNode {
         case .regexMatch(let value, let regex, let offset): return .regexMatch(try transform(value), regex, offset: offset)
         case .regexReplace(let value, let regex, let replacement, let offset):
             return .regexReplace(try transform(value), regex, try transform(replacement), offset: offset)
+        case .lookup(let table, let key, let column, let offset): return .lookup(table, try transform(key), column: column, offset: offset)
         }
     }
 }
