@@ -75,8 +75,11 @@ private func composeServices(
     let forwarders = try buildUpstreams(config: config, store: store, metrics: metrics, logger: logger)
     let pipeline = try buildPipeline(
         config: config, password: password, rules: rules, store: store, clock: clock, metrics: metrics, logger: logger)
-    ReloadEffects(windows: pipeline.windows, ingest: pipeline.ingest.client, functions: pipeline.functions, logger: logger)
-        .register(on: rules)
+    ReloadEffects(
+        windows: pipeline.windows, partitions: pipeline.partitions, ingest: pipeline.ingest.client, functions: pipeline.functions,
+        logger: logger
+    )
+    .register(on: rules)
     let admin = try buildAdmin(
         config: config, store: store, pipeline: pipeline, rules: rules, metrics: metrics, version: version, recentLog: recentLog,
         logger: logger)

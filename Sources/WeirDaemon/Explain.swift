@@ -33,7 +33,11 @@ public enum Explain {
             lines.append("  FROM \(filters(rule)): matches '\(topic)'" + (rule.enabled ? "" : " (the rule is disabled)"))
             guard let parsed else { continue }
             let context = EvaluationContext(payload: parsed, topic: topic, qos: qos, timestamp: now)
-            lines += whereLines(rule.query.explainWhere(context, sql: rule.sql))
+            let stateful = outcome.statefulValues[rule.name] ?? []
+            for (spec, value) in zip(rule.query.stateful, stateful) {
+                lines.append("  \(spec.text) = \(value) (a dry run: every partition starts empty)")
+            }
+            lines += whereLines(rule.query.explainWhere(context, sql: rule.sql, stateful: stateful))
             if let failure = outcome.failures.first(where: { $0.rule == rule.name }) {
                 lines.append("  error: \(failure.error) (counted in weir_rule_errors_total; the event is skipped for this rule)")
             } else if let match = outcome.matches.first(where: { $0.rule.name == rule.name }) {

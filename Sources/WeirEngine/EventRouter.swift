@@ -13,6 +13,8 @@ public final class EventRouter: Sendable {
     public let rules: LiveRules
     public let pool: ActionPool
     let windows: WindowEngine
+    /// The stateful functions' partitions (nil: every partition is new, as in a dry run).
+    let partitions: PartitionStates?
     let metrics: EngineMetrics
     let maxPayloadBytes: Int
     let logger: Logger
@@ -24,8 +26,9 @@ public final class EventRouter: Sendable {
 
     public init(
         rules: LiveRules, pool: ActionPool, windows: WindowEngine, metrics: EngineMetrics, maxPayloadBytes: Int, logger: Logger,
-        taps: TapHub = TapHub()
+        taps: TapHub = TapHub(), partitions: PartitionStates? = nil
     ) {
+        self.partitions = partitions
         self.taps = taps
         self.rules = rules
         self.pool = pool
@@ -40,7 +43,7 @@ public final class EventRouter: Sendable {
     public func route(_ event: Event, fromWorker: Bool = false, settlement: Settlement? = nil) async {
         let tapping = taps.isActive
         if tapping { taps.offer(event) }
-        let outcome = rules.snapshot.set.process(event, maxPayloadBytes: maxPayloadBytes)
+        let outcome = rules.snapshot.set.process(event, maxPayloadBytes: maxPayloadBytes, partitions: partitions)
         if outcome.candidates == 0 {
             metrics.eventsUnmatched.increment()
             return

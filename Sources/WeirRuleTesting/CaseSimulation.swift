@@ -26,6 +26,8 @@ final class CaseSimulation {
     private(set) var stopped: String?
     private var now: Int64
     private var windows: [String: WindowOperator] = [:]
+    /// The stateful functions' partitions, fresh for each case.
+    private let partitions = PartitionStates()
     private var lastRun: [String: Int64] = [:]
     private var agenda = Agenda()
 
@@ -136,7 +138,7 @@ final class CaseSimulation {
 
     /// One event through the rules, as the router takes it.
     private func process(_ event: Event, publishDepth: Int) async {
-        let outcome = rules.process(event, maxPayloadBytes: maxPayloadBytes)
+        let outcome = rules.process(event, maxPayloadBytes: maxPayloadBytes, partitions: partitions)
         if let error = outcome.payloadError {
             record(
                 .invalid,
@@ -165,15 +167,16 @@ final class CaseSimulation {
         guard !skipped.isEmpty, let payload = try? JSONParser.parse(event.payload) else { return }
         let context = EvaluationContext(payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt)
         for rule in skipped {
-            let terms = rule.query.explainWhere(context, sql: rule.sql).conjuncts.compactMap { conjunct -> String? in
-                switch conjunct.outcome {
-                case .isTrue: return nil
-                case .isFalse: return "\(conjunct.text) is false"
-                case .isNull(let missing):
-                    return "\(conjunct.text) is null" + (missing.isEmpty ? "" : " (\(missing.joined(separator: ", ")) missing or null)")
-                case .error(let message): return "\(conjunct.text) fails: \(message)"
+            let terms = rule.query.explainWhere(context, sql: rule.sql, stateful: outcome.statefulValues[rule.name] ?? []).conjuncts
+                .compactMap { conjunct -> String? in
+                    switch conjunct.outcome {
+                    case .isTrue: return nil
+                    case .isFalse: return "\(conjunct.text) is false"
+                    case .isNull(let missing):
+                        return "\(conjunct.text) is null" + (missing.isEmpty ? "" : " (\(missing.joined(separator: ", ")) missing or null)")
+                    case .error(let message): return "\(conjunct.text) fails: \(message)"
+                    }
                 }
-            }
             skips.append(Skip(rule: rule.name, at: now - testCase.start, topic: event.topic, reasons: terms))
         }
     }

@@ -18,20 +18,29 @@ public struct WindowChange: Sendable {
 /// Open windows' state in RocksDB: `window/<rule>/<store key>` holds a group as JSON, zstd-compressed
 /// when it is large (`GroupState`); `meta/window/<rule>` holds the layout signature the groups were saved with, so a changed
 /// rule does not resume state of another shape. Calls block: run them off the cooperative pool.
+///
+/// The stateful functions' partitions (`changed`, `lag`, …) are kept the same way under another
+/// kind: `partition/<rule>/<partition key>` and `meta/partition/<rule>` (`partitions(db:)`).
 public final class WindowStore: Sendable {
     let db: RocksDB
+    /// The first key segment: `window`, or `partition`.
+    let kind: String
 
-    public init(db: RocksDB) {
+    public init(db: RocksDB, kind: String = "window") {
         self.db = db
+        self.kind = kind
     }
 
-    static func prefix(_ rule: String) -> [UInt8] { Array("window/\(rule)/".utf8) }
-    static func meta(_ rule: String) -> [UInt8] { Array("meta/window/\(rule)".utf8) }
+    /// The store of the stateful functions' partitions.
+    public static func partitions(db: RocksDB) -> WindowStore { WindowStore(db: db, kind: "partition") }
+
+    func prefix(_ rule: String) -> [UInt8] { Array("\(kind)/\(rule)/".utf8) }
+    func meta(_ rule: String) -> [UInt8] { Array("meta/\(kind)/\(rule)".utf8) }
 
     /// The saved signature and groups of `rule`. Groups that do not decode are skipped and counted.
     public func load(rule: String) throws -> (signature: String?, groups: [(storeKey: String, state: JSONValue)], unreadable: Int) {
-        let signature = try db.get(Self.meta(rule)).map { String(decoding: $0, as: UTF8.self) }
-        let prefix = Self.prefix(rule)
+        let signature = try db.get(meta(rule)).map { String(decoding: $0, as: UTF8.self) }
+        let prefix = prefix(rule)
         var groups: [(String, JSONValue)] = []
         var unreadable = 0
         try db.scan(from: prefix, upTo: prefix + [0xFF]) { key, value in
@@ -49,25 +58,25 @@ public final class WindowStore: Sendable {
     /// rule is gone).
     public func reset(rule: String, signature: String?) throws {
         let batch = WriteBatch()
-        let prefix = Self.prefix(rule)
+        let prefix = prefix(rule)
         batch.deleteRange(from: prefix, to: prefix + [0xFF])
         if let signature {
-            batch.put(Self.meta(rule), Array(signature.utf8))
+            batch.put(meta(rule), Array(signature.utf8))
         } else {
-            batch.delete(Self.meta(rule))
+            batch.delete(meta(rule))
         }
         try db.write(batch, sync: true)
     }
 
     /// One saved group, or nil (missing or unreadable).
     public func load(rule: String, storeKey: String) -> JSONValue? {
-        guard let value = try? db.get(Self.prefix(rule) + Array(storeKey.utf8)) else { return nil }
+        guard let value = try? db.get(prefix(rule) + Array(storeKey.utf8)) else { return nil }
         return try? GroupState.decode(value)
     }
 
     /// Names of the rules with saved state.
     public func ruleNames() throws -> [String] {
-        let prefix = Array("meta/window/".utf8)
+        let prefix = Array("meta/\(kind)/".utf8)
         var names: [String] = []
         try db.scan(from: prefix, upTo: prefix + [0xFF]) { key, _ in
             names.append(String(decoding: key.dropFirst(prefix.count), as: UTF8.self))
@@ -82,7 +91,7 @@ public final class WindowStore: Sendable {
         // One context for the whole batch, made only if some group is large enough to compress.
         var compressor: ZstdCompressor?
         for change in changes {
-            let key = Self.prefix(change.rule) + Array(change.storeKey.utf8)
+            let key = prefix(change.rule) + Array(change.storeKey.utf8)
             if let state = change.state {
                 batch.put(key, try GroupState.encode(state, compressor: &compressor))
             } else {
@@ -94,7 +103,7 @@ public final class WindowStore: Sendable {
 
     /// Approximate bytes of saved window state per rule prefix (for the benchmark).
     public func approximateBytes(rule: String) throws -> UInt64 {
-        let prefix = Self.prefix(rule)
+        let prefix = prefix(rule)
         return try db.approximateSize(from: prefix, to: prefix + [0xFF])
     }
 

@@ -25,8 +25,8 @@ import WeirZstd
         try store.commit([
             WindowChange(rule: "r", storeKey: "small", state: small), WindowChange(rule: "r", storeKey: "large", state: large),
         ])
-        let smallRaw = try #require(try db.get(WindowStore.prefix("r") + Array("small".utf8)))
-        let largeRaw = try #require(try db.get(WindowStore.prefix("r") + Array("large".utf8)))
+        let smallRaw = try #require(try db.get(WindowStore(db: db).prefix("r") + Array("small".utf8)))
+        let largeRaw = try #require(try db.get(WindowStore(db: db).prefix("r") + Array("large".utf8)))
         #expect(smallRaw == JSONWriter.bytes(small))
         #expect(largeRaw.starts(with: GroupState.zstdMagic))
         #expect(largeRaw.count < JSONWriter.bytes(large).count)
@@ -41,7 +41,7 @@ import WeirZstd
         defer { db.close() }
         let old = group(values: 2)
         // What versions up to this one wrote: every group a zstd frame, however small.
-        try db.put(WindowStore.prefix("r") + Array("g".utf8), try Zstd.compress(JSONWriter.bytes(old)))
+        try db.put(WindowStore(db: db).prefix("r") + Array("g".utf8), try Zstd.compress(JSONWriter.bytes(old)))
         let store = WindowStore(db: db)
         #expect(store.load(rule: "r", storeKey: "g") == old)
         let loaded = try store.load(rule: "r")

@@ -14,6 +14,7 @@ struct DaemonPipeline {
     let functions: FunctionRunner
     let pool: ActionPool
     let windows: WindowEngine
+    let partitions: PartitionEngine
     let router: EventRouter
     let ingest: IngestService
     let readiness: Readiness
@@ -61,9 +62,11 @@ func buildPipeline(
     let readiness = Readiness()
     let windows = WindowEngine(
         rules: rules.current, store: WindowStore(db: store.db), clock: clock, logger: logger, factory: metrics.factory)
+    let partitions = PartitionEngine(
+        rules: rules.current, store: WindowStore.partitions(db: store.db), logger: logger, factory: metrics.factory)
     let router = EventRouter(
         rules: rules, pool: pool, windows: windows, metrics: metrics.engine, maxPayloadBytes: config.mqtt.maxPayloadBytes,
-        logger: logger)
+        logger: logger, partitions: partitions.states)
     emitted.connect(router)
     let db = store.db
     let ingest: IngestService
@@ -74,10 +77,12 @@ func buildPipeline(
     } catch {
         // The window checkpoint thread runs from WindowEngine's constructor; no service owns it yet.
         windows.close()
+        partitions.close()
         throw error
     }
     return DaemonPipeline(
-        publisher: publisherClient, functions: functions, pool: pool, windows: windows, router: router, ingest: ingest,
+        publisher: publisherClient, functions: functions, pool: pool, windows: windows, partitions: partitions, router: router,
+        ingest: ingest,
         readiness: readiness)
 }
 

@@ -60,7 +60,9 @@ func buildServices(
     var services: [any Service] = []
     if let admin { services.append(admin) }
     services.append(
-        StoreService(db: store.db, outboxes: store.outboxes, windows: windows, journal: store.journal.journal, health: store.health))
+        StoreService(
+            db: store.db, outboxes: store.outboxes, windows: windows, partitions: pipeline.partitions, journal: store.journal.journal,
+            health: store.health))
     services += forwarders as [any Service]
     services.append(PublisherService(client: pipeline.publisher))
     // Stops after the pool has drained, so the runs that finished in the drain are recorded.

@@ -9,6 +9,7 @@ import WeirRules
 /// functions retire the workers of removed functions. Registered once, by `buildDaemon`.
 struct ReloadEffects: Sendable {
     let windows: WindowEngine
+    let partitions: PartitionEngine
     /// The ingest connection, whose subscriptions follow the rules.
     let ingest: MQTTClient
     let functions: FunctionRunner
@@ -16,6 +17,7 @@ struct ReloadEffects: Sendable {
 
     func apply(_ fresh: RuleSet) {
         windows.sync(with: fresh)
+        partitions.sync(with: fresh)
         do {
             try ingest.setSubscriptions(fresh.topicFilters)
         } catch {

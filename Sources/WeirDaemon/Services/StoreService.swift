@@ -13,6 +13,7 @@ struct StoreService: Service {
     let db: RocksDB
     let outboxes: [String: Outbox]
     let windows: WindowEngine
+    let partitions: PartitionEngine
     let journal: InvocationJournal
     let health: StoreHealth
     var interval: Duration = .seconds(1)
@@ -24,11 +25,12 @@ struct StoreService: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             if !Task.isShuttingDownGracefully { await blocking.run { health.check() } }
         }
-        let (db, outboxes, windows, journal) = (db, outboxes, windows, journal)
+        let (db, outboxes, windows, partitions, journal) = (db, outboxes, windows, partitions, journal)
         // close() waits for the committer's last fsync: not on the cooperative pool.
         await blocking.run {
             for outbox in outboxes.values { outbox.close() }
             windows.close()
+            partitions.close()
             journal.close()
             db.close()
         }

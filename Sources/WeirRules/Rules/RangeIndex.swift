@@ -125,7 +125,7 @@ struct RangeIndex: Sendable {
         }
         var candidates: [Key: [(position: Int, interval: NumericInterval)]] = [:]
         var order: [Key] = []
-        for (position, rule) in rules.enumerated() where rule.enabled && rule.query.grouping == nil {
+        for (position, rule) in rules.enumerated() where rule.enabled && rule.query.grouping == nil && rule.query.stateful.isEmpty {
             guard let predicate = predicates[position], let (slot, interval) = NumericInterval.of(predicate) else { continue }
             let key = Key(filters: rule.query.topicFilters, slot: slot)
             if candidates[key] == nil { order.append(key) }

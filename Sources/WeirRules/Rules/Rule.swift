@@ -20,6 +20,9 @@ public struct Rule: Sendable {
     /// For event-time rules: what runs for an event that arrives after its window closed (the row
     /// is the event's payload). Empty: late events are only counted.
     public let lateActions: [ActionSpec]
+    /// For rules with stateful functions (`changed`, `lag`, …): partitions remembered at most; past
+    /// this the least recently seen are forgotten, and counted.
+    public var maxPartitions = 100_000
     /// Where the rule's `call:` actions name functions (checked against the declared ones).
     public var callSites: [CallSite] = []
 

@@ -10,6 +10,7 @@ import WeirCore
 public enum RuleLoader {
     static let ruleKeys: Set<String> = [
         "name", "sql", "actions", "description", "enabled", "event_time", "max_groups", "max_groups_in_memory", "late",
+        "max_partitions",
     ]
 
     /// Loads the directory (recursively, in path order) and fails with every problem found.
@@ -219,7 +220,9 @@ public enum RuleLoader {
         let actions = try parseActions(actionsNode, query: query, upstreams: upstreams)
         var timeMode = TimeMode.processing
         if let n = map["event_time"] {
-            guard query.grouping != nil else { throw n.error("'event_time' needs a windowed rule (GROUP BY with a window)") }
+            guard query.grouping != nil || !query.stateful.isEmpty else {
+                throw n.error("'event_time' needs a windowed rule (GROUP BY with a window) or stateful functions (lag, changed, …)")
+            }
             timeMode = try parseEventTime(n)
         }
         var maxGroups = 100_000
@@ -230,7 +233,9 @@ public enum RuleLoader {
         }
         var lateActions: [ActionSpec] = []
         if let n = map["late"] {
-            guard case .event = timeMode else { throw n.error("'late' needs 'event_time': only event-time windows have late events") }
+            guard case .event = timeMode, query.grouping != nil else {
+                throw n.error("'late' needs 'event_time': only event-time windows have late events")
+            }
             lateActions = try parseActions(n, query: query, upstreams: upstreams, checkColumns: false)
         }
         var maxGroupsInMemory = 10_000
@@ -245,6 +250,11 @@ public enum RuleLoader {
         var rule = Rule(
             name: name, sql: sql, query: query, actions: actions, location: node.location, enabled: enabled, timeMode: timeMode,
             maxGroups: maxGroups, maxGroupsInMemory: maxGroupsInMemory, lateActions: lateActions)
+        if let n = map["max_partitions"] {
+            guard !query.stateful.isEmpty else { throw n.error("'max_partitions' needs stateful functions (lag, changed, …)") }
+            rule.maxPartitions = try n.int("'max_partitions'")
+            guard rule.maxPartitions >= 1 else { throw n.error("'max_partitions' must be at least 1") }
+        }
         rule.callSites = callSites(in: actionsNode) + (map["late"].map(callSites(in:)) ?? [])
         return rule
     }

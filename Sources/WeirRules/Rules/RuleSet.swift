@@ -89,6 +89,9 @@ public struct EventOutcome: Sendable {
     public var payloadError: String?
     /// A short label for `payloadError` (`too_large`, `not_json`), for metrics.
     public var payloadErrorReason: String?
+    /// The values of stateful calls (`changed`, `lag`, …) of the rules that have them, in each
+    /// rule's call order (`CompiledQuery.stateful`): for `weir explain` and rule tests.
+    public var statefulValues: [String: [JSONValue]] = [:]
     /// Inputs for windowed rules whose WHERE held: they go to the rule's open windows.
     public var windowInputs: [WindowInput] = []
 }
@@ -107,7 +110,10 @@ public struct WindowInput: Sendable {
 extension RuleSet {
     /// Runs every candidate rule on `event`. The payload is parsed once, and only if a rule's FROM
     /// matched: traffic no rule cares about costs a trie walk and nothing more.
-    public func process(_ event: Event, maxPayloadBytes: Int = 256 * 1024) -> EventOutcome {
+    ///
+    /// - Parameter partitions: the memory of the stateful functions (`changed`, `lag`, …); nil for
+    ///   a one-off dry run, where every partition is new.
+    public func process(_ event: Event, maxPayloadBytes: Int = 256 * 1024, partitions: PartitionStates? = nil) -> EventOutcome {
         var outcome = EventOutcome()
         let positions = candidatePositions(for: event.topic)
         outcome.candidates = positions.count
@@ -131,6 +137,11 @@ extension RuleSet {
         var lookups = RangeLookups(ranges)
         for position in positions {
             do {
+                // Stateful functions see every event FROM matched, before WHERE filters it.
+                if !rules[position].query.stateful.isEmpty {
+                    try processStateful(position, context, &fields, &outcome, partitions)
+                    continue
+                }
                 // WHERE first, from the range index or the event's shared field slots: most rules
                 // stop here, before the rule itself is even read.
                 if let decided = lookups.decide(position, &fields) {
@@ -151,6 +162,23 @@ extension RuleSet {
             }
         }
         return outcome
+    }
+}
+
+extension RuleSet {
+    /// A rule with stateful calls: their values first, then WHERE and the row reading them.
+    private func processStateful(
+        _ position: Int, _ shared: EvaluationContext, _ fields: inout FieldValues, _ outcome: inout EventOutcome,
+        _ partitions: PartitionStates?
+    ) throws(EvaluationError) {
+        let rule = rules[position]
+        var context = shared
+        context.stateful = try statefulValues(rule, context, states: partitions)
+        outcome.statefulValues[rule.name] = context.stateful
+        if let predicate = predicates[position] {
+            guard try predicate.holds(&fields, context) else { return }
+        }
+        outcome.matches.append(RuleMatch(rule: rule, row: try rule.query.project(context)))
     }
 }
 

@@ -6,8 +6,12 @@ enum Compiler {
     static func compile(_ node: SQLNode) throws(SQLError) -> SQLNode {
         switch node {
         case .literal, .path, .function, .likeCompiled, .regexMatch, .regexReplace, .aggregateRef, .groupKeyRef, .windowStart, .windowEnd,
-            .lookup:
+            .lookup, .statefulRef:
             return node
+        case .over(_, _, let offset):
+            throw SQLError("OVER (PARTITION BY …) and stateful functions are for rules without GROUP BY", at: offset)
+        case .call(let name, _, let offset) where StatefulKind.named(name) != nil:
+            throw SQLError("'\(name.lowercased())' is a stateful function, for rules without GROUP BY", at: offset)
         case .allRows:
             throw SQLError("'*' is only allowed in count(*) of a grouped rule", at: 0)
         case .call(let name, let rawArgs, let offset) where name.lowercased() == "lookup":
@@ -115,6 +119,8 @@ public struct EvaluationContext: Sendable {
     var aggregates: [JSONValue] = []
     var groupKeys: [JSONValue] = []
     var window: (start: Int64, end: Int64)?
+    /// The values of the rule's stateful calls for this event.
+    var stateful: [JSONValue] = []
 
     public init(payload: JSONValue, topic: String, qos: Int = 0, timestamp: Int64 = 0) {
         self.payload = payload
@@ -138,20 +144,30 @@ public struct CompiledQuery: Sendable {
     let whereClause: SQLNode?
     /// Set for `GROUP BY` rules: their rows come from closed groups, not from single events.
     public let grouping: GroupedQuery?
+    /// The rule's stateful calls (`changed`, `lag`, …), stepped for every event FROM matches.
+    public let stateful: [StatefulSpec]
 
     public init(sql: String) throws(SQLError) {
         var parser = try Parser(sql)
         let statement = try parser.parseStatement()
         grouping = statement.groupBy.isEmpty && statement.window == nil ? nil : try GroupedQuery(statement)
         var items: [SelectItem] = []
-        for item in statement.items where grouping == nil {
+        var stateful: [StatefulSpec] = []
+        // Stateful calls are taken out first (WHERE's before SELECT's, as they are evaluated), so an
+        // equal call in both is one call.
+        let grouped = grouping != nil
+        var whereNode = statement.whereClause
+        if !grouped, let node = whereNode { whereNode = try StatefulCompiler.extract(node, into: &stateful) }
+        for item in statement.items where !grouped {
             switch item {
             case .star: items.append(.star)
-            case .column(let node, let name): items.append(.column(try Compiler.compile(node), name: name))
+            case .column(let node, let name):
+                items.append(.column(try Compiler.compile(try StatefulCompiler.extract(node, into: &stateful)), name: name))
             }
         }
         self.items = items
-        whereClause = try statement.whereClause.map { (n) throws(SQLError) in try Compiler.compile(n) }
+        self.stateful = stateful
+        whereClause = try whereNode.map { (n) throws(SQLError) in try Compiler.compile(n) }
         topicFilters = statement.filters.map(\.0)
         filterOffsets = statement.filters.map(\.1)
         selectsStar = items.contains { if case .star = $0 { true } else { false } }

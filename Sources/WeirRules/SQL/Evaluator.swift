@@ -96,6 +96,10 @@ enum Evaluator {
             if value.isNull { return .null }
             guard case .string(let text) = value else { throw EvaluationError("regex_match needs a string, got \(value.typeName)") }
             return .bool(try regex.matches(text))
+        case .statefulRef(let index):
+            return index < context.stateful.count ? context.stateful[index] : .null
+        case .over:
+            throw EvaluationError("OVER outside a stateful function")
         case .lookup(let table, let keyNode, let column, _):
             return table.value(for: try evaluate(keyNode, context), column: column)
         case .regexReplace(let operand, let regex, let replacementNode, _):

@@ -29,8 +29,11 @@ public struct WhereExplanation: Sendable {
 extension CompiledQuery {
     /// Evaluates WHERE one top-level conjunct at a time; `sql` is the rule's text, for the
     /// conjuncts' wording. Conjuncts are all evaluated (no short circuit), so every reason shows.
-    public func explainWhere(_ context: EvaluationContext, sql: String) -> WhereExplanation {
+    /// `stateful` holds the event's values of the rule's stateful calls (`EventOutcome.statefulValues`).
+    public func explainWhere(_ context: EvaluationContext, sql: String, stateful: [JSONValue] = []) -> WhereExplanation {
         guard let whereClause else { return WhereExplanation(conjuncts: []) }
+        var context = context
+        context.stateful = stateful
         var nodes: [SQLNode] = []
         var pending = [whereClause]
         // Right to left onto a stack so that the conjuncts come out in source order.

@@ -53,6 +53,10 @@ indirect enum SQLNode: Sendable {
     case regexReplace(SQLNode, CompiledRegex, SQLNode, offset: Int)
     /// `lookup('table', key [, 'column'])`, bound to its table at compile time (nil column: the whole row).
     case lookup(LookupTable, SQLNode, column: Int?, offset: Int)
+    /// `f(…) OVER (PARTITION BY …)` as parsed; compiled into `.statefulRef`.
+    case over(SQLNode, partition: [SQLNode], offset: Int)
+    /// The value of the rule's stateful call number n for this event (`EvaluationContext.stateful`).
+    case statefulRef(Int)
     /// `*` as the argument of `count(*)`.
     case allRows
     /// In a grouped query's output: the value of aggregate number n, of GROUP BY key number n, and
@@ -100,8 +104,9 @@ extension SQLNode {
             return try transform(node)
         }
         switch self {
-        case .literal, .path, .allRows, .aggregateRef, .groupKeyRef, .windowStart, .windowEnd:
+        case .literal, .path, .allRows, .aggregateRef, .groupKeyRef, .windowStart, .windowEnd, .statefulRef:
             return self
+        case .over(let call, let partition, let offset): return .over(try transform(call), partition: try all(partition), offset: offset)
         case .call(let name, let args, let offset): return .call(name: name, args: try all(args), offset: offset)
         case .function(let f, let args, let offset): return .function(f, try all(args), offset: offset)
         case .cast(let value, let type): return .cast(try transform(value), type)

@@ -131,10 +131,12 @@ extension Parser {
                 if name.lowercased() == "count", accept(symbol: "*") {
                     args = [.allRows]
                 } else if !current.isSymbol(")") {
-                    repeat { args.append(try parseExpression()) } while accept(symbol: ",")
+                    repeat { args.append(try parseArgument()) } while accept(symbol: ",")
                 }
                 try expect(symbol: ")", "to close the arguments of \(name)")
-                return .call(name: name, args: args, offset: token.offset)
+                let call = SQLNode.call(name: name, args: args, offset: token.offset)
+                if current.isKeyword("OVER") { return try parseOver(call) }
+                return call
             }
             if ["SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "AS", "IN", "IS", "LIKE", "BETWEEN", "WHEN", "THEN", "ELSE", "END"]
                 .contains(name.uppercased())
@@ -211,5 +213,34 @@ extension CastType {
         case "bool", "boolean": self = .bool
         default: return nil
         }
+    }
+}
+
+extension Parser {
+    /// A function argument: an expression, or a duration written as in windows (`5m`), which is
+    /// the string `'5m'`.
+    mutating func parseArgument() throws(SQLError) -> SQLNode {
+        if case .int(let number) = current.kind, position + 1 < tokens.count, case .identifier(let unit) = tokens[position + 1].kind,
+            tokens[position + 1].offset == current.offset + String(number).utf8.count,
+            ["ms", "s", "m", "h", "d"].contains(unit)
+        {
+            _ = advance()
+            _ = advance()
+            return .literal(.string("\(number)\(unit)"))
+        }
+        return try parseExpression()
+    }
+
+    /// `OVER (PARTITION BY expr, …)` or `OVER ()` after a call.
+    mutating func parseOver(_ call: SQLNode) throws(SQLError) -> SQLNode {
+        let offset = advance().offset
+        try expect(symbol: "(", "after OVER")
+        var partition: [SQLNode] = []
+        if accept(keyword: "PARTITION") {
+            guard accept(keyword: "BY") else { throw SQLError("expected BY after PARTITION, found \(current.text)", at: current.offset) }
+            repeat { partition.append(try parseExpression()) } while accept(symbol: ",")
+        }
+        try expect(symbol: ")", "to close OVER (PARTITION BY …)")
+        return .over(call, partition: partition, offset: offset)
     }
 }

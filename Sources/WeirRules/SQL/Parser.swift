@@ -97,7 +97,7 @@ struct Parser {
                 if case .key(let key) = segment { return key }
             }
             return first
-        case .call(let name, _, _): return name.lowercased()
+        case .call(let name, _, _), .over(.call(let name, _, _), _, _): return name.lowercased()
         default: return "col\(position)"
         }
     }
