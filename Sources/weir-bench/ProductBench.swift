@@ -18,8 +18,8 @@ struct ProductBench: AsyncParsableCommand {
     @Option(help: "End-to-end runs per path (the median is reported; default 3, 1 with --quick).") var e2eRuns: Int?
     @Option(help: "Seconds a measurement may take before it is cut short (its rate then covers what was done).")
     var timeout = 40.0
-    @Option(help: "Figures to measure, comma-separated: windows, rules, e2e, backlog, latency, lookup.")
-    var only = "windows,rules,e2e,backlog,latency,lookup"
+    @Option(help: "Figures to measure, comma-separated: windows, rules, e2e, backlog, latency, lookup, rbe.")
+    var only = "windows,rules,e2e,backlog,latency,lookup,rbe"
     @Flag(help: "Skip the QoS 1 / ack: durable runs.") var receiptOnly = false
 
     var runs: Int { e2eRuns ?? (quick ? 1 : 3) }
@@ -81,6 +81,12 @@ struct ProductBench: AsyncParsableCommand {
             figures += new
         }
         try await section("latency", "5. inside-Weir latency at 10k events/s, publish rule") { try await latency(rig, mode: $0) }
+        if parts.contains("rbe") {
+            say("8. report by exception: 1,000 devices at 1 Hz (a slow random walk), through the daemon")
+            let new = try await reportByException(rig)
+            for f in new { say("  " + line(f)) }
+            figures += new
+        }
         try await section("lookup", "7. a rule with lookups against the same rule without; memory per table row") {
             try await lookups(rig, mode: $0)
         }

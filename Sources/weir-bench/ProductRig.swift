@@ -58,13 +58,14 @@ struct ProductRig {
     /// Writes `rules` (YAML) and a configuration, starts `weir run` and waits until it is healthy.
     func daemon(
         _ name: String, rules: String, port: Int, mode: AckMode, cloudPort: Int? = nil, batch: String = "", qos: Int? = nil,
-        startTimeout: Double = 20
+        startTimeout: Double = 20, upstreams: String? = nil
     ) async throws -> (process: ChildProcess, admin: Int) {
         let dir = work.appendingPathComponent("rules-\(name)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try rules.write(to: dir.appendingPathComponent("rules.yaml"), atomically: true, encoding: .utf8)
         let admin = freePort()
-        let upstream = cloudPort.map { "upstreams:\n  cloud:\n    mqtt: { host: 127.0.0.1, port: \($0) }\n    \(batch)\n" } ?? ""
+        let upstream =
+            upstreams ?? cloudPort.map { "upstreams:\n  cloud:\n    mqtt: { host: 127.0.0.1, port: \($0) }\n    \(batch)\n" } ?? ""
         let config = work.appendingPathComponent("\(name).yaml").path
         // A persistent session whenever the input is QoS 1, so the broker queues what Weir has not read.
         let inputQoS = qos ?? mode.qos
