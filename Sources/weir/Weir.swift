@@ -101,6 +101,7 @@ extension Weir {
                 let files = (try? RuleLoader.ruleFiles(in: config.rulesDir).count) ?? 0
                 print("\(config.path): ok")
                 for finding in exposureFindings(config: config, rules: rules) { print(finding) }
+                for finding in scalingFindings(config: config, rules: rules) { print(finding) }
                 if config.mqtt.ack == .durable, config.mqtt.cleanSession {
                     print(
                         "\(config.path): warning: mqtt.clean_session true with 'ack: durable': the broker forgets what it holds for Weir "
