@@ -83,6 +83,32 @@ func publishNumbered(_ broker: MosquittoBroker, total: Int, chunk: Int = 500, be
 @Suite(.serialized) struct SharedSubscriptionTests {
     static let total = 20_000
 
+    @Test func checkSaysWhatEachInstanceNeedsAndWarnsForWindowsUnderAShareGroup() throws {
+        let rules = [
+            "fwd.yaml": "name: fwd\nsql: SELECT seq FROM \"dev/+/tele\"\nactions: [ { log: {} } ]\n",
+            "avg.yaml": """
+            name: avg
+            sql: SELECT device, avg(t) AS t FROM "dev/+/tele" GROUP BY device, TUMBLING(10s)
+            actions: [ { log: {} } ]
+            """,
+        ]
+        let shared = try BinaryFixture(name: "chk", brokerPort: 1883, rules: rules)
+        try shared.rewriteMQTT("share_group: weir")
+        let check = try runWeir(["check", "--config", shared.config.path], in: shared.dir)
+        #expect(check.status == 0, "warnings do not fail the check: \(check.output)")
+        #expect(check.output.contains("note: mqtt.share_group 'weir' subscribes to $share/weir/<filter>"), "\(check.output)")
+        #expect(check.output.contains("its own gateway_id"))
+        #expect(check.output.contains("its own mqtt.client_id"))
+        #expect(check.output.contains("its own state_dir"))
+        #expect(check.output.contains("avg.yaml:1:1: warning: rule 'avg' keeps windows (GROUP BY) under mqtt.share_group 'weir'"))
+        #expect(!check.output.contains("rule 'fwd' keeps windows"))
+        // Without a share group, neither.
+        let alone = try BinaryFixture(name: "chk1", brokerPort: 1883, rules: rules)
+        let plain = try runWeir(["check", "--config", alone.config.path], in: alone.dir)
+        #expect(plain.status == 0)
+        #expect(!plain.output.contains("share_group"), "\(plain.output)")
+    }
+
     @Test func twoInstancesInAShareGroupProcessEveryEventExactlyOnceBetweenThem() async throws {
         let pair = try await SharedPair()
         let a = try await SharedPair.start(pair.fixtures[0])
