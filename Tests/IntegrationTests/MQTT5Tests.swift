@@ -133,21 +133,13 @@ func adminMetric(_ port: Int, _ series: String) -> Double {
         // mosquitto answers an MQTT 5 publish with PUBACK 0x87 (3.1.1 would PUBACK success).
         try "topic readwrite allowed/#\n".write(toFile: acl, atomically: true, encoding: .utf8)
         let cloud = try MosquittoBroker(listenerOptions: "acl_file \(acl)")
-        let fixture = try BinaryFixture(
-            name: "v5refused", brokerPort: local.port, rules: ["fwd.yaml": forwardRule],
-            extra: """
-                upstreams:
-                  cloud:
-                    mqtt: { host: 127.0.0.1, port: \(cloud.port), protocol: 5 }
-                    batch: { max_events: 10, max_delay: 20ms }
-                    retry: { backoff: 100ms, max_backoff: 200ms }
-                """)
+        let fixture = try forwardingToV5(name: "v5refused", local: local, upstreamPort: cloud.port)
         let weir = try fixture.run()
         defer { weir.stop(signal: SIGKILL) }
         #expect(await eventually(timeout: .seconds(20)) { adminMetric(fixture.admin, #"weir_upstream_connected{upstream="cloud"}"#) == 1 })
         let pub = try await publisher(local)
         defer { pub.shutdown() }
-        for n in 0..<5 { try await pub.publish(topic: "sensors/s1/telemetry", payload: Array(#"{"device":"d","n":\#(n)}"#.utf8), qos: 1) }
+        try await publishReadings(pub, 0..<5)
         #expect(
             await eventually(timeout: .seconds(20)) { adminMetric(fixture.admin, #"weir_dead_letters_total{upstream="cloud"}"#) == 5 })
         #expect(adminMetric(fixture.admin, #"weir_forwarded_events_total{upstream="cloud"}"#) == 0)
@@ -157,6 +149,19 @@ func adminMetric(_ port: Int, _ series: String) -> Double {
     }
 }
 
+/// A binary forwarding `sensors/+/telemetry` to an MQTT 5 upstream on `upstreamPort`, retrying fast.
+func forwardingToV5(name: String, local: MosquittoBroker, upstreamPort: Int) throws -> BinaryFixture {
+    try BinaryFixture(
+        name: name, brokerPort: local.port, rules: ["fwd.yaml": forwardRule],
+        extra: """
+            upstreams:
+              cloud:
+                mqtt: { host: 127.0.0.1, port: \(upstreamPort), protocol: 5 }
+                batch: { max_events: 10, max_delay: 20ms }
+                retry: { backoff: 50ms, max_backoff: 100ms }
+            """)
+}
+
 extension BinaryFixture {
     /// Adds `settings` to the configuration's `mqtt:` mapping (written as one flow mapping).
     func rewriteMQTT(_ settings: String) throws {
@@ -164,5 +169,34 @@ extension BinaryFixture {
         let updated = text.replacingOccurrences(of: ", qos: 1 }", with: ", qos: 1, \(settings) }")
         guard updated != text else { throw TestSupportError("no mqtt mapping to extend in \(config.path)") }
         try updated.write(to: config, atomically: true, encoding: .utf8)
+    }
+}
+
+/// Retryable refusals, from a broker that answers with a chosen reason code (mosquitto cannot be
+/// made to send them on demand).
+@Suite(.serialized) struct MQTT5RetryTests {
+    @Test func retryableReasonCodesAreRetriedUntilTheUpstreamAccepts() async throws {
+        let local = try MosquittoBroker()
+        // Quota exceeded, implementation specific, unspecified, packet identifier in use: each
+        // means "not now"; the fifth attempt is accepted.
+        let upstream = try RefusingBroker(refusals: [0x97, 0x83, 0x80, 0x91])
+        defer { upstream.stop() }
+        let fixture = try forwardingToV5(name: "v5retry", local: local, upstreamPort: upstream.port)
+        let weir = try fixture.run()
+        defer { weir.stop(signal: SIGKILL) }
+        #expect(await eventually(timeout: .seconds(20)) { Loopback.httpGet(port: fixture.admin, path: "/healthz")?.status == 200 })
+        let pub = try await publisher(local)
+        defer { pub.shutdown() }
+        try await publishReadings(pub, 0..<3)
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                adminMetric(fixture.admin, #"weir_forwarded_events_total{upstream="cloud"}"#) == 3
+            })
+        #expect(upstream.refusedPayloads.count == 4)
+        #expect(adminMetric(fixture.admin, #"weir_forward_failures_total{upstream="cloud"}"#) >= 4)
+        #expect(adminMetric(fixture.admin, #"weir_dead_letters_total{upstream="cloud"}"#) == 0)
+        let rows = upstream.acceptedPayloads.flatMap { (try? decodeBatch($0)) ?? [] }.compactMap { $0["data"]?["n"]?.intValue }
+        #expect(Set(rows) == [0, 1, 2], "the refused rows were sent again: \(rows)")
+        #expect(await eventually { adminMetric(fixture.admin, #"weir_outbox_depth{upstream="cloud"}"#) == 0 })
     }
 }
