@@ -200,3 +200,44 @@ extension BinaryFixture {
         #expect(await eventually { adminMetric(fixture.admin, #"weir_outbox_depth{upstream="cloud"}"#) == 0 })
     }
 }
+
+/// What the binary's MQTT 5 connections say on CONNECT, read off the wire.
+@Suite(.serialized) struct MQTT5ConnectTests {
+    let logRule = "name: l\nsql: SELECT * FROM \"sensors/#\"\nactions: [ { log: {} } ]\n"
+
+    @Test func ingestSendsSessionExpiryReceiveMaximumAndMaximumPacketSize() async throws {
+        let broker = try RefusingBroker(refusals: [])
+        defer { broker.stop() }
+        let fixture = try BinaryFixture(
+            name: "v5connect", brokerPort: broker.port, rules: ["l.yaml": logRule],
+            extra: "upstreams:\n  cloud:\n    mqtt: { host: 127.0.0.1, port: \(broker.port), protocol: 5 }\n")
+        try fixture.rewriteMQTT("protocol: 5, session_expiry: 1h, receive_maximum: 77, max_payload: 64KiB")
+        let weir = try fixture.run()
+        defer { weir.stop(signal: SIGKILL) }
+        // The ingest connection's CONNECT: the only one with a packet size (the publisher's speaks
+        // 3.1.1, with no properties; the upstream receives nothing).
+        #expect(await eventually(timeout: .seconds(20)) { broker.connectProperties.contains { $0[0x27] != nil } })
+        let properties = try #require(broker.connectProperties.first { $0[0x27] != nil })
+        #expect(properties[0x11] == 3600, "Session Expiry Interval: \(properties)")
+        #expect(properties[0x21] == 77, "Receive Maximum")
+        #expect(properties[0x27] == UInt32(64 * 1024 + 128 * 1024), "Maximum Packet Size: max_payload and room for topic and properties")
+        // The upstream's connection: a persistent session kept 7 days; it receives nothing, so no packet size.
+        #expect(await eventually(timeout: .seconds(20)) { broker.connectProperties.contains { $0[0x11] == 604_800 } })
+        #expect(broker.connectProperties.first { $0[0x11] == 604_800 }?[0x27] == nil)
+    }
+
+    @Test func aCleanSessionAndTheDefaultsSayWhatTheyShould() async throws {
+        let broker = try RefusingBroker(refusals: [])
+        defer { broker.stop() }
+        let fixture = try BinaryFixture(name: "v5clean", brokerPort: broker.port, rules: ["l.yaml": logRule])
+        try fixture.rewriteMQTT("protocol: 5, clean_session: true")
+        let weir = try fixture.run()
+        defer { weir.stop(signal: SIGKILL) }
+        // The ingest connection's CONNECT (the publisher's connection speaks 3.1.1: no properties).
+        #expect(await eventually(timeout: .seconds(20)) { broker.connectProperties.contains { $0[0x21] != nil } })
+        let properties = try #require(broker.connectProperties.first { $0[0x21] != nil })
+        #expect(properties[0x11] == nil, "a clean session ends at the disconnect: no expiry sent")
+        #expect(properties[0x21] == 1000, "the default receive maximum")
+        #expect(properties[0x27] == UInt32(256 * 1024 + 128 * 1024))
+    }
+}

@@ -73,6 +73,41 @@ func mosquittoPubV5(_ broker: MosquittoBroker, _ topic: String, _ payload: Strin
         try await v311.publish(topic: "denied/x", payload: [1], qos: 1)
     }
 
+    @Test func aPersistentV5SessionOutlivesTheConnectionOnlyWithASessionExpiry() async throws {
+        let broker = try MosquittoBroker()
+        for (expiry, kept) in [(UInt32(3600), true), (0, false)] {
+            let id = "v5-session-\(expiry)"
+            var configuration = MQTTConfiguration(port: broker.port, clientID: id, cleanSession: false)
+            configuration.protocolVersion = .v5
+            configuration.sessionExpirySeconds = expiry
+            let inbox = Inbox()
+            let first = try MQTTClient(
+                configuration: configuration, subscribeQoS: 1, logger: Logger(label: "t"), onMessage: { inbox.add($0) })
+            try first.setSubscriptions(["away/\(expiry)"])
+            first.start()
+            await first.waitUntilReady()
+            first.shutdown()
+            let pub = try makeClient(broker, id: "pub-session-\(expiry)")
+            defer { pub.shutdown() }
+            await pub.waitUntilReady()
+            for n in 0..<3 { try await pub.publish(topic: "away/\(expiry)", payload: [UInt8(n)], qos: 1) }
+            let again = try MQTTClient(
+                configuration: configuration, subscribeQoS: 1, logger: Logger(label: "t"), onMessage: { inbox.add($0) })
+            defer { again.shutdown() }
+            // Subscribed to a marker only: what was queued while away can come from the session
+            // alone, and it comes before the marker published after the reconnect.
+            try again.setSubscriptions(["marker/\(expiry)"])
+            again.start()
+            await again.waitUntilReady()
+            try await pub.publish(topic: "marker/\(expiry)", payload: [], qos: 1)
+            #expect(await eventually { inbox.topics.contains("marker/\(expiry)") })
+            let queued = inbox.topics.filter { $0 == "away/\(expiry)" }.count
+            #expect(
+                queued == (kept ? 3 : 0), kept ? "the broker kept the session and its queue" : "expiry 0 ends the session at the disconnect"
+            )
+        }
+    }
+
     @Test func reasonCodesSplitIntoRetryableAndFinal() {
         for code: Int32 in [0x80, 0x83, 0x91, 0x97] { #expect(MQTTPublishRefused(reasonCode: code).isRetryable, "\(code)") }
         for code: Int32 in [0x87, 0x90, 0x99, 0x84] { #expect(!MQTTPublishRefused(reasonCode: code).isRetryable, "\(code)") }

@@ -2,10 +2,10 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// A minimal MQTT 5 broker for one thing mosquitto cannot be made to do: answer QoS 1 publishes
-/// with a chosen PUBACK reason code (0x97 Quota exceeded, ...) before it accepts them. It speaks
-/// just enough of MQTT 5 for a publishing client: CONNECT/CONNACK, PUBLISH/PUBACK, PINGREQ,
-/// DISCONNECT; one connection at a time.
+/// A minimal MQTT 5 broker for what mosquitto cannot be made to do or show: answer QoS 1
+/// publishes with a chosen PUBACK reason code (0x97 Quota exceeded, ...) before it accepts them,
+/// and record the properties each CONNECT carried. It speaks just enough of MQTT 5 for one client:
+/// CONNECT/CONNACK, SUBSCRIBE/SUBACK, PUBLISH/PUBACK, PINGREQ, DISCONNECT.
 public final class RefusingBroker: Sendable {
     public let port: Int
     private let listener: Int32
@@ -14,6 +14,7 @@ public final class RefusingBroker: Sendable {
     private let accepted = Mutex<[[UInt8]]>([])
     private let refused = Mutex<[[UInt8]]>([])
     private let stopping = Atomic<Bool>(false)
+    private let connects = Mutex<[[UInt8: UInt32]]>([])
 
     public init(refusals: [UInt8]) throws {
         self.refusals = Mutex(refusals)
@@ -42,6 +43,10 @@ public final class RefusingBroker: Sendable {
 
     deinit { stop() }
 
+    /// The numeric properties of each CONNECT received (Session Expiry Interval 0x11, Receive
+    /// Maximum 0x21, Maximum Packet Size 0x27, ...), by property identifier.
+    public var connectProperties: [[UInt8: UInt32]] { connects.withLock { $0 } }
+
     /// Payloads of the publishes accepted, and of those refused, in arrival order.
     public var acceptedPayloads: [[UInt8]] { accepted.withLock { $0 } }
     public var refusedPayloads: [[UInt8]] { refused.withLock { $0 } }
@@ -56,16 +61,35 @@ public final class RefusingBroker: Sendable {
         while !stopping.load(ordering: .relaxed) {
             let client = accept(listener, nil, nil)
             guard client >= 0 else { return }
-            handle(client)
-            close(client)
+            // Each connection on its own thread: a daemon opens several (ingest, publisher, upstream).
+            Thread { [self] in
+                handle(client)
+                close(client)
+            }.start()
         }
     }
 
     private func handle(_ fd: Int32) {
         while let (type, body) = readPacket(fd) {
             switch type >> 4 {
-            case 1:  // CONNECT: CONNACK, session not present, success, no properties
+            case 1:  // CONNECT: CONNACK, session not present, success, no properties (MQTT 5)
+                guard body.count > 6, body[6] == 5 else {
+                    send(fd, [0x20, 2, 0, 0])  // 3.1.1 CONNACK: accepted, and nothing more for it
+                    continue
+                }
+                let properties = Self.numericProperties(body)
+                connects.withLock { $0.append(properties) }
                 send(fd, [0x20, 3, 0, 0, 0])
+            case 8:  // SUBSCRIBE: SUBACK granting QoS 1 to each filter
+                let packetID = Array(body[0..<2])
+                let (propertiesLength, size) = Self.varint(body, at: 2)
+                var offset = 2 + size + propertiesLength
+                var granted: [UInt8] = []
+                while offset + 2 <= body.count {
+                    offset += 2 + (Int(body[offset]) << 8 | Int(body[offset + 1])) + 1
+                    granted.append(1)
+                }
+                send(fd, [0x90, UInt8(3 + granted.count)] + packetID + [0] + granted)
             case 3:  // PUBLISH
                 let qos = (type >> 1) & 3
                 let topicLength = Int(body[0]) << 8 | Int(body[1])
@@ -75,7 +99,7 @@ public final class RefusingBroker: Sendable {
                     packetID = Array(body[offset..<offset + 2])
                     offset += 2
                 }
-                let (propertiesLength, size) = varint(body, at: offset)
+                let (propertiesLength, size) = Self.varint(body, at: offset)
                 let payload = Array(body[(offset + size + propertiesLength)...])
                 guard qos == 1 else { continue }
                 let code = refusals.withLock { $0.isEmpty ? 0 : $0.removeFirst() }
@@ -89,6 +113,39 @@ public final class RefusingBroker: Sendable {
                 continue
             }
         }
+    }
+
+    /// The integer properties of a CONNECT's variable header (strings and pairs skipped).
+    static func numericProperties(_ body: [UInt8]) -> [UInt8: UInt32] {
+        // "MQTT" with its length, the version, the flags and the keepalive come first.
+        var offset = 2 + 4 + 1 + 1 + 2
+        guard body.count > offset else { return [:] }
+        let (length, size) = varint(body, at: offset)
+        offset += size
+        let end = min(body.count, offset + length)
+        var result: [UInt8: UInt32] = [:]
+        func string(_ at: Int) -> Int { 2 + (Int(body[at]) << 8 | Int(body[at + 1])) }
+        while offset < end {
+            let id = body[offset]
+            offset += 1
+            let width: Int
+            switch id {
+            case 0x11, 0x27: width = 4
+            case 0x21, 0x22: width = 2
+            case 0x17, 0x19: width = 1
+            case 0x15, 0x16:
+                offset += string(offset)
+                continue
+            case 0x26:
+                offset += string(offset)
+                offset += string(offset)
+                continue
+            default: return result
+            }
+            result[id] = body[offset..<offset + width].reduce(0) { $0 << 8 | UInt32($1) }
+            offset += width
+        }
+        return result
     }
 
     private func readPacket(_ fd: Int32) -> (UInt8, [UInt8])? {
@@ -116,7 +173,7 @@ public final class RefusingBroker: Sendable {
         return buffer
     }
 
-    private func varint(_ bytes: [UInt8], at start: Int) -> (value: Int, size: Int) {
+    static func varint(_ bytes: [UInt8], at start: Int) -> (value: Int, size: Int) {
         var value = 0
         var index = start
         var shift = 0
