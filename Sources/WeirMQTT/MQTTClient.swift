@@ -17,7 +17,8 @@ import WeirCore
 /// `@unchecked Sendable` because the only non-Sendable members are the opaque `mosquitto` handle,
 /// which libmosquitto documents as thread-safe once the client is marked threaded
 /// (`mosquitto_threaded_set`): publish/subscribe may be called from any thread while the loop runs;
-/// and `inbox`, which only the loop thread touches (callbacks run inside its `loop_read`).
+/// `inbox`, which only the loop thread touches (callbacks run inside its `loop_read`); and
+/// `connectProperties`, written only while the client is made and freed in deinit.
 /// Mutable shared state lives in a `Mutex`. Callbacks reach `self` through the handle's userdata
 /// (`Unmanaged`, unretained): `shutdown()` joins the loop thread before the handle is destroyed,
 /// and the handle is destroyed before `self` goes away, so a callback never sees a dead object.

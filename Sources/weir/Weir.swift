@@ -109,6 +109,11 @@ extension Weir {
                             + "Use clean_session: false."
                     )
                 }
+                if config.mqtt.protocolVersion == .v5, !config.mqtt.cleanSession, config.mqtt.sessionExpiry < .seconds(1) {
+                    print(
+                        "\(config.path): warning: mqtt.session_expiry 0 with protocol 5: the broker ends Weir's session at every "
+                            + "disconnect, so what it holds for Weir across a restart is lost. Keep the default 7d or longer.")
+                }
                 if config.mqtt.qos != config.mqtt.effectiveQoS {
                     print(
                         "\(config.path): note: mqtt.qos 2 subscribes at QoS 1 with 'ack: durable': "

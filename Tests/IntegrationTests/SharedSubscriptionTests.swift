@@ -107,6 +107,11 @@ func publishNumbered(_ broker: MosquittoBroker, total: Int, chunk: Int = 500, be
         let plain = try runWeir(["check", "--config", alone.config.path], in: alone.dir)
         #expect(plain.status == 0)
         #expect(!plain.output.contains("share_group"), "\(plain.output)")
+        #expect(!plain.output.contains("session_expiry"))
+        // MQTT 5 with a persistent session that would end at every disconnect.
+        try alone.rewriteMQTT("protocol: 5, session_expiry: 0s")
+        let expiring = try runWeir(["check", "--config", alone.config.path], in: alone.dir)
+        #expect(expiring.output.contains("warning: mqtt.session_expiry 0 with protocol 5"), "\(expiring.output)")
     }
 
     @Test func twoInstancesInAShareGroupProcessEveryEventExactlyOnceBetweenThem() async throws {
