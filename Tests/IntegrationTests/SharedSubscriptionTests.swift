@@ -163,5 +163,8 @@ func publishNumbered(_ broker: MosquittoBroker, total: Int, chunk: Int = 500, be
         #expect(Set(rows.map(\.seq)) == Set(1...Self.total))
         let shares = Dictionary(grouping: rows, by: \.gateway).mapValues(\.count)
         #expect(Set(shares.keys) == ["sa", "sb"], "\(shares)")
+        // The killed instance had a share both before the kill (7,500 published by then) and after.
+        let killed = rows.filter { $0.gateway == "sa" }.map(\.seq)
+        #expect(killed.contains { $0 <= 7_500 } && killed.contains { $0 > 7_500 }, "sa: \(killed.count) rows")
     }
 }
