@@ -19,6 +19,9 @@ public struct Event: Sendable {
     /// (`mqtt.max_payload`): `payload` is then empty, and the event is counted as too large
     /// without Weir ever holding the bytes. 0 otherwise.
     public var droppedPayloadBytes = 0
+    /// What an MQTT 5 PUBLISH carried beside its payload (user properties, content type, expiry);
+    /// nil under MQTT 3.1.1 and for events functions emit, so those pay nothing for it.
+    public var properties: MessageProperties?
 
     public init(
         topic: String, payload: [UInt8], qos: Int = 0, retained: Bool = false, receivedAt: Int64, hops: Int = 0,
@@ -36,7 +39,63 @@ public struct Event: Sendable {
 
 extension Event {
     /// What the event holds in memory, as ingest's byte bound counts it: payload and topic.
-    public var bufferedBytes: Int { payload.count + topic.utf8.count }
+    public var bufferedBytes: Int { payload.count + topic.utf8.count + (properties?.bytes ?? 0) }
+
+    /// Whether the publisher's message expiry interval has run out while the event waited in Weir
+    /// (the broker already dropped it if it ran out there).
+    public func isExpired(atNanos now: UInt64 = monotonicNanos()) -> Bool {
+        guard let expiry = properties?.expirySeconds else { return false }
+        return now >= receivedNanos &+ UInt64(expiry) * 1_000_000_000
+    }
+}
+
+/// The MQTT 5 properties of a received message that rules and ingest use, copied out of
+/// libmosquitto's property list inside the message callback.
+public struct MessageProperties: Sendable, Equatable {
+    /// User properties in the order they came (MQTT allows a name more than once).
+    public var user: [UserProperty] = []
+    /// The Content Type property (`application/json`, ...).
+    public var contentType: String?
+    /// The Payload Format Indicator: true when the publisher declared the payload UTF-8 text.
+    public var payloadIsUTF8 = false
+    /// The Message Expiry Interval as the broker forwarded it: the seconds left when it was sent.
+    public var expirySeconds: UInt32?
+
+    public init(user: [UserProperty] = [], contentType: String? = nil, payloadIsUTF8: Bool = false, expirySeconds: UInt32? = nil) {
+        self.user = user
+        self.contentType = contentType
+        self.payloadIsUTF8 = payloadIsUTF8
+        self.expirySeconds = expirySeconds
+    }
+
+    /// The first value of the user property `name`, or nil.
+    public func userProperty(_ name: String) -> String? {
+        user.first { $0.name == name }?.value
+    }
+
+    /// The bytes the properties' strings hold, for the ingest buffer's byte bound.
+    public var bytes: Int {
+        user.reduce(contentType?.utf8.count ?? 0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
+    }
+
+    /// Whether `contentType` names JSON: `application/json`, `text/json` or a `+json` suffix,
+    /// parameters such as `; charset=utf-8` aside. Weir's rules read JSON payloads only.
+    public var declaresJSON: Bool {
+        guard let contentType else { return true }
+        let type = String(contentType.split(separator: ";", maxSplits: 1).first ?? "").trimmingScalars { $0 == " " }.lowercased()
+        return type == "application/json" || type == "text/json" || type.hasSuffix("+json")
+    }
+}
+
+/// One MQTT 5 user property: a name and value pair.
+public struct UserProperty: Sendable, Equatable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
 }
 
 /// Wall-clock milliseconds since the Unix epoch.

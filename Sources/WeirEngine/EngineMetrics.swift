@@ -1,13 +1,15 @@
 import Metrics
 import WeirCore
 
-/// The event path's metrics that the engine records: unmatched, invalid and emitted events,
+/// The event path's metrics that the engine records: unmatched, invalid, expired and emitted events,
 /// per-rule matches and errors, the loaded rules and reloads. The daemon creates one from its
 /// registry's factory (`DaemonMetrics.engine`).
 public final class EngineMetrics: Sendable {
     let eventsUnmatched: Metrics.Counter
     /// Events printed by functions with `emit`, routed back into the rules.
     let eventsEmitted: Metrics.Counter
+    /// MQTT 5 events whose message expiry ran out while they waited in Weir: not processed.
+    let eventsExpired: Metrics.Counter
     let rulesLoaded: Metrics.Gauge
     private let factory: any MetricsFactory
     private let perRule = MetricHandles<String, (matched: Metrics.Counter, errors: Metrics.Counter)>()
@@ -20,6 +22,7 @@ public final class EngineMetrics: Sendable {
         self.factory = factory
         eventsUnmatched = Metrics.Counter(label: "weir_events_unmatched_total", factory: factory)
         eventsEmitted = Metrics.Counter(label: "weir_events_emitted_total", factory: factory)
+        eventsExpired = Metrics.Counter(label: "weir_events_expired_total", factory: factory)
         rulesLoaded = Metrics.Gauge(label: "weir_rules_loaded", factory: factory)
     }
 

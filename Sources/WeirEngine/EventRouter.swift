@@ -41,6 +41,12 @@ public final class EventRouter: Sendable {
     /// Routes one event. Every effect it starts joins `settlement` (when given), which the
     /// caller seals: the event's acknowledgement waits for them.
     public func route(_ event: Event, fromWorker: Bool = false, settlement: Settlement? = nil) async {
+        // MQTT 5's message expiry: the publisher said not to act on it after this; the broker
+        // honours it while the message is queued there, Weir while it waits in the ingest buffer.
+        if event.isExpired() {
+            metrics.eventsExpired.increment()
+            return
+        }
         let tapping = taps.isActive
         if tapping { taps.offer(event) }
         let outcome = rules.snapshot.set.process(event, maxPayloadBytes: maxPayloadBytes, partitions: partitions)

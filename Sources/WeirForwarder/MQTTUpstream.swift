@@ -1,7 +1,7 @@
 import WeirCore
 import WeirMQTT
 
-/// Sends batches to an MQTT upstream at QoS 1; the PUBACK is the acknowledgement.
+/// Sends batches to an MQTT upstream at QoS 1; the PUBACK is the acknowledgement (or, under MQTT 5, a refusal).
 public struct MQTTUpstream: Upstream {
     public let client: MQTTClient
     public let topic: String
@@ -13,9 +13,16 @@ public struct MQTTUpstream: Upstream {
 
     public func start() { client.start() }
 
+    /// Under MQTT 5 a PUBACK may refuse the batch: a code that retrying cannot fix (not
+    /// authorized, topic name invalid, ...) dead-letters it with the code as the reason; the
+    /// retryable ones (`MQTTPublishRefused.retryableCodes`) are retried like a lost connection.
     public func send(_ payload: [UInt8]) async throws {
         guard client.isConnected else { throw UpstreamUnavailable() }
-        try await client.publish(topic: topic, payload: payload, qos: 1)
+        do {
+            try await client.publish(topic: topic, payload: payload, qos: 1)
+        } catch let refused as MQTTPublishRefused where !refused.isRetryable {
+            throw BatchRejected(reason: refused.description)
+        }
     }
 
     public func waitUntilAvailable(timeout: Duration) async {

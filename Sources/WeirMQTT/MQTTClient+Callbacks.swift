@@ -62,14 +62,21 @@ extension MQTTClient {
         }
     }
 
-    func handlePublished(mid: Int32) {
+    /// A QoS 1/2 publish was acknowledged. Under MQTT 5 a reason code of 0x80 or more is a
+    /// refusal (MQTT 3.1.1 has no way to say no: there the PUBACK always means accepted).
+    func handlePublished(mid: Int32, reasonCode: Int32) {
         let latch = state.withLock { $0.pendingAcks.removeValue(forKey: mid) }
+        guard reasonCode < 0x80 else {
+            latch?.complete(.failure(MQTTPublishRefused(reasonCode: reasonCode)))
+            return
+        }
         latch?.complete(.success(()))
     }
 
-    /// Copies the message into the batch being read (the loop hands it on after `loop_read`). A
-    /// payload over `maxPayloadBytes` is not copied: the event carries its size instead.
-    func handleMessage(_ message: mosquitto_message) {
+    /// Copies the message and its MQTT 5 properties into the batch being read (the loop hands it on
+    /// after `loop_read`). A payload over `maxPayloadBytes` is not copied: the event carries its
+    /// size instead.
+    func handleMessage(_ message: mosquitto_message, properties: OpaquePointer?) {
         guard onBatch != nil, let topicPointer = message.topic else { return }
         let count = Int(message.payloadlen)
         let oversized = count > configuration.maxPayloadBytes
@@ -80,6 +87,7 @@ extension MQTTClient {
             topic: String(cString: topicPointer), payload: payload, qos: Int(message.qos), retained: message.retain,
             receivedAt: currentTimeMillis())
         if oversized { event.droppedPayloadBytes = count }
+        event.properties = Self.messageProperties(properties)
         inbox.append(event)
         inboxBytes += event.bufferedBytes
     }

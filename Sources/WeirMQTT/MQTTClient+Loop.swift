@@ -25,7 +25,7 @@ extension MQTTClient {
             }
             let rc: Int32
             if first {
-                rc = mosquitto_connect(handle, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds))
+                rc = connectFirst()
                 first = false
             } else {
                 rc = mosquitto_reconnect(handle)

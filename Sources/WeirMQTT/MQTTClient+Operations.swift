@@ -16,7 +16,7 @@ extension MQTTClient {
         guard connected else { return }
         if !added.isEmpty { _ = try sendSubscribe(added.sorted()) }
         if !removed.isEmpty {
-            try withCStrings(removed.sorted()) { pointers throws(MosquittoError) in
+            try withCStrings(removed.sorted().map(subscriptionName)) { pointers throws(MosquittoError) in
                 try mosq(
                     "mosquitto_unsubscribe_multiple",
                     mosquitto_unsubscribe_multiple(handle, nil, Int32(pointers.count), pointers.baseAddress, nil))
@@ -31,7 +31,7 @@ extension MQTTClient {
 
     func sendSubscribe(_ filters: [String]) throws(MosquittoError) -> Int32 {
         var mid: Int32 = 0
-        try withCStrings(filters) { pointers throws(MosquittoError) in
+        try withCStrings(filters.map(subscriptionName)) { pointers throws(MosquittoError) in
             try mosq(
                 "mosquitto_subscribe_multiple",
                 mosquitto_subscribe_multiple(handle, &mid, Int32(pointers.count), pointers.baseAddress, Int32(subscribeQoS), 0, nil))

@@ -17,7 +17,8 @@ import WeirCore
 /// `@unchecked Sendable` because the only non-Sendable members are the opaque `mosquitto` handle,
 /// which libmosquitto documents as thread-safe once the client is marked threaded
 /// (`mosquitto_threaded_set`): publish/subscribe may be called from any thread while the loop runs;
-/// and `inbox`, which only the loop thread touches (callbacks run inside its `loop_read`).
+/// `inbox`, which only the loop thread touches (callbacks run inside its `loop_read`); and
+/// `connectProperties`, written only while the client is made and freed in deinit.
 /// Mutable shared state lives in a `Mutex`. Callbacks reach `self` through the handle's userdata
 /// (`Unmanaged`, unretained): `shutdown()` joins the loop thread before the handle is destroyed,
 /// and the handle is destroyed before `self` goes away, so a callback never sees a dead object.
@@ -63,6 +64,9 @@ public final class MQTTClient: @unchecked Sendable {
     nonisolated(unsafe) var inbox: [Event] = []
     /// Payload and topic bytes in `inbox`; only the loop thread touches it.
     nonisolated(unsafe) var inboxBytes = 0
+    /// MQTT 5 CONNECT properties (session expiry, maximum packet size), built once; libmosquitto
+    /// copies them at the first connect and sends them again on each reconnect. Freed in deinit.
+    nonisolated(unsafe) var connectProperties: OpaquePointer?
     private let loopExited = DispatchSemaphore(value: 0)
     private let startedFlag = Atomic<Bool>(false)
 
@@ -115,11 +119,14 @@ public final class MQTTClient: @unchecked Sendable {
     deinit {
         shutdown()
         mosquitto_destroy(handle)
+        mosquitto_property_free_all(&connectProperties)
     }
 
     private func configure() throws(MosquittoError) {
         mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
-        try mosq("mosquitto_int_option(PROTOCOL_VERSION)", mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311))
+        let version = configuration.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
+        try mosq("mosquitto_int_option(PROTOCOL_VERSION)", mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, version))
+        if configuration.protocolVersion == .v5 { try configureV5() }
         // Marked threaded although Weir runs the loop itself: packets are then only queued by
         // libmosquitto (never written from inside a callback or another thread), and leave in
         // the loop's own mosquitto_loop_write, after the batch's settlement.
@@ -141,12 +148,13 @@ public final class MQTTClient: @unchecked Sendable {
         mosquitto_subscribe_callback_set(handle) { _, userdata, mid, count, granted in
             MQTTClient.from(userdata).handleSubscribe(mid: mid, granted: Array(UnsafeBufferPointer(start: granted, count: Int(count))))
         }
-        mosquitto_publish_callback_set(handle) { _, userdata, mid in
-            MQTTClient.from(userdata).handlePublished(mid: mid)
+        // The _v5 callbacks under 3.1.1 too (no properties, reason code 0): one path for both.
+        mosquitto_publish_v5_callback_set(handle) { _, userdata, mid, reasonCode, _ in
+            MQTTClient.from(userdata).handlePublished(mid: mid, reasonCode: reasonCode)
         }
-        mosquitto_message_callback_set(handle) { _, userdata, message in
+        mosquitto_message_v5_callback_set(handle) { _, userdata, message, properties in
             guard let message else { return }
-            MQTTClient.from(userdata).handleMessage(message.pointee)
+            MQTTClient.from(userdata).handleMessage(message.pointee, properties: properties)
         }
     }
 

@@ -35,6 +35,19 @@ public struct MQTTConfiguration: Sendable, Equatable {
     /// Received payloads larger than this are not copied out of libmosquitto: the event arrives
     /// with an empty payload and `droppedPayloadBytes` set (`mqtt.max_payload`).
     public var maxPayloadBytes = Int.max
+    /// The MQTT version spoken: 3.1.1 unless an operator opts in to 5.
+    public var protocolVersion = MQTTProtocolVersion.v311
+    /// MQTT 5: how long the broker keeps the session after a disconnect (CONNECT's Session Expiry
+    /// Interval). Under 5 a persistent session ends at the disconnect unless this is set.
+    public var sessionExpirySeconds: UInt32 = 7 * 86_400
+    /// MQTT 5: the QoS 1/2 messages the broker may have unacknowledged to this client at once
+    /// (CONNECT's Receive Maximum, 1...65535).
+    public var receiveMaximum = 1000
+    /// MQTT 5: the largest packet the broker may send (CONNECT's Maximum Packet Size); nil: no limit.
+    public var maximumPacketSize: UInt32?
+    /// Subscribe to `$share/<group>/<filter>` instead of each filter: the broker splits the
+    /// messages among the group's members.
+    public var shareGroup: String?
 
     public init(
         host: String = "127.0.0.1", port: Int = 1883, clientID: String, username: String? = nil,
@@ -53,6 +66,12 @@ public struct MQTTConfiguration: Sendable, Equatable {
         self.reconnectDelayMax = reconnectDelayMax
         self.maxInflight = maxInflight
     }
+}
+
+/// The MQTT protocol version a client speaks.
+public enum MQTTProtocolVersion: Sendable, Equatable {
+    case v311
+    case v5
 }
 
 /// Connection changes reported by `MQTTClient`, for logs, metrics and readiness.

@@ -101,12 +101,18 @@ extension Weir {
                 let files = (try? RuleLoader.ruleFiles(in: config.rulesDir).count) ?? 0
                 print("\(config.path): ok")
                 for finding in exposureFindings(config: config, rules: rules) { print(finding) }
+                for finding in scalingFindings(config: config, rules: rules) { print(finding) }
                 if config.mqtt.ack == .durable, config.mqtt.cleanSession {
                     print(
                         "\(config.path): warning: mqtt.clean_session true with 'ack: durable': the broker forgets what it holds for Weir "
                             + "at every disconnect, so events it redelivers after a crash or a full disk are lost. "
                             + "Use clean_session: false."
                     )
+                }
+                if config.mqtt.protocolVersion == .v5, !config.mqtt.cleanSession, config.mqtt.sessionExpiry < .seconds(1) {
+                    print(
+                        "\(config.path): warning: mqtt.session_expiry 0 with protocol 5: the broker ends Weir's session at every "
+                            + "disconnect, so what it holds for Weir across a restart is lost. Keep the default 7d or longer.")
                 }
                 if config.mqtt.qos != config.mqtt.effectiveQoS {
                     print(

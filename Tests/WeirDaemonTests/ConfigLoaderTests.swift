@@ -128,3 +128,44 @@ enum RuleLoaderFixture {
         #expect(try ConfigLoader.parse("gateway_id: gw-7\n", file: "w.yaml").effectiveClientID == "weir-gw-7")
     }
 }
+
+/// MQTT 5 and shared subscription settings (issue 14).
+@Suite struct MQTT5ConfigTests {
+    @Test func defaultsStayMQTT311WithTheV5SettingsReady() throws {
+        let config = try ConfigLoader.parse("mqtt: { port: 1883 }", file: "w.yaml")
+        #expect(config.mqtt.protocolVersion == .v311)
+        #expect(config.mqtt.sessionExpiry == .seconds(7 * 86_400))
+        #expect(config.mqtt.receiveMaximum == 1000)
+        #expect(config.mqtt.shareGroup == nil)
+        #expect(config.mqtt.maximumPacketSize == UInt32(256 * 1024 + WeirConfig.packetOverheadBytes))
+    }
+
+    @Test func parsesProtocolSessionExpiryReceiveMaximumAndShareGroup() throws {
+        let config = try ConfigLoader.parse(
+            """
+            mqtt: { protocol: 5, session_expiry: 1h, receive_maximum: 50, share_group: weir, max_payload: 1MiB }
+            upstreams:
+              cloud:
+                mqtt: { host: cloud.example, protocol: 5 }
+            """, file: "w.yaml")
+        #expect(config.mqtt.protocolVersion == .v5)
+        #expect(config.mqtt.sessionExpiry == .seconds(3600))
+        #expect(config.mqtt.receiveMaximum == 50)
+        #expect(config.mqtt.shareGroup == "weir")
+        #expect(config.mqtt.maximumPacketSize == UInt32((1 << 20) + WeirConfig.packetOverheadBytes))
+        guard case .mqtt(let upstream) = config.upstreams.first?.transport else {
+            Issue.record("no MQTT upstream")
+            return
+        }
+        #expect(upstream.protocolVersion == .v5)
+        #expect(try ConfigLoader.parse("mqtt: { protocol: 3.1.1 }", file: "w.yaml").mqtt.protocolVersion == .v311)
+    }
+
+    @Test func refusesWhatMQTTCannotCarry() {
+        #expect(configError("mqtt: { protocol: 4 }") == "w.yaml:1:19: 'protocol' must be 3.1.1 or 5, found '4'")
+        #expect(configError("mqtt: { receive_maximum: 0 }")?.contains("between 1 and 65535") == true)
+        #expect(configError("mqtt: { receive_maximum: 65536 }")?.contains("between 1 and 65535") == true)
+        #expect(configError("mqtt: { share_group: a/b }")?.contains("'share_group' must be a name without '/'") == true)
+        #expect(configError("mqtt: { share_group: '#' }")?.contains("'share_group' must be a name") == true)
+    }
+}

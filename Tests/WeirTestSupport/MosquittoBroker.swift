@@ -109,3 +109,15 @@ public func eventually(timeout: Duration = .seconds(10), _ condition: () async t
     }
     return try await condition()
 }
+
+/// Publishes `payload` at QoS 1 with `mosquitto_pub -V mqttv5` (the tests' own client sets no MQTT 5
+/// properties), each of `properties` passed as `-D publish <name> <value…>`, `count` times back to
+/// back on one connection; returns the exit status.
+public func mosquittoPubV5(
+    port: Int, topic: String, payload: String, properties: [[String]], count: Int = 1, output: String = "/dev/null"
+) throws -> Int32? {
+    let arguments =
+        ["-h", "127.0.0.1", "-p", "\(port)", "-V", "mqttv5", "-q", "1", "-t", topic, "-m", payload, "--repeat", "\(count)"]
+        + properties.flatMap { ["-D", "publish"] + $0 }
+    return try ChildProcess("/usr/bin/mosquitto_pub", arguments, output: output).waitForExit(timeout: 30).map { ($0 >> 8) & 0xff }
+}

@@ -63,7 +63,7 @@ public enum ConfigLoader {
         try map.checkKeys(
             [
                 "host", "port", "client_id", "username", "password_file", "qos", "clean_session", "keepalive", "tls", "buffer",
-                "buffer_bytes", "max_payload", "ack",
+                "buffer_bytes", "max_payload", "ack", "protocol", "session_expiry", "receive_maximum", "share_group",
             ],
             in: "'mqtt'")
         if let n = map["host"] { mqtt.host = try n.string("'host'") }
@@ -85,7 +85,28 @@ public enum ConfigLoader {
             }
             mqtt.ack = mode
         }
+        if let n = map["protocol"] { mqtt.protocolVersion = try protocolVersion(n) }
+        // Durations stop at 36500d, inside the property's four bytes of seconds.
+        if let n = map["session_expiry"] { mqtt.sessionExpiry = try duration(n, "'session_expiry'") }
+        if let n = map["receive_maximum"] { mqtt.receiveMaximum = try bounded(n, "'receive_maximum'", 1...65_535) }
+        if let n = map["share_group"] {
+            let group = try n.string("'share_group'")
+            // A share name is one topic level: no '/', no wildcards (MQTT 5, 4.8.2).
+            guard !group.isEmpty, !group.contains(where: { "/+#\u{0}".contains($0) }) else {
+                throw n.error("'share_group' must be a name without '/', '+', '#' or NUL, found '\(group)'")
+            }
+            mqtt.shareGroup = group
+        }
         return mqtt
+    }
+
+    /// `protocol: 3.1.1` (the default) or `protocol: 5`.
+    static func protocolVersion(_ node: YAMLNode) throws(Diagnostic) -> MQTTProtocolVersion {
+        switch try node.string("'protocol'") {
+        case "3.1.1", "311": return .v311
+        case "5", "5.0": return .v5
+        case let other: throw node.error("'protocol' must be 3.1.1 or 5, found '\(other)'")
+        }
     }
 
     static func parseTLS(_ node: YAMLNode) throws(Diagnostic) -> MQTTConfiguration.TLS {

@@ -96,7 +96,8 @@ extension ConfigLoader {
     static func parseMQTTUpstream(_ name: String, _ node: YAMLNode, gatewayID: String) throws(Diagnostic) -> MQTTConfiguration {
         let m = try node.mapping("'mqtt'")
         try m.checkKeys(
-            ["host", "port", "client_id", "username", "password_file", "topic", "tls", "keepalive"], in: "'mqtt' of upstream '\(name)'")
+            ["host", "port", "client_id", "username", "password_file", "topic", "tls", "keepalive", "protocol"],
+            in: "'mqtt' of upstream '\(name)'")
         var mqtt = MQTTConfiguration(clientID: "weir-\(gatewayID)-\(name)", cleanSession: false)
         mqtt.host = try m.require("host", in: "'mqtt'").string("'host'")
         if let n = m["port"] { mqtt.port = try bounded(n, "'port'", 1...65535) }
@@ -112,6 +113,9 @@ extension ConfigLoader {
         }
         if let n = m["keepalive"] { mqtt.keepAliveSeconds = try keepalive(n) }
         if let n = m["tls"] { mqtt.tls = try parseTLS(n) }
+        // Under 5 a PUBACK can refuse a batch (dead-lettered with its reason code) instead of
+        // counting it as delivered.
+        if let n = m["protocol"] { mqtt.protocolVersion = try protocolVersion(n) }
         return mqtt
     }
 

@@ -24,13 +24,31 @@ public struct WeirConfig: Sendable {
         public var maxPayloadBytes = 256 * 1024
         /// When a message is acknowledged to the broker.
         public var ack = AckMode.durable
+        /// `protocol: 5` opts in to MQTT 5; 3.1.1 stays the default, which every broker speaks.
+        public var protocolVersion = MQTTProtocolVersion.v311
+        /// MQTT 5: how long the broker keeps the persistent session after a disconnect.
+        public var sessionExpiry: Duration = .seconds(7 * 86_400)
+        /// MQTT 5: the QoS 1 messages the broker may have unacknowledged to Weir at once; with
+        /// `ack: durable` this, not the broker's max_inflight_messages, bounds the batch in flight.
+        public var receiveMaximum = 1000
+        /// Subscribe every filter as `$share/<group>/<filter>`: instances with the same group split the events.
+        public var shareGroup: String?
 
         public init() {}
 
         /// The QoS subscribed at: `ack: durable` cannot hold a QoS 2 acknowledgement back (the
         /// PUBREC leaves before the message is delivered), so it subscribes at QoS 1.
         public var effectiveQoS: Int { ack == .durable ? min(qos, 1) : qos }
+
+        /// MQTT 5's Maximum Packet Size on CONNECT: `max_payload` plus room for the topic (at most
+        /// 64 KiB) and properties. The broker then never sends a packet Weir would refuse anyway,
+        /// and libmosquitto never allocates one (it reads a whole packet before the callback).
+        public var maximumPacketSize: UInt32 { UInt32(min(maxPayloadBytes + WeirConfig.packetOverheadBytes, 268_435_455)) }
     }
+
+    /// What Maximum Packet Size allows beyond `max_payload`: the topic (up to 64 KiB), the packet's
+    /// header and its properties.
+    public static let packetOverheadBytes = 128 * 1024
 
     /// When Weir acknowledges a message to the broker.
     public enum AckMode: String, Sendable {

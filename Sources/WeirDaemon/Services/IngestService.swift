@@ -49,6 +49,11 @@ public final class IngestService: Service, Sendable {
             cleanSession: config.mqtt.cleanSession, tls: config.mqtt.tls)
         // Checked before the payload is copied out of libmosquitto, not after.
         mqttConfig.maxPayloadBytes = config.mqtt.maxPayloadBytes
+        mqttConfig.protocolVersion = config.mqtt.protocolVersion
+        mqttConfig.sessionExpirySeconds = UInt32(clamping: config.mqtt.sessionExpiry.components.seconds)
+        mqttConfig.receiveMaximum = config.mqtt.receiveMaximum
+        mqttConfig.maximumPacketSize = config.mqtt.maximumPacketSize
+        mqttConfig.shareGroup = config.mqtt.shareGroup
         let ingestLogger = logger
         let durable = config.mqtt.ack == .durable
         client = try MQTTClient(

@@ -124,15 +124,24 @@ extension RuleSet {
             outcome.payloadErrorReason = "too_large"
             return outcome
         }
+        // MQTT 5: a payload its sender says is not JSON is not parsed; rules read JSON only.
+        if let properties = event.properties, !properties.declaresJSON {
+            outcome.payloadError = "content type '\(properties.contentType ?? "")' is not JSON"
+            outcome.payloadErrorReason = "content_type"
+            return outcome
+        }
         let payload: JSONValue
         do {
             payload = try JSONParser.parse(event.payload)
         } catch {
             outcome.payloadError = "payload is not valid JSON: \(error)"
-            outcome.payloadErrorReason = event.payload.isEmpty ? "empty" : "not_json"
+            // A declared JSON content type that the payload does not match: the sender's error.
+            let declared = event.properties?.contentType != nil
+            outcome.payloadErrorReason = declared ? "content_type" : event.payload.isEmpty ? "empty" : "not_json"
             return outcome
         }
-        let context = EvaluationContext(payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt)
+        let context = EvaluationContext(
+            payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt, properties: event.properties)
         var fields = FieldValues(table: fieldTable, payload: payload)
         var lookups = RangeLookups(ranges)
         for position in positions {

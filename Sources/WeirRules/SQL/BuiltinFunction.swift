@@ -9,6 +9,8 @@ enum BuiltinFunction: String, Sendable, CaseIterable {
     case coalesce, nullif
     case int, float, string, bool
     case topic, timestamp, qos, newuuid
+    case userProperty = "user_property"
+    case contentType = "content_type"
 
     /// Alternative spellings from the AWS IoT and EMQX dialects.
     static let aliases: [String: BuiltinFunction] = [
@@ -24,8 +26,8 @@ enum BuiltinFunction: String, Sendable, CaseIterable {
     /// Allowed argument counts; `nil` upper bound means variadic.
     var arity: (min: Int, max: Int?) {
         switch self {
-        case .topic: return (0, 1)
-        case .timestamp, .qos, .newuuid: return (0, 0)
+        case .topic, .userProperty: return (0, 1)
+        case .timestamp, .qos, .newuuid, .contentType: return (0, 0)
         case .concat, .coalesce: return (1, nil)
         case .substr: return (2, 3)
         case .round: return (1, 2)

@@ -115,6 +115,8 @@ public struct EvaluationContext: Sendable {
     public var qos: Int
     /// Milliseconds since the Unix epoch (when the event was received).
     public var timestamp: Int64
+    /// The message's MQTT 5 properties, for `user_property()` and `content_type()`; nil under 3.1.1.
+    public var properties: MessageProperties?
     /// When emitting a grouped row: aggregate results, GROUP BY key values, window bounds.
     var aggregates: [JSONValue] = []
     var groupKeys: [JSONValue] = []
@@ -122,11 +124,12 @@ public struct EvaluationContext: Sendable {
     /// The values of the rule's stateful calls for this event.
     var stateful: [JSONValue] = []
 
-    public init(payload: JSONValue, topic: String, qos: Int = 0, timestamp: Int64 = 0) {
+    public init(payload: JSONValue, topic: String, qos: Int = 0, timestamp: Int64 = 0, properties: MessageProperties? = nil) {
         self.payload = payload
         self.topic = topic
         self.qos = qos
         self.timestamp = timestamp
+        self.properties = properties
     }
 }
 

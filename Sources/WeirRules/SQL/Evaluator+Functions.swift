@@ -19,6 +19,18 @@ extension Evaluator {
         case .timestamp: return .int(context.timestamp)
         case .qos: return .int(Int64(context.qos))
         case .newuuid: return .string(randomUUID())
+        case .contentType: return context.properties?.contentType.map(JSONValue.string) ?? .null
+        case .userProperty:
+            // With no argument: every user property as an object (the first value of a repeated name).
+            guard let first = argNodes.first else {
+                var object = JSONObject()
+                for property in context.properties?.user ?? [] where object[property.name] == nil {
+                    object[property.name] = .string(property.value)
+                }
+                return .object(object)
+            }
+            guard case .string(let name) = try evaluate(first, context) else { return .null }
+            return context.properties?.userProperty(name).map(JSONValue.string) ?? .null
         case .coalesce:
             for node in argNodes {
                 let value = try evaluate(node, context)
@@ -128,7 +140,7 @@ extension Evaluator {
         case .float: return try convert(args[0], to: .float)
         case .string: return try convert(args[0], to: .string)
         case .bool: return try convert(args[0], to: .bool)
-        case .topic, .timestamp, .qos, .newuuid, .coalesce, .concat, .nullif:
+        case .topic, .timestamp, .qos, .newuuid, .contentType, .userProperty, .coalesce, .concat, .nullif:
             return .null  // handled above
         }
     }
