@@ -38,14 +38,16 @@ public struct Event: Sendable {
 }
 
 extension Event {
-    /// What the event holds in memory, as ingest's byte bound counts it: payload and topic.
+    /// What the event holds in memory, as ingest's byte bound counts it: payload, topic and the
+    /// strings of its MQTT 5 properties.
     public var bufferedBytes: Int { payload.count + topic.utf8.count + (properties?.bytes ?? 0) }
 
     /// Whether the publisher's message expiry interval has run out while the event waited in Weir
-    /// (the broker already dropped it if it ran out there).
-    public func isExpired(atNanos now: UInt64 = monotonicNanos()) -> Bool {
+    /// (the broker already dropped it if it ran out there). The clock is read only for an event
+    /// that has an expiry: the router asks for every event.
+    public func isExpired(atNanos now: UInt64? = nil) -> Bool {
         guard let expiry = properties?.expirySeconds else { return false }
-        return now >= receivedNanos &+ UInt64(expiry) * 1_000_000_000
+        return (now ?? monotonicNanos()) >= receivedNanos &+ UInt64(expiry) * 1_000_000_000
     }
 }
 
