@@ -20,8 +20,14 @@ public struct Event: Sendable {
     /// without Weir ever holding the bytes. 0 otherwise.
     public var droppedPayloadBytes = 0
     /// What an MQTT 5 PUBLISH carried beside its payload (user properties, content type, expiry);
-    /// nil under MQTT 3.1.1 and for events functions emit, so those pay nothing for it.
-    public var properties: MessageProperties?
+    /// nil under MQTT 3.1.1 and for events functions emit.
+    public var properties: MessageProperties? {
+        get { propertiesBox?.value }
+        set { propertiesBox = newValue.map(PropertiesBox.init) }
+    }
+    /// Boxed so an event without properties, the common case, grows by one pointer, not by the
+    /// properties' own size: events are copied through the ingest buffer and the router.
+    private var propertiesBox: PropertiesBox?
 
     public init(
         topic: String, payload: [UInt8], qos: Int = 0, retained: Bool = false, receivedAt: Int64, hops: Int = 0,
@@ -38,14 +44,16 @@ public struct Event: Sendable {
 }
 
 extension Event {
-    /// What the event holds in memory, as ingest's byte bound counts it: payload and topic.
+    /// What the event holds in memory, as ingest's byte bound counts it: payload, topic and the
+    /// strings of its MQTT 5 properties.
     public var bufferedBytes: Int { payload.count + topic.utf8.count + (properties?.bytes ?? 0) }
 
     /// Whether the publisher's message expiry interval has run out while the event waited in Weir
-    /// (the broker already dropped it if it ran out there).
-    public func isExpired(atNanos now: UInt64 = monotonicNanos()) -> Bool {
+    /// (the broker already dropped it if it ran out there). The clock is read only for an event
+    /// that has an expiry: the router asks for every event.
+    public func isExpired(atNanos now: UInt64? = nil) -> Bool {
         guard let expiry = properties?.expirySeconds else { return false }
-        return now >= receivedNanos &+ UInt64(expiry) * 1_000_000_000
+        return (now ?? monotonicNanos()) >= receivedNanos &+ UInt64(expiry) * 1_000_000_000
     }
 }
 
@@ -85,6 +93,12 @@ public struct MessageProperties: Sendable, Equatable {
         let type = String(contentType.split(separator: ";", maxSplits: 1).first ?? "").trimmingScalars { $0 == " " }.lowercased()
         return type == "application/json" || type == "text/json" || type.hasSuffix("+json")
     }
+}
+
+/// Immutable storage for an event's properties (see `Event.properties`).
+final class PropertiesBox: Sendable {
+    let value: MessageProperties
+    init(_ value: MessageProperties) { self.value = value }
 }
 
 /// One MQTT 5 user property: a name and value pair.

@@ -48,7 +48,8 @@ final class CaseSimulation {
     /// Runs the case to its `until`.
     func run() async {
         for given in testCase.given {
-            let event = Event(topic: given.topic, payload: given.payload, qos: given.qos, receivedAt: testCase.start + given.at)
+            var event = Event(topic: given.topic, payload: given.payload, qos: given.qos, receivedAt: testCase.start + given.at)
+            event.properties = given.properties
             agenda.add(.event(event, publishDepth: 0), at: event.receivedAt)
         }
         let end = testCase.start + testCase.until
@@ -165,7 +166,8 @@ final class CaseSimulation {
         let taken = Set(outcome.matches.map(\.rule.name) + outcome.windowInputs.map(\.rule.name) + outcome.failures.map(\.rule))
         let skipped = rules.candidates(for: event.topic).filter { $0.enabled && !taken.contains($0.name) }
         guard !skipped.isEmpty, let payload = try? JSONParser.parse(event.payload) else { return }
-        let context = EvaluationContext(payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt)
+        let context = EvaluationContext(
+            payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt, properties: event.properties)
         for rule in skipped {
             let terms = rule.query.explainWhere(context, sql: rule.sql, stateful: outcome.statefulValues[rule.name] ?? []).conjuncts
                 .compactMap { conjunct -> String? in

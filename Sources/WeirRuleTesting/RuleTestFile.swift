@@ -34,6 +34,8 @@ public struct GivenEvent: Sendable {
     public var topic: String
     public var payload: [UInt8]
     public var qos: Int
+    /// MQTT 5 user properties and content type (`user_properties:`, `content_type:`), or nil.
+    public var properties: MessageProperties?
     public var location: SourceLocation
 }
 

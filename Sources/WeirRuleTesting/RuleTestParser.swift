@@ -11,7 +11,7 @@ public enum RuleTestParser {
     static let caseKeys: Set<String> = [
         "name", "description", "start", "given", "until", "stub", "rules", "expect", "expect_none", "exactly",
     ]
-    static let givenKeys: Set<String> = ["at", "topic", "payload", "qos"]
+    static let givenKeys: Set<String> = ["at", "topic", "payload", "qos", "user_properties", "content_type"]
     static let stubKeys: Set<String> = ["output", "error"]
 
     /// Parses a test file, checking what it names against `rules`: stubbed functions must be
@@ -112,9 +112,15 @@ public enum RuleTestParser {
         }
         let qos = try map["qos"]?.int("'qos'") ?? 0
         guard (0...2).contains(qos) else { throw map["qos"]!.error("'qos' must be 0, 1 or 2, found \(qos)") }
+        // MQTT 5 properties, for rules that read user_property() or content_type().
+        var properties = MessageProperties()
+        for entry in try map["user_properties"]?.mapping("'user_properties'").entries ?? [] {
+            properties.user.append(UserProperty(name: entry.key, value: try entry.value.string("user property '\(entry.key)'")))
+        }
+        properties.contentType = try map["content_type"]?.string("'content_type'")
         return GivenEvent(
             at: try map["at"].map { node throws(Diagnostic) in try parseOffset(node, "'at'") } ?? 0, topic: topic, payload: payload,
-            qos: qos, location: node.location)
+            qos: qos, properties: properties == MessageProperties() ? nil : properties, location: node.location)
     }
 
     static func parseStubs(_ node: YAMLNode, rules: RuleSet) throws(Diagnostic) -> [String: FunctionStub] {

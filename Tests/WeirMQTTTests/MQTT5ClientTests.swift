@@ -108,6 +108,23 @@ func mosquittoPubV5(_ broker: MosquittoBroker, _ topic: String, _ payload: Strin
         }
     }
 
+    @Test func theBrokerSendsNothingLargerThanTheMaximumPacketSize() async throws {
+        let broker = try MosquittoBroker()
+        let inbox = Inbox()
+        let sub = try makeV5Client(broker, id: "v5-size", inbox: inbox, filters: ["size/#"])  // 64 KiB
+        defer { sub.shutdown() }
+        await sub.waitUntilReady()
+        let pub = try makeClient(broker, id: "pub-size")
+        defer { pub.shutdown() }
+        await pub.waitUntilReady()
+        try await pub.publish(topic: "size/big", payload: [UInt8](repeating: 0x61, count: 100_000), qos: 1)
+        try await pub.publish(topic: "size/small", payload: [0x61], qos: 1)
+        // In order on one session: once the small one is in, the big one would have been too.
+        #expect(await eventually { inbox.topics.contains("size/small") })
+        #expect(inbox.topics == ["size/small"], "the broker dropped the message over the advertised size")
+        #expect(sub.isConnected, "without closing the connection")
+    }
+
     @Test func reasonCodesSplitIntoRetryableAndFinal() {
         for code: Int32 in [0x80, 0x83, 0x91, 0x97] { #expect(MQTTPublishRefused(reasonCode: code).isRetryable, "\(code)") }
         for code: Int32 in [0x87, 0x90, 0x99, 0x84] { #expect(!MQTTPublishRefused(reasonCode: code).isRetryable, "\(code)") }
