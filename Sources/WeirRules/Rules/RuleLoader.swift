@@ -9,7 +9,7 @@ import WeirCore
 /// file leaves the previous good set running.
 public enum RuleLoader {
     static let ruleKeys: Set<String> = [
-        "name", "sql", "actions", "description", "enabled", "event_time", "max_groups", "max_groups_in_memory", "late",
+        "name", "sql", "actions", "description", "enabled", "event_time", "max_groups", "max_groups_in_memory", "late", "format",
     ]
 
     /// Loads the directory (recursively, in path order) and fails with every problem found.
@@ -236,6 +236,13 @@ public enum RuleLoader {
             name: name, sql: sql, query: query, actions: actions, location: node.location, enabled: enabled, timeMode: timeMode,
             maxGroups: maxGroups, maxGroupsInMemory: maxGroupsInMemory, lateActions: lateActions)
         rule.callSites = callSites(in: actionsNode) + (map["late"].map(callSites(in:)) ?? [])
+        if let n = map["format"] {
+            let text = try n.string("'format'")
+            guard let format = PayloadFormat(rawValue: text) else {
+                throw n.error("'format' must be json, text or binary, found '\(text)'")
+            }
+            rule.payloadFormat = format
+        }
         return rule
     }
 

@@ -81,10 +81,13 @@ public struct EventOutcome: Sendable {
     public var matches: [RuleMatch] = []
     /// Rules that failed on this event (type errors and the like), with the reason.
     public var failures: [(rule: String, error: String)] = []
-    /// Set when the payload was not acceptable; no rule ran.
-    public var payloadError: String?
-    /// A short label for `payloadError` (`too_large`, `not_json`), for metrics.
-    public var payloadErrorReason: String?
+    /// Why the payload did not fit: once per format that a candidate rule needed (`too_large`
+    /// for all of them). The rules of that format did not run; rules of other formats did.
+    public var payloadErrors: [PayloadRejection] = []
+    /// The first payload error's message; set when the payload was not acceptable.
+    public var payloadError: String? { payloadErrors.first?.message }
+    /// A short label for `payloadError` (`too_large`, `not_json`, `empty`, `not_text`), for metrics.
+    public var payloadErrorReason: String? { payloadErrors.first?.reason }
     /// Inputs for windowed rules whose WHERE held: they go to the rule's open windows.
     public var windowInputs: [WindowInput] = []
 }
@@ -110,29 +113,40 @@ extension RuleSet {
         guard !positions.isEmpty else { return outcome }
         let size = max(event.payload.count, event.droppedPayloadBytes)
         guard size <= maxPayloadBytes, event.droppedPayloadBytes == 0 else {
-            outcome.payloadError = "payload of \(size) bytes exceeds the limit of \(maxPayloadBytes)"
-            outcome.payloadErrorReason = "too_large"
+            outcome.payloadErrors.append(
+                PayloadRejection(reason: "too_large", message: "payload of \(size) bytes exceeds the limit of \(maxPayloadBytes)"))
             return outcome
         }
-        let payload: JSONValue
-        do {
-            payload = try JSONParser.parse(event.payload)
-        } catch {
-            outcome.payloadError = "payload is not valid JSON: \(error)"
-            outcome.payloadErrorReason = event.payload.isEmpty ? "empty" : "not_json"
-            return outcome
-        }
-        let context = EvaluationContext(payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt)
-        var fields = FieldValues(table: fieldTable, payload: payload)
+        // Each format's view of the payload, and its field slots, made the first time a rule of
+        // that format asks: the JSON parse happens once, as before, and only if a JSON rule matched.
+        var views = PayloadViews(event.payload)
+        var contexts = PerFormat<Result<EvaluationContext, PayloadRejection>>()
+        var slots = PerFormat<FieldValues>()
         var lookups = RangeLookups(ranges)
         for position in positions {
+            let format = rules[position].payloadFormat
+            let context: EvaluationContext
+            switch contexts[format] ?? views.context(format, event) {
+            case .success(let made):
+                if contexts[format] == nil {
+                    contexts[format] = .success(made)
+                    slots[format] = FieldValues(table: fieldTable, payload: made.payload)
+                }
+                context = made
+            case .failure(let rejection):
+                if contexts[format] == nil {
+                    contexts[format] = .failure(rejection)
+                    outcome.payloadErrors.append(rejection)
+                }
+                continue
+            }
             do {
                 // WHERE first, from the range index or the event's shared field slots: most rules
-                // stop here, before the rule itself is even read.
-                if let decided = lookups.decide(position, &fields) {
+                // stop here, before the rule itself is even read. The range index reads JSON.
+                if format == .json, let decided = lookups.decide(position, &slots[format]!) {
                     guard decided else { continue }
                 } else if let predicate = predicates[position] {
-                    guard try predicate.holds(&fields, context) else { continue }
+                    guard try predicate.holds(&slots[format]!, context) else { continue }
                 }
                 let rule = rules[position]
                 if let grouping = rule.query.grouping {
