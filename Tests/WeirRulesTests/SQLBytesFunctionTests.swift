@@ -20,6 +20,8 @@ import WeirCore
         #expect(try eval("sha512('')") == .string(emptySHA512))
         // Bytes hash as they are: the same digest as their text.
         #expect(try eval("sha256(decode('616263', 'hex'))") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(try eval("crc32('123456789')") == 0xCBF4_3926)
+        #expect(try eval("crc32('')") == 0)
         #expect(try eval("md5(null)") == .null)
         #expect(evalError("md5(1)") == "md5 needs bytes or a string, got int")
     }

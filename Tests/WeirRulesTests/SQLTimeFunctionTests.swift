@@ -121,6 +121,15 @@ import WeirCore
         #expect(error?.offset == offset)
     }
 
+    /// Through the rule loader: the error is at the call's line and column in the file.
+    @Test func ruleFilesReportAConstantZoneTypoAtItsPosition() {
+        let text = "name: shifts\nsql: SELECT device FROM \"s/#\" WHERE hour(timestamp(), 'Europe/Berln') > 6\nactions: [ { log: {} } ]\n"
+        let (_, errors) = RuleLoader.parse(text, file: "shifts.yaml")
+        #expect(
+            errors.map { "\($0.location.line):\($0.location.column): \($0.message)" }
+                == ["2:37: unknown time zone 'Europe/Berln' (no such file in /usr/share/zoneinfo; is tzdata installed?)"])
+    }
+
     @Test func posixFooterRules() throws {
         let sydney = try #require(PosixTimeZone("AEST-10AEDT,M10.1.0,M4.1.0/3"))
         // Southern hemisphere: daylight time spans the new year.

@@ -101,7 +101,7 @@ extension Evaluator {
         switch function {
         case .formatTime, .parseTime, .year, .month, .day, .hour, .minute, .second, .dayOfWeek, .dayOfYear:
             return try callTime(function, args)
-        case .md5, .sha1, .sha224, .sha256, .sha384, .sha512, .encode, .decode, .hex, .unhex:
+        case .md5, .sha1, .sha224, .sha256, .sha384, .sha512, .crc32, .encode, .decode, .hex, .unhex:
             return try callBytes(function, args)
         case .int8, .uint8, .int16, .uint16, .int32, .uint32, .int64, .float32, .float64:
             return try decodeBinary(function, args)

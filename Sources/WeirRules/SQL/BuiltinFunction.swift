@@ -17,7 +17,7 @@ enum BuiltinFunction: String, Sendable, CaseIterable {
     case dayOfWeek = "day_of_week"
     case dayOfYear = "day_of_year"
     // Bytes, hashes and encodings (BuiltinFunctions+Bytes.swift).
-    case md5, sha1, sha224, sha256, sha384, sha512
+    case md5, sha1, sha224, sha256, sha384, sha512, crc32
     case encode, decode, hex, unhex, payload
     case int8, uint8, int16, uint16, int32, uint32, int64, float32, float64
     // Math and bits (BuiltinFunctions+Math.swift).

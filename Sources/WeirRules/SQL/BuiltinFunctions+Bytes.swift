@@ -52,6 +52,8 @@ extension Evaluator {
         case .unhex:
             guard let bytes = Hex.decode(try string(args[0], name)) else { throw EvaluationError("unhex: the text is not hex") }
             return .bytes(bytes)
+        case .crc32:
+            return .int(Int64(crc32(try bytesOrString(args[0], name))))
         default:
             let digest = Digest(rawValue: name) ?? .sha256
             let input = try bytesOrString(args[0], name)
@@ -61,6 +63,17 @@ extension Evaluator {
                 throw EvaluationError("\(name): \(error)")
             }
         }
+    }
+
+    /// CRC-32 (IEEE 802.3, as zlib and AWS IoT's crc32 compute it). By hand: eight lines, and no
+    /// C library of Weir's has it apart from zlib, which Weir does not link itself.
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return ~crc
     }
 
     /// Bytes as they are, strings as UTF-8: what a hash or a decoder reads.
