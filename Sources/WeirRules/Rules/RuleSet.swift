@@ -21,6 +21,8 @@ public struct RuleSet: Sendable {
     let predicates: [Predicate?]
     /// Rules that share FROM and test one path against numeric intervals, answered together.
     let ranges: RangeIndex
+    /// Whether every rule reads JSON payloads: then `process` takes the path it had before formats.
+    let onlyJSON: Bool
 
     public init(rules: [Rule], functions: [String: FunctionSpec] = [:], schedules: [ScheduledRule] = []) {
         self.rules = rules
@@ -43,6 +45,7 @@ public struct RuleSet: Sendable {
         predicates = rules.map { rule in rule.query.whereClause.map { Predicate.compile($0, &table) } }
         fieldTable = table
         ranges = RangeIndex(rules: rules, predicates: predicates)
+        onlyJSON = rules.allSatisfy { $0.payloadFormat == .json }
     }
 
     public static let empty = RuleSet(rules: [])
@@ -117,50 +120,66 @@ extension RuleSet {
                 PayloadRejection(reason: "too_large", message: "payload of \(size) bytes exceeds the limit of \(maxPayloadBytes)"))
             return outcome
         }
+        var lookups = RangeLookups(ranges)
+        guard !onlyJSON else {
+            // Every rule reads JSON (the usual set): one parse, one context, as before formats.
+            let context: EvaluationContext
+            switch PayloadViews.parseJSON(event.payload) {
+            case .success(let payload):
+                context = EvaluationContext(payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt)
+            case .failure(let rejection):
+                outcome.payloadErrors.append(rejection)
+                return outcome
+            }
+            var fields = FieldValues(table: fieldTable, payload: context.payload)
+            for position in positions { run(position, context, &fields, &lookups, &outcome) }
+            return outcome
+        }
         // Each format's view of the payload, and its field slots, made the first time a rule of
-        // that format asks: the JSON parse happens once, as before, and only if a JSON rule matched.
+        // that format asks: the JSON parse happens once, and only if a JSON rule matched.
         var views = PayloadViews(event.payload)
         var contexts = PerFormat<Result<EvaluationContext, PayloadRejection>>()
         var slots = PerFormat<FieldValues>()
-        var lookups = RangeLookups(ranges)
         for position in positions {
             let format = rules[position].payloadFormat
-            let context: EvaluationContext
-            switch contexts[format] ?? views.context(format, event) {
-            case .success(let made):
-                if contexts[format] == nil {
-                    contexts[format] = .success(made)
-                    slots[format] = FieldValues(table: fieldTable, payload: made.payload)
+            if contexts[format] == nil {
+                let made = views.context(format, event)
+                contexts[format] = made
+                switch made {
+                case .success(let context): slots[format] = FieldValues(table: fieldTable, payload: context.payload)
+                case .failure(let rejection): outcome.payloadErrors.append(rejection)
                 }
-                context = made
-            case .failure(let rejection):
-                if contexts[format] == nil {
-                    contexts[format] = .failure(rejection)
-                    outcome.payloadErrors.append(rejection)
-                }
-                continue
             }
-            do {
-                // WHERE first, from the range index or the event's shared field slots: most rules
-                // stop here, before the rule itself is even read. The range index reads JSON.
-                if format == .json, let decided = lookups.decide(position, &slots[format]!) {
-                    guard decided else { continue }
-                } else if let predicate = predicates[position] {
-                    guard try predicate.holds(&slots[format]!, context) else { continue }
-                }
-                let rule = rules[position]
-                if let grouping = rule.query.grouping {
-                    let (keys, values) = try grouping.input(context)
-                    let time = try eventTime(rule.timeMode, context)
-                    outcome.windowInputs.append(WindowInput(rule: rule, keys: keys, values: values, time: time, payload: context.payload))
-                } else {
-                    outcome.matches.append(RuleMatch(rule: rule, row: try rule.query.project(context)))
-                }
-            } catch {
-                outcome.failures.append((rules[position].name, error.message))
-            }
+            guard case .success(let context) = contexts[format] else { continue }
+            run(position, context, &slots[format]!, &lookups, &outcome)
         }
         return outcome
+    }
+
+    /// One candidate rule on one event: WHERE first, from the range index (JSON rules) or the
+    /// event's shared field slots: most rules stop there, before the rule itself is even read.
+    @inline(__always)
+    private func run(
+        _ position: Int, _ context: EvaluationContext, _ fields: inout FieldValues, _ lookups: inout RangeLookups,
+        _ outcome: inout EventOutcome
+    ) {
+        do {
+            if rules[position].payloadFormat == .json, let decided = lookups.decide(position, &fields) {
+                guard decided else { return }
+            } else if let predicate = predicates[position] {
+                guard try predicate.holds(&fields, context) else { return }
+            }
+            let rule = rules[position]
+            if let grouping = rule.query.grouping {
+                let (keys, values) = try grouping.input(context)
+                let time = try eventTime(rule.timeMode, context)
+                outcome.windowInputs.append(WindowInput(rule: rule, keys: keys, values: values, time: time, payload: context.payload))
+            } else {
+                outcome.matches.append(RuleMatch(rule: rule, row: try rule.query.project(context)))
+            }
+        } catch {
+            outcome.failures.append((rules[position].name, error.message))
+        }
     }
 }
 
