@@ -68,6 +68,8 @@ import WeirCore
         #expect(try eval("rpad('7', 3, '0')") == "7000")
         #expect(try eval("lpad('ab', 3, 'xy')") == "xyxab")
         #expect(try eval("lpad('abc', -1)") == "abc")
+        // A long pad string is not repeated count times before being cut.
+        #expect(try eval("length(rpad('', 65536, p))", ["p": .string(String(repeating: "x", count: 100_000))]) == 65536)
         #expect(try eval("lpad(null, 2)") == .null)
         #expect(evalError("lpad('a', 100000)") == "lpad adds at most 65536 characters, got 100000")
         #expect(evalError("rpad('a', 1, '')") == "rpad needs a non-empty pad string")

@@ -83,6 +83,9 @@ import WeirCore
         #expect(try eval("parse_time('2023-11-14T23:13:20+01:00', 'yyyy-MM-dd''T''HH:mm:ssXXX')") == 1_700_000_000_000)
         #expect(try eval("time_to_epoch('2023-318', 'yyyy-D')") == 1_699_920_000_000)
         #expect(evalError("parse_time('2023-02-30', 'yyyy-MM-dd')") == "'2023-02-30' is not a valid time")
+        // A year the pattern allows but the time range does not: an error, not an overflow.
+        #expect(evalError("parse_time('999999999', 'yyyy')") == "'999999999' is not a valid time")
+        #expect(evalError("parse_time('-5-01', 'yyyy-MM')") == "'-5-01' is not a valid time")
         #expect(evalError("parse_time('2023-11-14x', 'yyyy-MM-dd')") == "'2023-11-14x' does not match the time pattern")
         #expect(evalError("parse_time('yyyy', 1700000000000)")?.contains("to write one use format_time") == true)
     }

@@ -15,7 +15,10 @@ extension Evaluator {
             guard count <= maxPadding else { throw EvaluationError("\(name) adds at most \(maxPadding) characters, got \(count)") }
             let pad = args.count == 3 ? try string(args[2], name) : " "
             guard !pad.isEmpty else { throw EvaluationError("\(name) needs a non-empty pad string") }
-            let padding = String(String(repeating: pad, count: Int(max(count, 0))).prefix(Int(max(count, 0))))
+            // Only as many copies of a long pad as the count needs, then cut to the count.
+            let wanted = Int(max(count, 0))
+            let copies = (wanted + pad.count - 1) / pad.count
+            let padding = String(String(repeating: pad, count: copies).prefix(wanted))
             return .string(function == .lpad ? padding + s : s + padding)
         case .indexof:
             // 0-based index in characters, -1 when absent (AWS IoT, eKuiper).

@@ -104,7 +104,10 @@ extension TimePattern {
             guard hour12 ? (1...12).contains(hour) : (0...23).contains(hour) else { throw mismatch }
             hour = hour % 12 + (pm ? 12 : 0)
         }
-        guard (1...12).contains(month), (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second) else {
+        // Years 0 to 9999, as everywhere else: also keeps the milliseconds far from overflow.
+        guard (0...9999).contains(year), (1...12).contains(month), (0...23).contains(hour), (0...59).contains(minute),
+            (0...60).contains(second)
+        else {
             throw EvaluationError("'\(text)' is not a valid time")
         }
         var local: Int64
