@@ -20,7 +20,8 @@ extension TimePattern {
         /// Digits for a numeric field: exactly `count` when the next field is numeric too
         /// ("yyyyMMdd"), else as many as there are, up to `maxWidth`.
         func number(_ count: Int, _ maxWidth: Int, adjacent: Bool) throws(EvaluationError) -> Int64 {
-            let width = adjacent ? count : maxWidth
+            // At most 18 digits: 'yyyyyyyyyyyyyyyyyyyyMM' must not overflow an Int64.
+            let width = min(adjacent ? count : maxWidth, 18)
             let start = i
             var value: Int64 = 0
             while i < b.count, i - start < width, b[i] >= 0x30, b[i] <= 0x39 {
