@@ -14,13 +14,16 @@ public enum PayloadFormat: String, Sendable, CaseIterable {
 /// Why a payload does not fit a rule's format: a short reason for the metrics label
 /// (`weir_events_invalid_total{reason}`), and the message for the log.
 public struct PayloadRejection: Error, Sendable, Equatable {
+    /// `too_large`, `empty`, `not_json` or `not_text`.
     public var reason: String
+    /// What was wrong, for the log and `weir explain`.
     public var message: String
 }
 
 /// One event's payload, decoded at most once per format that a candidate rule asks for: JSON
 /// rules pay one parse as before, and nothing for the others.
 public struct PayloadViews {
+    /// The payload as it came.
     public let bytes: [UInt8]
     private var json: Result<JSONValue, PayloadRejection>?
     private var text: Result<JSONValue, PayloadRejection>?
