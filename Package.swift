@@ -49,6 +49,10 @@ let package = Package(
         .systemLibrary(
             name: "CYAML", pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]),
+        // libcrypto for the SQL hash functions: libmosquitto links it already (Debian's libssl3).
+        .systemLibrary(
+            name: "CLibCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
 
         .target(
             name: "WeirCore",
@@ -56,7 +60,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "WeirRules",
-            dependencies: ["WeirCore", "WeirRegex", "WeirYAML"],
+            dependencies: ["WeirCore", "WeirRegex", "WeirYAML", "WeirCrypto"],
             swiftSettings: swiftSettings),
         .target(
             name: "WeirMQTT",
@@ -68,6 +72,7 @@ let package = Package(
         .target(name: "WeirZstd", dependencies: ["CZstd"], swiftSettings: swiftSettings),
         .target(name: "WeirRegex", dependencies: ["CPCRE2"], swiftSettings: swiftSettings),
         .target(name: "WeirYAML", dependencies: ["CYAML"], swiftSettings: swiftSettings),
+        .target(name: "WeirCrypto", dependencies: ["CLibCrypto"], swiftSettings: swiftSettings),
         .target(
             name: "WeirStore",
             dependencies: [

@@ -1,6 +1,6 @@
 # Shared helpers for the demo, test and benchmark scripts. Source it; do not run it.
 
-WEIR_APT_PACKAGES=(pkg-config libmosquitto-dev librocksdb-dev libzstd-dev libpcre2-dev libyaml-dev mosquitto mosquitto-clients curl openssl python3)
+WEIR_APT_PACKAGES=(pkg-config libmosquitto-dev librocksdb-dev libzstd-dev libpcre2-dev libyaml-dev libssl-dev tzdata mosquitto mosquitto-clients curl openssl python3)
 
 # Installs the Debian packages Weir needs, and any named as arguments, once; uses sudo when not root.
 weir_install_deps() {

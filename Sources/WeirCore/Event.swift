@@ -87,7 +87,7 @@ public struct MessageProperties: Sendable, Equatable {
     }
 
     /// Whether `contentType` names JSON: `application/json`, `text/json` or a `+json` suffix,
-    /// parameters such as `; charset=utf-8` aside. Weir's rules read JSON payloads only.
+    /// parameters such as `; charset=utf-8` aside. Rules of `format: json` read JSON payloads only.
     public var declaresJSON: Bool {
         guard let contentType else { return true }
         let type = String(contentType.split(separator: ";", maxSplits: 1).first ?? "").trimmingScalars { $0 == " " }.lowercased()

@@ -10,6 +10,9 @@ public enum JSONValue: Sendable, Hashable {
     case string(String)
     case array([JSONValue])
     case object(JSONObject)
+    /// Raw bytes: a `format: binary` rule's payload and what SQL functions make of it. JSON has
+    /// no bytes, so `JSONWriter` writes them as a base64 string.
+    case bytes([UInt8])
 }
 
 /// A JSON object that keeps its keys in insertion order.
@@ -125,6 +128,7 @@ extension JSONValue {
         case .string: return "string"
         case .array: return "array"
         case .object: return "object"
+        case .bytes: return "bytes"
         }
     }
 

@@ -18,6 +18,10 @@ public enum JSONWriter {
         case .int(let i): out.append(contentsOf: String(i).utf8)
         case .double(let d): writeDouble(d, into: &out)
         case .string(let s): writeString(s, into: &out)
+        case .bytes(let b):
+            out.append(UInt8(ascii: "\""))
+            Base64.encode(b, into: &out)
+            out.append(UInt8(ascii: "\""))
         case .array(let a):
             out.append(UInt8(ascii: "["))
             for (i, element) in a.enumerated() {

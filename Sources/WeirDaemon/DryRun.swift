@@ -13,8 +13,9 @@ public enum DryRun {
             lines.append("no rule subscribes to topic '\(topic)'")
             return (lines.joined(separator: "\n"), 0)
         }
-        if let error = outcome.payloadError {
-            lines.append("payload rejected: \(error)")
+        // Rules of another format (text, binary) may still have run on a payload JSON rejects.
+        for rejection in outcome.payloadErrors { lines.append("payload rejected: \(rejection.message)") }
+        if !outcome.payloadErrors.isEmpty, outcome.matches.isEmpty, outcome.windowInputs.isEmpty, outcome.failures.isEmpty {
             return (lines.joined(separator: "\n"), 0)
         }
         for failure in outcome.failures {

@@ -21,18 +21,20 @@ public enum Explain {
         for rule in others where only != nil {
             lines.append("rule \(rule.name) (\(rule.location)): FROM \(filters(rule)) does not match topic '\(topic)'")
         }
-        let parsed: JSONValue?
-        if let error = outcome.payloadError {
-            lines.append("payload rejected before any rule ran: \(error)")
-            parsed = nil
-        } else {
-            parsed = try? JSONParser.parse(payload)
-        }
+        let tooLarge = outcome.payloadErrorReason == "too_large"
+        if tooLarge, let error = outcome.payloadError { lines.append("payload rejected before any rule ran: \(error)") }
+        var views = PayloadViews(payload)
         for rule in selected where candidates.contains(rule.name) {
             lines.append("rule \(rule.name) (\(rule.location)):")
             lines.append("  FROM \(filters(rule)): matches '\(topic)'" + (rule.enabled ? "" : " (the rule is disabled)"))
-            guard let parsed else { continue }
-            let context = EvaluationContext(payload: parsed, topic: topic, qos: qos, timestamp: now)
+            guard !tooLarge else { continue }
+            let context: EvaluationContext
+            switch views.context(rule.payloadFormat, event) {
+            case .success(let made): context = made
+            case .failure(let rejection):
+                lines.append("  payload rejected (format: \(rule.payloadFormat.rawValue)): \(rejection.message)")
+                continue
+            }
             let stateful = outcome.statefulValues[rule.name] ?? []
             for (spec, value) in zip(rule.query.stateful, stateful) {
                 lines.append("  \(spec.text) = \(value) (a dry run: every partition starts empty)")

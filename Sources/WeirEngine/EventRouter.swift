@@ -54,12 +54,12 @@ public final class EventRouter: Sendable {
             metrics.eventsUnmatched.increment()
             return
         }
-        if let error = outcome.payloadError, let reason = outcome.payloadErrorReason {
-            metrics.invalidEvent(reason: reason)
-            if allowLog(reason) {
-                logger.warning("invalid event skipped", metadata: ["topic": "\(event.topic)", "error": "\(error)"])
+        // Counted once per reason: the rules of another format may still have run on the event.
+        for rejection in outcome.payloadErrors {
+            metrics.invalidEvent(reason: rejection.reason)
+            if allowLog(rejection.reason) {
+                logger.warning("invalid event skipped", metadata: ["topic": "\(event.topic)", "error": "\(rejection.message)"])
             }
-            return
         }
         for failure in outcome.failures {
             metrics.failed(rule: failure.rule)

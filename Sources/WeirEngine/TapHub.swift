@@ -140,8 +140,11 @@ public final class TapHub: Sendable {
         String(decoding: JSONWriter.bytes(.object(object)), as: UTF8.self)
     }
 
-    /// The payload as JSON when it is JSON, else as text.
+    /// The payload as JSON when it is JSON, else as text, else (a binary frame, which would turn
+    /// into replacement characters) as bytes, which the line shows as base64.
     private static func payload(_ bytes: [UInt8]) -> JSONValue {
-        (try? JSONParser.parse(bytes)) ?? .string(String(decoding: bytes.prefix(4096), as: UTF8.self))
+        if let parsed = try? JSONParser.parse(bytes) { return parsed }
+        let head = Array(bytes.prefix(4096))
+        return String(validating: head, as: UTF8.self).map(JSONValue.string) ?? .bytes(head)
     }
 }

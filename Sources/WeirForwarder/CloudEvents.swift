@@ -112,15 +112,7 @@ func appendRFC3339(millis: Int64, into out: inout [UInt8]) {
     let seconds = millis / 1000
     let days = seconds / 86_400
     let secondOfDay = seconds % 86_400
-    let z = days + 719_468
-    let era = z / 146_097
-    let dayOfEra = z - era * 146_097
-    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let mp = (5 * dayOfYear + 2) / 153
-    let day = dayOfYear - (153 * mp + 2) / 5 + 1
-    let month = mp < 10 ? mp + 3 : mp - 9
-    let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    let (year, month, day) = CivilDate.civil(fromDays: days)
     func digits(_ value: Int64, _ width: Int) {
         var divisor: Int64 = 1
         for _ in 1..<width { divisor *= 10 }

@@ -140,11 +140,9 @@ final class CaseSimulation {
     /// One event through the rules, as the router takes it.
     private func process(_ event: Event, publishDepth: Int) async {
         let outcome = rules.process(event, maxPayloadBytes: maxPayloadBytes, partitions: partitions)
-        if let error = outcome.payloadError {
+        for rejection in outcome.payloadErrors {
             record(
-                .invalid,
-                [("topic", .string(event.topic)), ("reason", .string(outcome.payloadErrorReason ?? "invalid")), ("error", .string(error))])
-            return
+                .invalid, [("topic", .string(event.topic)), ("reason", .string(rejection.reason)), ("error", .string(rejection.message))])
         }
         for failure in outcome.failures {
             record(.error, [("rule", .string(failure.rule)), ("message", .string(failure.error))])
@@ -165,10 +163,10 @@ final class CaseSimulation {
         guard skips.count < Skip.limit else { return }
         let taken = Set(outcome.matches.map(\.rule.name) + outcome.windowInputs.map(\.rule.name) + outcome.failures.map(\.rule))
         let skipped = rules.candidates(for: event.topic).filter { $0.enabled && !taken.contains($0.name) }
-        guard !skipped.isEmpty, let payload = try? JSONParser.parse(event.payload) else { return }
-        let context = EvaluationContext(
-            payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt, properties: event.properties)
+        guard !skipped.isEmpty else { return }
+        var views = PayloadViews(event.payload)
         for rule in skipped {
+            guard case .success(let context) = views.context(rule.payloadFormat, event) else { continue }
             let terms = rule.query.explainWhere(context, sql: rule.sql, stateful: outcome.statefulValues[rule.name] ?? []).conjuncts
                 .compactMap { conjunct -> String? in
                     switch conjunct.outcome {

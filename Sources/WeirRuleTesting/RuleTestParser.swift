@@ -11,7 +11,9 @@ public enum RuleTestParser {
     static let caseKeys: Set<String> = [
         "name", "description", "start", "given", "until", "stub", "rules", "expect", "expect_none", "exactly",
     ]
-    static let givenKeys: Set<String> = ["at", "topic", "payload", "qos", "user_properties", "content_type"]
+    static let givenKeys: Set<String> = [
+        "at", "topic", "payload", "payload_hex", "payload_base64", "qos", "user_properties", "content_type",
+    ]
     static let stubKeys: Set<String> = ["output", "error"]
 
     /// Parses a test file, checking what it names against `rules`: stubbed functions must be
@@ -110,6 +112,19 @@ public enum RuleTestParser {
                 payload = JSONWriter.bytes(try node.json())
             }
         }
+        // Binary payloads (a `format: binary` rule's packed frames) are written as hex or base64.
+        let encoded = [("payload_hex", ByteText.hex), ("payload_base64", ByteText.base64)].filter { map[$0.0] != nil }
+        if let (key, encoding) = encoded.first {
+            let node = map[key]!
+            guard map["payload"] == nil, encoded.count == 1 else {
+                throw node.error("a 'given' event has one of 'payload', 'payload_hex' and 'payload_base64'")
+            }
+            let text = try node.string("'\(key)'")
+            guard let bytes = encoding == .hex ? Hex.decode(text) : Base64.decode(text) else {
+                throw node.error("'\(key)' is not \(encoding == .hex ? "hex" : "base64"): '\(text)'")
+            }
+            payload = bytes
+        }
         let qos = try map["qos"]?.int("'qos'") ?? 0
         guard (0...2).contains(qos) else { throw map["qos"]!.error("'qos' must be 0, 1 or 2, found \(qos)") }
         // MQTT 5 properties, for rules that read user_property() or content_type().
@@ -203,4 +218,9 @@ public enum RuleTestParser {
         guard let duration = parseDuration(text) else { throw node.error("\(what) must be a duration such as 10s or 61d, found '\(text)'") }
         return duration.milliseconds
     }
+}
+
+/// How a given event's binary payload is written in a test file.
+enum ByteText {
+    case hex, base64
 }

@@ -25,6 +25,8 @@ public struct Rule: Sendable {
     public var maxPartitions = 100_000
     /// Where the rule's `call:` actions name functions (checked against the declared ones).
     public var callSites: [CallSite] = []
+    /// How the rule reads payloads (`format:`): JSON unless the rule file says text or binary.
+    public var payloadFormat: PayloadFormat = .json
 
     public init(
         name: String, sql: String, query: CompiledQuery, actions: [ActionSpec], location: SourceLocation, enabled: Bool = true,

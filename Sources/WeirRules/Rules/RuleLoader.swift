@@ -9,7 +9,7 @@ import WeirCore
 /// file leaves the previous good set running.
 public enum RuleLoader {
     static let ruleKeys: Set<String> = [
-        "name", "sql", "actions", "description", "enabled", "event_time", "max_groups", "max_groups_in_memory", "late",
+        "name", "sql", "actions", "description", "enabled", "event_time", "max_groups", "max_groups_in_memory", "late", "format",
         "max_partitions",
     ]
 
@@ -256,6 +256,13 @@ public enum RuleLoader {
             guard rule.maxPartitions >= 1 else { throw n.error("'max_partitions' must be at least 1") }
         }
         rule.callSites = callSites(in: actionsNode) + (map["late"].map(callSites(in:)) ?? [])
+        if let n = map["format"] {
+            let text = try n.string("'format'")
+            guard let format = PayloadFormat(rawValue: text) else {
+                throw n.error("'format' must be json, text or binary, found '\(text)'")
+            }
+            rule.payloadFormat = format
+        }
         return rule
     }
 

@@ -21,6 +21,8 @@ public struct RuleSet: Sendable {
     let predicates: [Predicate?]
     /// Rules that share FROM and test one path against numeric intervals, answered together.
     let ranges: RangeIndex
+    /// Whether every rule reads JSON payloads: then `process` takes the path it had before formats.
+    let onlyJSON: Bool
 
     /// The lookup tables the rules were compiled with (`tables:`), for the reload fingerprint and status.
     public let tables: [LookupTable]
@@ -47,6 +49,7 @@ public struct RuleSet: Sendable {
         predicates = rules.map { rule in rule.query.whereClause.map { Predicate.compile($0, &table) } }
         fieldTable = table
         ranges = RangeIndex(rules: rules, predicates: predicates)
+        onlyJSON = rules.allSatisfy { $0.payloadFormat == .json }
     }
 
     public static let empty = RuleSet(rules: [])
@@ -85,10 +88,13 @@ public struct EventOutcome: Sendable {
     public var matches: [RuleMatch] = []
     /// Rules that failed on this event (type errors and the like), with the reason.
     public var failures: [(rule: String, error: String)] = []
-    /// Set when the payload was not acceptable; no rule ran.
-    public var payloadError: String?
-    /// A short label for `payloadError` (`too_large`, `not_json`), for metrics.
-    public var payloadErrorReason: String?
+    /// Why the payload did not fit: once per format that a candidate rule needed (`too_large`
+    /// for all of them). The rules of that format did not run; rules of other formats did.
+    public var payloadErrors: [PayloadRejection] = []
+    /// The first payload error's message; set when the payload was not acceptable.
+    public var payloadError: String? { payloadErrors.first?.message }
+    /// A short label for `payloadError` (`too_large`, `not_json`, `empty`, `not_text`), for metrics.
+    public var payloadErrorReason: String? { payloadErrors.first?.reason }
     /// The values of stateful calls (`changed`, `lag`, …) of the rules that have them, in each
     /// rule's call order (`CompiledQuery.stateful`): for `weir explain` and rule tests.
     public var statefulValues: [String: [JSONValue]] = [:]
@@ -120,57 +126,75 @@ extension RuleSet {
         guard !positions.isEmpty else { return outcome }
         let size = max(event.payload.count, event.droppedPayloadBytes)
         guard size <= maxPayloadBytes, event.droppedPayloadBytes == 0 else {
-            outcome.payloadError = "payload of \(size) bytes exceeds the limit of \(maxPayloadBytes)"
-            outcome.payloadErrorReason = "too_large"
+            outcome.payloadErrors.append(
+                PayloadRejection(reason: "too_large", message: "payload of \(size) bytes exceeds the limit of \(maxPayloadBytes)"))
             return outcome
         }
-        // MQTT 5: a payload its sender says is not JSON is not parsed; rules read JSON only.
-        if let properties = event.properties, !properties.declaresJSON {
-            outcome.payloadError = "content type '\(properties.contentType ?? "")' is not JSON"
-            outcome.payloadErrorReason = "content_type"
-            return outcome
-        }
-        let payload: JSONValue
-        do {
-            payload = try JSONParser.parse(event.payload)
-        } catch {
-            outcome.payloadError = "payload is not valid JSON: \(error)"
-            // A declared JSON content type that the payload does not match: the sender's error.
-            let declared = event.properties?.contentType != nil
-            outcome.payloadErrorReason = declared ? "content_type" : event.payload.isEmpty ? "empty" : "not_json"
-            return outcome
-        }
-        let context = EvaluationContext(
-            payload: payload, topic: event.topic, qos: event.qos, timestamp: event.receivedAt, properties: event.properties)
-        var fields = FieldValues(table: fieldTable, payload: payload)
         var lookups = RangeLookups(ranges)
-        for position in positions {
-            do {
-                // Stateful functions see every event FROM matched, before WHERE filters it.
-                if !rules[position].query.stateful.isEmpty {
-                    try processStateful(position, context, &fields, &outcome, partitions)
-                    continue
-                }
-                // WHERE first, from the range index or the event's shared field slots: most rules
-                // stop here, before the rule itself is even read.
-                if let decided = lookups.decide(position, &fields) {
-                    guard decided else { continue }
-                } else if let predicate = predicates[position] {
-                    guard try predicate.holds(&fields, context) else { continue }
-                }
-                let rule = rules[position]
-                if let grouping = rule.query.grouping {
-                    let (keys, values) = try grouping.input(context)
-                    let time = try eventTime(rule.timeMode, context)
-                    outcome.windowInputs.append(WindowInput(rule: rule, keys: keys, values: values, time: time, payload: context.payload))
-                } else {
-                    outcome.matches.append(RuleMatch(rule: rule, row: try rule.query.project(context)))
-                }
-            } catch {
-                outcome.failures.append((rules[position].name, error.message))
+        guard !onlyJSON else {
+            // Every rule reads JSON (the usual set): one parse, one context, as before formats.
+            let context: EvaluationContext
+            switch PayloadViews.jsonContext(event) {
+            case .success(let made):
+                context = made
+            case .failure(let rejection):
+                outcome.payloadErrors.append(rejection)
+                return outcome
             }
+            var fields = FieldValues(table: fieldTable, payload: context.payload)
+            for position in positions { run(position, context, &fields, &lookups, &outcome, partitions) }
+            return outcome
+        }
+        // Each format's view of the payload, and its field slots, made the first time a rule of
+        // that format asks: the JSON parse happens once, and only if a JSON rule matched.
+        var views = PayloadViews(event.payload)
+        var contexts = PerFormat<Result<EvaluationContext, PayloadRejection>>()
+        var slots = PerFormat<FieldValues>()
+        for position in positions {
+            let format = rules[position].payloadFormat
+            if contexts[format] == nil {
+                let made = views.context(format, event)
+                contexts[format] = made
+                switch made {
+                case .success(let context): slots[format] = FieldValues(table: fieldTable, payload: context.payload)
+                case .failure(let rejection): outcome.payloadErrors.append(rejection)
+                }
+            }
+            guard case .success(let context) = contexts[format] else { continue }
+            run(position, context, &slots[format]!, &lookups, &outcome, partitions)
         }
         return outcome
+    }
+
+    /// One candidate rule on one event: WHERE first, from the range index (JSON rules) or the
+    /// event's shared field slots: most rules stop there, before the rule itself is even read.
+    @inline(__always)
+    private func run(
+        _ position: Int, _ context: EvaluationContext, _ fields: inout FieldValues, _ lookups: inout RangeLookups,
+        _ outcome: inout EventOutcome, _ partitions: PartitionStates?
+    ) {
+        do {
+            // Stateful functions see every event FROM matched, before WHERE filters it.
+            if !rules[position].query.stateful.isEmpty {
+                try processStateful(position, context, &fields, &outcome, partitions)
+                return
+            }
+            if rules[position].payloadFormat == .json, let decided = lookups.decide(position, &fields) {
+                guard decided else { return }
+            } else if let predicate = predicates[position] {
+                guard try predicate.holds(&fields, context) else { return }
+            }
+            let rule = rules[position]
+            if let grouping = rule.query.grouping {
+                let (keys, values) = try grouping.input(context)
+                let time = try eventTime(rule.timeMode, context)
+                outcome.windowInputs.append(WindowInput(rule: rule, keys: keys, values: values, time: time, payload: context.payload))
+            } else {
+                outcome.matches.append(RuleMatch(rule: rule, row: try rule.query.project(context)))
+            }
+        } catch {
+            outcome.failures.append((rules[position].name, error.message))
+        }
     }
 }
 

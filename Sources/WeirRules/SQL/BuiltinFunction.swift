@@ -11,12 +11,37 @@ enum BuiltinFunction: String, Sendable, CaseIterable {
     case topic, timestamp, qos, newuuid
     case userProperty = "user_property"
     case contentType = "content_type"
+    // Issue 15: time (BuiltinFunctions+Time.swift).
+    case now
+    case formatTime = "format_time"
+    case parseTime = "parse_time"
+    case year, month, day, hour, minute, second
+    case dayOfWeek = "day_of_week"
+    case dayOfYear = "day_of_year"
+    // Bytes, hashes and encodings (BuiltinFunctions+Bytes.swift).
+    case md5, sha1, sha224, sha256, sha384, sha512, crc32
+    case encode, decode, hex, unhex, payload
+    case int8, uint8, int16, uint16, int32, uint32, int64, float32, float64
+    // Math and bits (BuiltinFunctions+Math.swift).
+    case sin, cos, tan, asin, acos, atan, atan2, sinh, cosh, tanh, cot, degrees, radians, pi, rand, trunc, nanvl
+    case bitand, bitor, bitxor, bitnot, bitshiftleft, bitshiftright
+    // Strings, objects, arrays and types (BuiltinFunctions+Collections.swift).
+    case lpad, rpad, indexof, reverse, numbytes, chr
+    case splitValue = "split_value"
+    case get, keys
+    case arrayLength = "array_length"
+    case arrayContains = "array_contains"
+    case arrayPosition = "array_position"
+    case arrayJoin = "array_join"
+    case arrayMin = "array_min"
+    case arrayMax = "array_max"
+    case isnull, isundefined, typeof
 
     /// Alternative spellings from the AWS IoT and EMQX dialects.
     static let aliases: [String: BuiltinFunction] = [
         "substring": .substr, "power": .pow, "str": .string, "log": .log10, "ceiling": .ceil,
         "tolower": .lower, "toupper": .upper, "len": .length,
-    ]
+    ].merging(extendedAliases) { first, _ in first }
 
     static func named(_ name: String) -> BuiltinFunction? {
         let lower = name.lowercased()
@@ -25,6 +50,7 @@ enum BuiltinFunction: String, Sendable, CaseIterable {
 
     /// Allowed argument counts; `nil` upper bound means variadic.
     var arity: (min: Int, max: Int?) {
+        if let extended = extendedArity { return extended }
         switch self {
         case .topic, .userProperty: return (0, 1)
         case .timestamp, .qos, .newuuid, .contentType: return (0, 0)

@@ -29,6 +29,7 @@ enum Compiler {
             try function.checkArity(rawArgs.count, name: name, offset: offset)
             var args: [SQLNode] = []
             for arg in rawArgs { args.append(try compile(arg)) }
+            try function.checkLiteralArguments(args, offset: offset)
             if function == .regexMatch || function == .regexReplace, case .literal(.string(let pattern)) = args[1] {
                 let regex: CompiledRegex
                 do {
@@ -123,6 +124,9 @@ public struct EvaluationContext: Sendable {
     var window: (start: Int64, end: Int64)?
     /// The values of the rule's stateful calls for this event.
     var stateful: [JSONValue] = []
+    /// What `payload()` returns when it is not `payload`: the text of a `format: text` rule's
+    /// payload, the bytes of a `format: binary` one.
+    public var payloadValue: JSONValue?
 
     public init(payload: JSONValue, topic: String, qos: Int = 0, timestamp: Int64 = 0, properties: MessageProperties? = nil) {
         self.payload = payload

@@ -49,7 +49,7 @@ extension Evaluator {
             let b = try evaluate(argNodes[1], context)
             return sqlEqual(a, b) ? .null : a
         default:
-            break
+            if let value = try callNullTolerant(function, argNodes, context) { return value }
         }
         var args: [JSONValue] = []
         args.reserveCapacity(argNodes.count)
@@ -70,6 +70,7 @@ extension Evaluator {
             case .string(let s): return .int(Int64(s.count))
             case .array(let a): return .int(Int64(a.count))
             case .object(let o): return .int(Int64(o.count))
+            case .bytes(let b): return .int(Int64(b.count))
             case let other: throw EvaluationError("length needs a string or array, got \(other.typeName)")
             }
         case .substr:
@@ -142,6 +143,8 @@ extension Evaluator {
         case .bool: return try convert(args[0], to: .bool)
         case .topic, .timestamp, .qos, .newuuid, .contentType, .userProperty, .coalesce, .concat, .nullif:
             return .null  // handled above
+        default:
+            return try callExtended(function, args)
         }
     }
 
@@ -194,6 +197,12 @@ extension Evaluator {
         case (.float, .string(let s)):
             guard let d = Double(trimmed(s, leading: true, trailing: true)) else { throw EvaluationError("cannot convert '\(s)' to float") }
             return .double(d)
+        case (.string, .bytes(let b)):
+            // Bytes to text: valid UTF-8 only (decode(x, 'base64') of a text payload, for example).
+            guard let text = String(validating: b, as: UTF8.self) else {
+                throw EvaluationError("cannot convert bytes to string: not UTF-8")
+            }
+            return .string(text)
         case (.string, _): return .string(value.description)
         case (.bool, .int(let i)): return .bool(i != 0)
         case (.bool, .double(let d)): return .bool(d != 0)
