@@ -154,4 +154,34 @@ import WeirCore
         #expect(changes.contains { $0.partition == "[2]" && $0.state == nil })
         #expect(states.takeChanges().isEmpty)
     }
+
+    @Test func aReloadKeepsPartitionsOnlyWhenTheCallsAreUnchanged() throws {
+        func rules(_ sql: String, name: String = "r") throws -> RuleSet {
+            RuleSet(rules: [
+                Rule(
+                    name: name, sql: sql, query: try CompiledQuery(sql: sql), actions: [],
+                    location: SourceLocation(file: "t", line: 1, column: 1))
+            ])
+        }
+        let first = try rules(#"SELECT lag(v) OVER (PARTITION BY d) AS p FROM "t""#)
+        let states = PartitionStates()
+        #expect(states.sync(with: first).map(\.rule) == ["r"], "a new rule: its saved state is reset")
+        func send(_ set: RuleSet, _ v: Int) -> JSONValue? {
+            set.process(Event(topic: "t", payload: Array(#"{"d":1,"v":\#(v)}"#.utf8), receivedAt: 0), partitions: states)
+                .matches.first?.row["p"]
+        }
+        _ = send(first, 1)
+        // Another FROM, the same call: the partitions stay.
+        let same = try rules(#"SELECT lag(v) OVER (PARTITION BY d) AS p FROM "t""#)
+        #expect(states.sync(with: same).isEmpty)
+        #expect(send(same, 2) == 1)
+        // Another partition: a new layout, started empty (and its saved state reset).
+        let changed = try rules(#"SELECT lag(v) OVER (PARTITION BY d, v) AS p FROM "t""#)
+        #expect(states.sync(with: changed).map(\.rule) == ["r"])
+        #expect(send(changed, 3) == .null)
+        // A removed rule's state goes, and its saved state is reset with no signature.
+        let removed = states.sync(with: try rules(#"SELECT v FROM "t""#, name: "other"))
+        #expect(removed.count == 1 && removed[0].rule == "r" && removed[0].signature == nil)
+        #expect(states.counts().isEmpty)
+    }
 }
