@@ -56,7 +56,7 @@ parse_args() {
 # The packaging tools and the -dev packages the build links against, installed once (the same
 # way scripts/lib.sh installs the test dependencies).
 install_build_deps() {
-    local wanted=(dpkg-dev binutils rsync git pkg-config libmosquitto-dev librocksdb-dev libzstd-dev libpcre2-dev)
+    local wanted=(dpkg-dev binutils rsync git pkg-config libmosquitto-dev librocksdb-dev libzstd-dev libpcre2-dev libyaml-dev)
     local missing=() p
     for p in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -79,7 +79,7 @@ check_cross() {
     [ -n "$SWIFT_SDK" ] || die "building for $ARCH on $HOST_ARCH needs --swift-sdk PATH (a Swift SDK for ${TRIPLE} with Debian 12's arm64 -dev libraries in its sysroot)"
     command -v "${GNU_TYPE}-objcopy" >/dev/null || die "cross build: ${GNU_TYPE}-objcopy missing (apt-get install binutils-${GNU_TYPE})"
     local lib missing=()
-    for lib in libmosquitto1 librocksdb7.8 libzstd1 libpcre2-8-0 libstdc++6 libc6; do
+    for lib in libmosquitto1 librocksdb7.8 libzstd1 libpcre2-8-0 libyaml-0-2 libstdc++6 libc6; do
         dpkg-query -W -f='${Status}' "$lib:$ARCH" 2>/dev/null | grep -q "install ok installed" || missing+=("$lib:$ARCH")
     done
     [ ${#missing[@]} -eq 0 ] || die "cross build: dpkg-shlibdeps needs the $ARCH libraries installed (dpkg --add-architecture $ARCH; apt-get update; apt-get install ${missing[*]})"
@@ -299,7 +299,7 @@ compute_depends() {
     local dep
     while read -r dep; do
         case "$dep" in
-        libc6* | libgcc-s1* | libstdc++6* | zlib1g* | libmosquitto1* | librocksdb7.8* | libzstd1* | libpcre2-8-0*) ;;
+        libc6* | libgcc-s1* | libstdc++6* | zlib1g* | libmosquitto1* | librocksdb7.8* | libzstd1* | libpcre2-8-0* | libyaml-0-2*) ;;
         *) die "unexpected dependency '$dep' (from dpkg-shlibdeps: $DEPENDS)" ;;
         esac
     done < <(tr ',' '\n' <<<"$DEPENDS" | sed 's/^ *//')
