@@ -167,6 +167,12 @@ build_binary() {
     # flags ask (lintian: hardening-no-bindnow). Link-time only: it does not recompile anything.
     local args=(-c release --static-swift-stdlib --product weir --scratch-path "$SCRATCH" --package-path "$PKG_DIR/src"
         -Xlinker -z -Xlinker now)
+    # The functions a running daemon uses (start, idle, one rule firing; scripts/footprint.sh
+    # --order writes the list) laid out together: fewer pages of code resident (BENCHMARKS.md,
+    # "Footprint (issue 12)"). Link-time only; functions the list does not name keep their place,
+    # and names that no longer exist are ignored, so a list a few commits old still helps.
+    local order="$PKG_DIR/src/packaging/weir.order"
+    [ -f "$order" ] && args+=(-Xlinker "--symbol-ordering-file=$order" -Xlinker --no-warn-symbol-ordering)
     if [ -n "$SWIFT_SDK" ]; then
         if [ -e "$SWIFT_SDK" ]; then
             # A path to an SDK bundle: let SwiftPM look for SDKs beside it and pick ours by triple.
@@ -243,8 +249,11 @@ install_docs() {
     local stage=$1 src=$PKG_DIR/src
     local doc="$stage/usr/share/doc/weir"
     install -d -m 0755 "$doc/docs" "$doc/examples"
-    install -m 0644 "$src/README.md" "$doc/README.md"
+    install -m 0644 "$src/README.md" "$doc/README.md" # plain: weir.service's Documentation= names it
+    # Compressed as dh_compress does (Debian policy 12.3: documentation over 4 kB is gzip -9n'd);
+    # the examples stay as they are, ready to copy.
     install -m 0644 "$src"/docs/*.md "$doc/docs/"
+    find "$doc/docs" -name '*.md' -size +4k -exec gzip -9n {} +
     gzip -9n -c "$src/CHANGELOG.md" >"$doc/changelog.gz"
     install -m 0644 "$src/packaging/deb/copyright" "$doc/copyright"
     # Examples: the full configuration and every shipped rule, function and worker. Scripts stay
