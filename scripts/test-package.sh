@@ -276,7 +276,7 @@ installed_size_within_limit() {
     local bytes field
     bytes=$(installed_bytes)
     field=$(dpkg-deb -f "$DEB1" Installed-Size)
-    INSTALLED_BYTES=$bytes
+    echo "$bytes" >"$WORK/installed-bytes" # for the summary (check runs this in a subshell)
     echo "files of the package as installed: $bytes bytes; Installed-Size: $field KiB = $((field * 1024)) bytes; limit $INSTALLED_LIMIT"
     [ "$bytes" -gt 0 ] && [ "$bytes" -le "$INSTALLED_LIMIT" ] && [ $((field * 1024)) -le "$INSTALLED_LIMIT" ]
 }
@@ -604,7 +604,7 @@ report_sizes() {
     echo "Sizes ($V1; $V2 differs only in its version string):"
     echo "  .deb:             $(stat -c %s "$DEB1") bytes ($(basename "$DEB1"))"
     echo "  dbgsym .deb:      $(stat -c %s "$DBG1") bytes"
-    echo "  installed size:   $(dpkg-deb -f "$DEB1" Installed-Size) KiB (Installed-Size); ${INSTALLED_BYTES:-?} bytes of files as installed (limit $INSTALLED_LIMIT)"
+    echo "  installed size:   $(dpkg-deb -f "$DEB1" Installed-Size) KiB (Installed-Size); $(cat "$WORK/installed-bytes" 2>/dev/null || echo ?) bytes of files as installed (limit $INSTALLED_LIMIT)"
     echo "  stripped binary:  $(dpkg-deb --fsys-tarfile "$DEB1" | tar -tvf - ./usr/bin/weir | awk '{print $3}') bytes"
     echo "  idle RSS:         ${RSS_CHROOT:-?} kB (weir run in the root), ${RSS_SYSTEMD:-?} kB (under systemd)"
     echo "  Depends:          $(dpkg-deb -f "$DEB1" Depends)"
