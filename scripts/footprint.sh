@@ -82,6 +82,11 @@ grep -E "VmRSS|VmHWM|RssAnon|RssFile" "/proc/$pid/status"
 grep -E "^(Rss|Pss|Shared_Clean|Private_Clean|Private_Dirty|Anonymous):" "/proc/$pid/smaps_rollup"
 echo "-- the binary's mappings (KiB):"
 awk -v bin="$weir" '/^[0-9a-f]+-[0-9a-f]+ /{ show = ($6 == bin); perms = $2 } show && /^(Size|Rss):/{ line = line " " $1 " " $2 } show && /^VmFlags/{ print perms line; line = "" }' "/proc/$pid/smaps"
+echo "-- Rss by kind (KiB): the binary, librocksdb, the other shared libraries, anonymous (heap, stacks and [anon] mappings):"
+awk -v bin="$weir" '/^[0-9a-f]+-[0-9a-f]+ /{ name = $6 } /^Rss:/{
+    kind = (name == bin) ? "binary" : (name ~ /librocksdb/) ? "librocksdb" : (name ~ /\.so/) ? "other-libs" : "anonymous"
+    rss[kind] += $2 } END { printf "binary %d  librocksdb %d  other-libs %d  anonymous %d\n", rss["binary"], rss["librocksdb"], rss["other-libs"], rss["anonymous"] }' \
+  "/proc/$pid/smaps"
 echo "-- biggest mappings by Rss (KiB):"
 awk '/^[0-9a-f]+-[0-9a-f]+ /{ name = ($6 == "" ? "[anonymous]" : $6) } /^Rss:/{ rss[name] += $2 } END { for (n in rss) printf "%8d %s\n", rss[n], n }' \
   "/proc/$pid/smaps" | sort -rn | head -12
