@@ -189,6 +189,16 @@ build_binary() {
             args+=(--swift-sdk "$SWIFT_SDK") # an installed SDK's id (swift sdk list)
         fi
     fi
+    # swift-driver's incremental build does not count -Xfrontend flags: a scratch directory built
+    # without -function-sections keeps its old object files (measured: the package's binary did not
+    # change). So the Swift objects go whenever the flags recorded in the scratch directory differ.
+    local stamp="$SCRATCH/weir-swift-flags" swift_flags="-Xfrontend -function-sections"
+    if [ -d "$SCRATCH" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$swift_flags" ]; then
+        log "Swift flags changed to '$swift_flags': removing the Swift object files in $SCRATCH (all Swift modules recompile)"
+        find "$SCRATCH" -path '*/release/*.build/*.swift.o' -delete
+    fi
+    mkdir -p "$SCRATCH"
+    echo "$swift_flags" >"$stamp"
     log "swift build ${args[*]}"
     local start=$SECONDS
     swift build "${args[@]}"
