@@ -79,7 +79,7 @@ check_cross() {
     [ -n "$SWIFT_SDK" ] || die "building for $ARCH on $HOST_ARCH needs --swift-sdk PATH (a Swift SDK for ${TRIPLE} with Debian 12's arm64 -dev libraries in its sysroot)"
     command -v "${GNU_TYPE}-objcopy" >/dev/null || die "cross build: ${GNU_TYPE}-objcopy missing (apt-get install binutils-${GNU_TYPE})"
     local lib missing=()
-    for lib in libmosquitto1 librocksdb7.8 libzstd1 libpcre2-8-0 libssl3 libstdc++6 libc6; do
+    for lib in libmosquitto1 librocksdb7.8 libzstd1 libpcre2-8-0 libyaml-0-2 libssl3 libstdc++6 libc6; do
         dpkg-query -W -f='${Status}' "$lib:$ARCH" 2>/dev/null | grep -q "install ok installed" || missing+=("$lib:$ARCH")
     done
     [ ${#missing[@]} -eq 0 ] || die "cross build: dpkg-shlibdeps needs the $ARCH libraries installed (dpkg --add-architecture $ARCH; apt-get update; apt-get install ${missing[*]})"
@@ -165,8 +165,22 @@ export_source() {
 build_binary() {
     # -z now (with the default relro): the GOT is read-only once loaded, as Debian's hardening
     # flags ask (lintian: hardening-no-bindnow). Link-time only: it does not recompile anything.
+    #
+    # -function-sections (swift-frontend): every Swift function in a section of its own. Without it
+    # only some functions get one; the others share each object file's .text, which --gc-sections
+    # can drop only whole and the order below can move only whole (1,381 such sections, 15.4 MB of
+    # the 20.6 MB .text). With it: 909 KB less code, and the order places single functions
+    # (BENCHMARKS.md, "The package and its link"). Compile-time: changing it rebuilds everything.
+    # The flag goes through -Xfrontend: SwiftPM's own argument parser rejects a bare
+    # -function-sections when it re-plans an existing build.
     local args=(-c release --static-swift-stdlib --product weir --scratch-path "$SCRATCH" --package-path "$PKG_DIR/src"
-        -Xlinker -z -Xlinker now)
+        -Xswiftc -Xfrontend -Xswiftc -function-sections -Xlinker -z -Xlinker now)
+    # The functions a running daemon uses (start, idle, one rule firing; scripts/footprint.sh
+    # --order writes the list) laid out together: fewer pages of code resident (BENCHMARKS.md,
+    # "Footprint (issue 12)"). Link-time only; functions the list does not name keep their place,
+    # and names that no longer exist are ignored, so a list a few commits old still helps.
+    local order="$PKG_DIR/src/packaging/weir.order"
+    [ -f "$order" ] && args+=(-Xlinker "--symbol-ordering-file=$order" -Xlinker --no-warn-symbol-ordering)
     if [ -n "$SWIFT_SDK" ]; then
         if [ -e "$SWIFT_SDK" ]; then
             # A path to an SDK bundle: let SwiftPM look for SDKs beside it and pick ours by triple.
@@ -175,6 +189,16 @@ build_binary() {
             args+=(--swift-sdk "$SWIFT_SDK") # an installed SDK's id (swift sdk list)
         fi
     fi
+    # swift-driver's incremental build does not count -Xfrontend flags: a scratch directory built
+    # without -function-sections keeps its old object files (measured: the package's binary did not
+    # change). So the Swift objects go whenever the flags recorded in the scratch directory differ.
+    local stamp="$SCRATCH/weir-swift-flags" swift_flags="-Xfrontend -function-sections"
+    if [ -d "$SCRATCH" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$swift_flags" ]; then
+        log "Swift flags changed to '$swift_flags': removing the Swift object files in $SCRATCH (all Swift modules recompile)"
+        find "$SCRATCH" -path '*/release/*.build/*.swift.o' -delete
+    fi
+    mkdir -p "$SCRATCH"
+    echo "$swift_flags" >"$stamp"
     log "swift build ${args[*]}"
     local start=$SECONDS
     swift build "${args[@]}"
@@ -243,8 +267,11 @@ install_docs() {
     local stage=$1 src=$PKG_DIR/src
     local doc="$stage/usr/share/doc/weir"
     install -d -m 0755 "$doc/docs" "$doc/examples"
-    install -m 0644 "$src/README.md" "$doc/README.md"
+    install -m 0644 "$src/README.md" "$doc/README.md" # plain: weir.service's Documentation= names it
+    # Compressed as dh_compress does (Debian policy 12.3: documentation over 4 kB is gzip -9n'd);
+    # the examples stay as they are, ready to copy.
     install -m 0644 "$src"/docs/*.md "$doc/docs/"
+    find "$doc/docs" -name '*.md' -size +4k -exec gzip -9n {} +
     gzip -9n -c "$src/CHANGELOG.md" >"$doc/changelog.gz"
     install -m 0644 "$src/packaging/deb/copyright" "$doc/copyright"
     # Examples: the full configuration and every shipped rule, function and worker. Scripts stay

@@ -244,6 +244,43 @@ no_missing_libraries() {
     ! grep -q "not found" <<<"$out"
 }
 
+# Depends: holds only Debian packages that bookworm has: each name (versions and alternatives
+# aside) has a candidate from the root's apt sources, which are the machine's Debian mirror
+# (bookworm, bookworm-updates, bookworm-security) and nothing else.
+depends_in_bookworm() {
+    local deps name bad=0 policy
+    deps=$(dpkg-deb -f "$DEB1" Depends)
+    echo "Depends: $deps"
+    for name in $(tr ',|' '\n\n' <<<"$deps" | sed -e 's/(.*)//' -e 's/^ *//' -e 's/ *$//' | sort -u); do
+        policy=$(in_root apt-cache policy "$name")
+        if grep -qE '^ +[0-9]+ .* bookworm(-updates|-security)?/main ' <<<"$policy" && ! grep -q 'Candidate: (none)' <<<"$policy"; then
+            echo "  $name: $(awk '/Candidate:/ {print $2}' <<<"$policy") from bookworm"
+        else
+            echo "  $name: not in bookworm"; echo "$policy"; bad=1
+        fi
+    done
+    in_root grep -rhE '^(URIs|Suites):' /etc/apt/sources.list.d/ | sed 's/^/  root apt source: /'
+    [ "$bad" -eq 0 ]
+}
+
+# Everything the package puts on the disk: the sum of the sizes of its files as installed (dpkg -L
+# in the root), and its Installed-Size field (KiB), both at most 30,000,000 bytes (issue 12).
+# Debian's own library packages are not counted.
+INSTALLED_LIMIT=30000000
+installed_bytes() {
+    in_root dpkg-query -L weir | while read -r f; do [ -f "$ROOT$f" ] && [ ! -L "$ROOT$f" ] && echo "$ROOT$f"; done |
+        xargs -r -d '\n' stat -c %s | awk '{ s += $1 } END { print s + 0 }'
+}
+
+installed_size_within_limit() {
+    local bytes field
+    bytes=$(installed_bytes)
+    field=$(dpkg-deb -f "$DEB1" Installed-Size)
+    echo "$bytes" >"$WORK/installed-bytes" # for the summary (check runs this in a subshell)
+    echo "files of the package as installed: $bytes bytes; Installed-Size: $field KiB = $((field * 1024)) bytes; limit $INSTALLED_LIMIT"
+    [ "$bytes" -gt 0 ] && [ "$bytes" -le "$INSTALLED_LIMIT" ] && [ $((field * 1024)) -le "$INSTALLED_LIMIT" ]
+}
+
 conffiles() {
     in_root dpkg-query -W -f='${Conffiles}' weir | awk 'NF {print $1}' | sort | xargs
 }
@@ -266,6 +303,8 @@ install_in_chroot() {
     check "apt-get install ./weir.deb in a clean bookworm root" in_root dpkg-query -W -f='${Status}' weir
     check "no Swift runtime in the root (libswiftCore, /opt/swift)" no_swift_in_root
     check "nothing named swift among the packages apt pulled in" not grep -i swift "$WORK/packages-pulled"
+    check "Depends: names only packages bookworm has (the root's sources: the Debian mirror)" depends_in_bookworm
+    check "installed size <= 30,000,000 bytes (files of the package, and Installed-Size)" installed_size_within_limit
     check "Recommends: mosquitto installed the broker" grep -qx mosquitto "$WORK/packages-pulled"
     check "every library of /usr/bin/weir resolves" no_missing_libraries
     check "weir --version prints $V1" test "$(in_root weir --version)" = "$V1"
@@ -565,7 +604,7 @@ report_sizes() {
     echo "Sizes ($V1; $V2 differs only in its version string):"
     echo "  .deb:             $(stat -c %s "$DEB1") bytes ($(basename "$DEB1"))"
     echo "  dbgsym .deb:      $(stat -c %s "$DBG1") bytes"
-    echo "  installed size:   $(dpkg-deb -f "$DEB1" Installed-Size) KiB (Installed-Size)"
+    echo "  installed size:   $(dpkg-deb -f "$DEB1" Installed-Size) KiB (Installed-Size); $(cat "$WORK/installed-bytes" 2>/dev/null || echo ?) bytes of files as installed (limit $INSTALLED_LIMIT)"
     echo "  stripped binary:  $(dpkg-deb --fsys-tarfile "$DEB1" | tar -tvf - ./usr/bin/weir | awk '{print $3}') bytes"
     echo "  idle RSS:         ${RSS_CHROOT:-?} kB (weir run in the root), ${RSS_SYSTEMD:-?} kB (under systemd)"
     echo "  Depends:          $(dpkg-deb -f "$DEB1" Depends)"
