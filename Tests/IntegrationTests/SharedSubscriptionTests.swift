@@ -91,6 +91,11 @@ func publishNumbered(_ broker: MosquittoBroker, total: Int, chunk: Int = 500, be
             sql: SELECT device, avg(t) AS t FROM "dev/+/tele" GROUP BY device, TUMBLING(10s)
             actions: [ { log: {} } ]
             """,
+            "rbe.yaml": """
+            name: rbe
+            sql: SELECT device FROM "dev/+/tele" WHERE changed(t, 0.5) OVER (PARTITION BY device)
+            actions: [ { log: {} } ]
+            """,
         ]
         let shared = try BinaryFixture(name: "chk", brokerPort: 1883, rules: rules)
         try shared.rewriteMQTT("share_group: weir")
@@ -102,6 +107,8 @@ func publishNumbered(_ broker: MosquittoBroker, total: Int, chunk: Int = 500, be
         #expect(check.output.contains("its own state_dir"))
         #expect(check.output.contains("avg.yaml:1:1: warning: rule 'avg' keeps windows (GROUP BY) under mqtt.share_group 'weir'"))
         #expect(!check.output.contains("rule 'fwd' keeps windows"))
+        #expect(check.output.contains("rbe.yaml:1:1: warning: rule 'rbe' keeps history per partition (changed) under mqtt.share_group"))
+        #expect(!check.output.contains("rule 'fwd' keeps history"))
         // Without a share group, neither.
         let alone = try BinaryFixture(name: "chk1", brokerPort: 1883, rules: rules)
         let plain = try runWeir(["check", "--config", alone.config.path], in: alone.dir)

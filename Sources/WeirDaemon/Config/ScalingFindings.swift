@@ -18,5 +18,13 @@ public func scalingFindings(config: WeirConfig, rules: RuleSet) -> [String] {
                 + "instance, use a broker strategy that keeps a topic on one member, or aggregate upstream "
                 + "(docs/operations.md, 'Scaling out').")
     }
+    for rule in rules.rules where !rule.query.stateful.isEmpty {
+        let calls = rule.query.stateful.map(\.kind.rawValue)
+        findings.append(
+            "\(rule.location): warning: rule '\(rule.name)' keeps history per partition (\(calls.joined(separator: ", "))) under "
+                + "mqtt.share_group '\(group)': each instance sees only its share of a device's events, so report by exception "
+                + "and lag compare with readings the other instances took. Partition the topics per instance, use a broker "
+                + "strategy that keeps a topic on one member, or aggregate upstream (docs/operations.md, 'Scaling out').")
+    }
     return findings
 }
