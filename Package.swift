@@ -9,6 +9,12 @@ let swiftSettings: [SwiftSetting] = [
     .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
 ]
 
+/// Modules off the event path (the CLI, configuration and composition, the admin server, YAML,
+/// rule tests) optimised for size: the package's installed-size bound (issue 12; BENCHMARKS.md,
+/// "The package and its link"). The event path (rules, engine, MQTT, store, forwarder, actions)
+/// stays at -O.
+let coldSwiftSettings: [SwiftSetting] = swiftSettings + [.unsafeFlags(["-Osize"], .when(configuration: .release))]
+
 let package = Package(
     name: "weir",
     platforms: [.macOS(.v15)],
@@ -71,7 +77,7 @@ let package = Package(
         .target(name: "WeirRocksDB", dependencies: ["CRocksDB", "CRocksDBShim"], swiftSettings: swiftSettings),
         .target(name: "WeirZstd", dependencies: ["CZstd"], swiftSettings: swiftSettings),
         .target(name: "WeirRegex", dependencies: ["CPCRE2"], swiftSettings: swiftSettings),
-        .target(name: "WeirYAML", dependencies: ["CYAML"], swiftSettings: swiftSettings),
+        .target(name: "WeirYAML", dependencies: ["CYAML"], swiftSettings: coldSwiftSettings),
         .target(name: "WeirCrypto", dependencies: ["CLibCrypto"], swiftSettings: swiftSettings),
         .target(
             name: "WeirStore",
@@ -120,7 +126,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            swiftSettings: swiftSettings),
+            swiftSettings: coldSwiftSettings),
         .target(
             name: "WeirDaemon",
             dependencies: [
@@ -135,7 +141,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            swiftSettings: swiftSettings),
+            swiftSettings: coldSwiftSettings),
         .executableTarget(
             name: "weir",
             dependencies: [
@@ -143,7 +149,7 @@ let package = Package(
                 "WeirDaemon", "WeirCore", "WeirRules", "WeirZstd", "WeirRuleTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: swiftSettings,
+            swiftSettings: coldSwiftSettings,
             // The shipped binary (issue 12; BENCHMARKS.md, "Footprint"): linked by lld without the static
             // stdlib's -export-dynamic (a dynamic symbol table of every symbol, 3 MB) and with relative
             // relocations packed (DT_RELR, glibc 2.36: 1.9 MB of .rela.dyn, and fewer pages written at start).
