@@ -28,6 +28,8 @@ public final class PartitionEngine: Sendable {
         var resets: [(rule: String, signature: String?)] = []
         /// Changes of a checkpoint that failed: written first at the next one.
         var retry: [(rule: String, partition: String, state: JSONValue?)] = []
+        /// The steps (events) whose changes are in `retry`, counted as saved when they are.
+        var retrySteps = 0
         var failureThrottle = LogThrottle(interval: .seconds(10))
     }
 
@@ -109,14 +111,15 @@ public final class PartitionEngine: Sendable {
         var gauges: [String: Gauge] = [:]
         while true {
             _ = wake.wait(timeout: .now() + .nanoseconds(Int(interval.nanoseconds)))
-            let (stopped, resets, retry) = control.withLock { control in
+            let (stopped, resets, retry, retrySteps) = control.withLock { control in
                 defer {
                     control.resets = []
                     control.retry = []
+                    control.retrySteps = 0
                 }
-                return (control.stopped, control.resets, control.retry)
+                return (control.stopped, control.resets, control.retry, control.retrySteps)
             }
-            checkpoint(resets: resets, retry: retry, saved: saved)
+            checkpoint(resets: resets, retry: retry, retrySteps: retrySteps, saved: saved)
             for (rule, partitions, evicted) in states.counts() {
                 let gauge = gauges[rule] ?? Gauge(label: "weir_rule_partitions", dimensions: [("rule", rule)], factory: factory)
                 gauges[rule] = gauge
@@ -133,7 +136,7 @@ public final class PartitionEngine: Sendable {
     }
 
     private func checkpoint(
-        resets: [(rule: String, signature: String?)], retry: [(rule: String, partition: String, state: JSONValue?)],
+        resets: [(rule: String, signature: String?)], retry: [(rule: String, partition: String, state: JSONValue?)], retrySteps: Int,
         saved: (partitions: Counter, steps: Counter)
     ) {
         guard let store else { return }
@@ -146,15 +149,17 @@ public final class PartitionEngine: Sendable {
         }
         let taken = states.takeChangesAndSteps()
         let changes = retry + taken.changes
+        let steps = retrySteps + taken.steps
         guard !changes.isEmpty else { return }
         do {
             try store.commit(changes.map { WindowChange(rule: $0.rule, storeKey: $0.partition, state: $0.state) })
             saved.partitions.increment(by: changes.count)
             // Events whose effect on their partitions is now durable (a kill -9 keeps it).
-            saved.steps.increment(by: taken.steps)
+            saved.steps.increment(by: steps)
         } catch {
             let log = control.withLock { control in
                 control.retry = changes
+                control.retrySteps = steps
                 return control.failureThrottle.allow()
             }
             if log { logger.error("partition checkpoint failed; retrying", metadata: ["error": "\(error)"]) }
