@@ -12,7 +12,7 @@ public enum Explain {
         maxPayloadBytes: Int = 256 * 1024
     ) -> String {
         let event = Event(topic: topic, payload: payload, qos: qos, receivedAt: now)
-        let outcome = rules.process(event, maxPayloadBytes: maxPayloadBytes)
+        let outcome = rules.process(event, maxPayloadBytes: maxPayloadBytes, keepStatefulValues: true)
         let candidates = Set(rules.candidates(for: topic).map(\.name))
         var lines: [String] = []
         let selected = rules.rules.filter { only == nil || $0.name == only }

@@ -139,7 +139,7 @@ final class CaseSimulation {
 
     /// One event through the rules, as the router takes it.
     private func process(_ event: Event, publishDepth: Int) async {
-        let outcome = rules.process(event, maxPayloadBytes: maxPayloadBytes, partitions: partitions)
+        let outcome = rules.process(event, maxPayloadBytes: maxPayloadBytes, partitions: partitions, keepStatefulValues: true)
         for rejection in outcome.payloadErrors {
             record(
                 .invalid, [("topic", .string(event.topic)), ("reason", .string(rejection.reason)), ("error", .string(rejection.message))])

@@ -81,25 +81,37 @@ public final class PartitionStates: Sendable {
     }
 
     /// Runs `body` on the slots of one partition (created empty when new), marking it changed.
-    func withSlots<R>(
+    /// The rule's state is changed in place: a copy of it would copy its partitions per event.
+    func withSlots<R: Sendable>(
         rule: Rule, partition: String, count: Int, _ body: (inout [StatefulSlot]) throws(EvaluationError) -> R
     ) throws(EvaluationError) -> R {
         try contents.withLock { (contents) throws(EvaluationError) -> R in
             contents.tick += 1
             contents.steps += 1
             let tick = contents.tick
-            var state = contents.rules[rule.name] ?? RuleState(signature: Self.signature(rule) ?? "")
-            var entry = state.partitions[partition] ?? Partition(slots: Array(repeating: StatefulSlot(), count: count), lastSeen: tick)
-            if entry.slots.count != count { entry.slots = Array(repeating: StatefulSlot(), count: count) }
-            entry.lastSeen = tick
-            defer {
-                state.partitions[partition] = entry
-                state.dirty.insert(partition)
-                if state.partitions.count > rule.maxPartitions { Self.evict(&state, keep: rule.maxPartitions) }
-                contents.rules[rule.name] = state
-            }
-            return try body(&entry.slots)
+            if contents.rules[rule.name] == nil { contents.rules[rule.name] = RuleState(signature: Self.signature(rule) ?? "") }
+            return try Self.step(&contents.rules[rule.name]!, rule: rule, partition: partition, count: count, tick: tick, body)
         }
+    }
+
+    private static func step<R: Sendable>(
+        _ state: inout RuleState, rule: Rule, partition: String, count: Int, tick: UInt64,
+        _ body: (inout [StatefulSlot]) throws(EvaluationError) -> R
+    ) throws(EvaluationError) -> R {
+        defer {
+            state.dirty.insert(partition)
+            if state.partitions.count > rule.maxPartitions { evict(&state, keep: rule.maxPartitions) }
+        }
+        let fresh = Partition(slots: Array(repeating: StatefulSlot(), count: count), lastSeen: tick)
+        return try withPartition(&state.partitions[partition, default: fresh], count: count, tick: tick, body)
+    }
+
+    private static func withPartition<R: Sendable>(
+        _ entry: inout Partition, count: Int, tick: UInt64, _ body: (inout [StatefulSlot]) throws(EvaluationError) -> R
+    ) throws(EvaluationError) -> R {
+        if entry.slots.count != count { entry.slots = Array(repeating: StatefulSlot(), count: count) }
+        entry.lastSeen = tick
+        return try body(&entry.slots)
     }
 
     /// Forgets the least recently seen partitions: down to 90% of the bound, so eviction's scan

@@ -97,7 +97,9 @@ public struct EventOutcome: Sendable {
     public var payloadErrorReason: String? { payloadErrors.first?.reason }
     /// The values of stateful calls (`changed`, `lag`, …) of the rules that have them, in each
     /// rule's call order (`CompiledQuery.stateful`): for `weir explain` and rule tests.
+    /// Kept only when `process` is asked to (`keepStatefulValues`): the router does not need them.
     public var statefulValues: [String: [JSONValue]] = [:]
+    var keepsStatefulValues = false
     /// Inputs for windowed rules whose WHERE held: they go to the rule's open windows.
     public var windowInputs: [WindowInput] = []
 }
@@ -119,8 +121,12 @@ extension RuleSet {
     ///
     /// - Parameter partitions: the memory of the stateful functions (`changed`, `lag`, …); nil for
     ///   a one-off dry run, where every partition is new.
-    public func process(_ event: Event, maxPayloadBytes: Int = 256 * 1024, partitions: PartitionStates? = nil) -> EventOutcome {
+    /// - Parameter keepStatefulValues: fills `EventOutcome.statefulValues` (dry runs and rule tests).
+    public func process(
+        _ event: Event, maxPayloadBytes: Int = 256 * 1024, partitions: PartitionStates? = nil, keepStatefulValues: Bool = false
+    ) -> EventOutcome {
         var outcome = EventOutcome()
+        outcome.keepsStatefulValues = keepStatefulValues
         let positions = candidatePositions(for: event.topic)
         outcome.candidates = positions.count
         guard !positions.isEmpty else { return outcome }
@@ -207,7 +213,7 @@ extension RuleSet {
         let rule = rules[position]
         var context = shared
         context.stateful = try statefulValues(rule, context, states: partitions)
-        outcome.statefulValues[rule.name] = context.stateful
+        if outcome.keepsStatefulValues { outcome.statefulValues[rule.name] = context.stateful }
         if let predicate = predicates[position] {
             guard try predicate.holds(&fields, context) else { return }
         }

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import WeirCore
 
 /// One IANA time zone, read from the system's TZif files (tzdata, /usr/share/zoneinfo).
 ///
@@ -51,7 +52,12 @@ struct TimeZoneRules: Sendable {
 
 /// Loaded zones by name: a rule reading `'Europe/Berlin'` per event reads the file once.
 enum TimeZoneCache {
-    private static let zones = Mutex<[String: TimeZoneRules]>([:])
+    /// Zones read so far, and names that were not zones when last tried (with when): a zone named
+    /// by a payload is read from disk once, and a missing one at most every `retryMissing`, not per
+    /// event; tzdata installed later is found then. Bounded: emptied when full.
+    private static let zones = Mutex<[String: (result: Result<TimeZoneRules, EvaluationError>, at: UInt64)]>([:])
+    static let maxCached = 512
+    static let retryMissing: UInt64 = 10_000_000_000
     /// Where tzdata is installed; `TZDIR` overrides it as for the C library.
     static var directory: String {
         if let value = getenv("TZDIR") { return String(cString: value) }
@@ -61,7 +67,20 @@ enum TimeZoneCache {
     /// The zone named `name` ('UTC', 'Europe/Berlin', 'America/New_York'), or why not.
     static func zone(_ name: String) -> Result<TimeZoneRules, EvaluationError> {
         if name == "UTC" || name == "Z" || name == "Etc/UTC" { return .success(.utc) }
-        if let cached = zones.withLock({ $0[name] }) { return .success(cached) }
+        let now = monotonicNanos()
+        if let cached = zones.withLock({ $0[name] }) {
+            if case .success = cached.result { return cached.result }
+            if now - cached.at < retryMissing { return cached.result }
+        }
+        let found = load(name)
+        zones.withLock { cache in
+            if cache.count >= maxCached { cache.removeAll(keepingCapacity: true) }
+            cache[name] = (found, now)
+        }
+        return found
+    }
+
+    private static func load(_ name: String) -> Result<TimeZoneRules, EvaluationError> {
         // An IANA name is letters, digits and '/_+-' in parts: nothing that walks out of the directory.
         let allowed = name.utf8.allSatisfy {
             ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || "/_+-".utf8.contains($0)
@@ -74,10 +93,6 @@ enum TimeZoneCache {
         }
         guard let rules = TZifReader.parse(bytes, name: name) else {
             return .failure(EvaluationError("time zone file for '\(name)' is not TZif"))
-        }
-        zones.withLock { cache in
-            // Bounded: names come from rule text, but a payload-supplied zone could vary.
-            if cache.count < 512 { cache[name] = rules }
         }
         return .success(rules)
     }
